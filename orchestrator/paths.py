@@ -1,0 +1,39 @@
+"""Where things live: the project root, build/, reports/, and the per-user download cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """EDGEBENCH_ROOT, else the checkout this package runs from, else the working directory.
+
+    Tests point EDGEBENCH_ROOT at a temporary folder so that they never touch the user's
+    build/ and reports/.
+    """
+    env = os.environ.get("EDGEBENCH_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve().parent.parent
+    if (here / "Makefile").exists() and (here / "orchestrator").is_dir():
+        return here
+    return Path.cwd()
+
+
+def build_dir() -> Path:
+    return project_root() / "build"
+
+
+def reports_dir() -> Path:
+    return project_root() / "reports"
+
+
+def cache_dir() -> Path:
+    """Downloads shared by every clone on this machine, so a second clone downloads nothing."""
+    env = os.environ.get("EDGEBENCH_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "edgebench"

@@ -1,0 +1,49 @@
+"""Shared fixtures: the real llama.cpp binaries, the real Llama vocabulary, a small twin.
+
+They are built once per machine through the same code `edgebench bootstrap` uses, cached
+under the edgebench cache, so a second test run builds nothing. EDGEBENCH_TEST_LLAMA_DIR and
+EDGEBENCH_TEST_VOCAB point at ready-made ones instead (a developer's shortcut)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def llama_bin_dir() -> Path:
+    """A folder holding the built `main`, `tokenize`, `quantize` of llama.cpp a33e6a0."""
+    env = os.environ.get("EDGEBENCH_TEST_LLAMA_DIR")
+    if env:
+        return Path(env)
+    from orchestrator.bootstrap import testsupport
+
+    return testsupport.ensure_llama_build()
+
+
+@pytest.fixture(scope="session")
+def vocab_gguf() -> Path:
+    """The real 32000-token Llama SentencePiece vocabulary (vocab-only GGUF)."""
+    env = os.environ.get("EDGEBENCH_TEST_VOCAB")
+    if env:
+        return Path(env)
+    from orchestrator.bootstrap import testsupport
+
+    return testsupport.ensure_vocab()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(llama_bin_dir, vocab_gguf) -> Path:
+    """A small timing twin: the real vocabulary, 2 layers, Q5_K_M, runs in well under a second."""
+    from orchestrator.bootstrap import testsupport
+
+    return testsupport.ensure_tiny_twin(llama_bin_dir, vocab_gguf)
+
+
+@pytest.fixture
+def isolated_root(tmp_path, monkeypatch) -> Path:
+    """A project root of its own, so a test never writes into the checkout's build/ or reports/."""
+    monkeypatch.setenv("EDGEBENCH_ROOT", str(tmp_path))
+    return tmp_path
