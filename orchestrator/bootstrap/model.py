@@ -1,0 +1,170 @@
+"""Step: the model. The real TinyLlama-1.1B-Chat Q5_K_M GGUF when Hugging Face answers, a
+user's own GGUF with --model, or else a synthesised timing twin (marked synthetic)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+from orchestrator import net
+from orchestrator.bootstrap import twin
+from orchestrator.bootstrap.steps import Command, Context, Step
+from orchestrator.errors import UserError
+from orchestrator.gguf_info import read_info
+
+MODEL_FILE = "TinyLlama-1.1B-Chat-v1.0-Q5_K_M.gguf"
+MODEL_URL = os.environ.get(
+    "EDGEBENCH_MODEL_URL",
+    f"https://huggingface.co/second-state/TinyLlama-1.1B-Chat-v1.0-GGUF/resolve/main/{MODEL_FILE}",
+)
+# What the real file must say about itself (we cannot know its hash from here).
+EXPECTED = {"architecture": "llama", "block_count": 22, "embedding_length": 2048, "file_type_name": "Q5_K_M"}
+
+VOCAB_FILE = "ggml-vocab-llama-spm.gguf"
+VOCAB_SHA256 = "16c3724582d59aa8bf84711894e833f916ee46a31d80e21312759c48bf8d0e69"
+VOCAB_SDIST = ("llama-cpp-python", "llama_cpp_python-0.3.36.tar.gz",
+               "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e")
+VOCAB_MEMBER = "llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
+
+
+def find_vocab(llama_dir: Path, cache: Path, log=print) -> Path:
+    """The Llama SentencePiece vocabulary: from a git checkout of a33e6a0 when there is one,
+    else from the cache, else extracted from the llama-cpp-python 0.3.36 sdist (same tokens)."""
+    in_tree = llama_dir / "models" / "ggml-vocab-llama.gguf"
+    if in_tree.is_file():
+        return in_tree
+    cached = cache / "vocab" / VOCAB_FILE
+    if cached.is_file() and net.sha256_file(cached) == VOCAB_SHA256:
+        return cached
+    project, filename, digest = VOCAB_SDIST
+    archive = cache / "downloads" / filename
+    try:
+        if not (archive.is_file() and net.sha256_file(archive) == digest):
+            url, _ = net.pypi_sdist_url(project, filename)
+            net.download(url, archive, sha256=digest, log=log)
+    except net.Unreachable as exc:
+        raise UserError(
+            f"the Llama vocabulary for the timing twin is not here and PyPI is unreachable ({exc})",
+            fix="--model PATH to a GGUF you have, or --llama-source a git checkout of llama.cpp (it has models/)",
+        ) from exc
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "r:gz") as tar:
+        data = tar.extractfile(VOCAB_MEMBER).read()
+    part = cached.with_name(cached.name + ".partial")
+    part.write_bytes(data)
+    if net.sha256_file(part) != VOCAB_SHA256:
+        part.unlink()
+        raise UserError(f"{VOCAB_MEMBER} in {archive} is not the expected vocabulary",
+                        fix=f"rm {archive}; make bootstrap")
+    os.replace(part, cached)
+    return cached
+
+
+def _place(src: Path, dest: Path) -> None:
+    """Put a cached model under build/models without a second copy of its bytes."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        try:
+            dest.symlink_to(src)
+        except OSError:
+            shutil.copy2(src, dest)
+
+
+class Model(Step):
+    name = "model"
+    title = "the model: TinyLlama-1.1B-Chat Q5_K_M, a user's GGUF, or its timing twin"
+    depends = ("build",)
+
+    def is_done(self, ctx: Context) -> bool:
+        entry = ctx.entry(self.name)
+        if entry is None:
+            return False
+        want = str(ctx.options.model.resolve()) if ctx.options.model else None
+        if want and entry.get("source_path") != want:
+            return False
+        p = Path(entry["path"])
+        try:
+            st = p.stat()
+        except OSError:
+            return False
+        if st.st_size != entry.get("size_bytes"):
+            return False
+        # Hash again only when the file changed since it was recorded: keeps a rerun fast.
+        return st.st_mtime_ns == entry.get("mtime_ns") or net.sha256_file(p) == entry.get("sha256")
+
+    def commands(self, ctx: Context) -> list[Command]:
+        o = ctx.options
+        if o.model:
+            return [Command(("validate", str(o.model)))]
+        out = []
+        if o.model_source in ("auto", "download"):
+            out.append(Command(("download", MODEL_URL, str(o.cache / "models" / MODEL_FILE))))
+        if o.model_source in ("auto", "twin"):
+            if out:
+                out.append(Command(("# if Hugging Face is unreachable:",)))
+            out.append(Command(("synthesize-twin", twin.TINYLLAMA.label(), f"seed={o.twin_seed}")))
+            out.append(Command((str(o.llama_dir / "quantize"), "twin.f16.gguf", "twin.gguf", twin.TINYLLAMA.quant)))
+        return out
+
+    def run(self, ctx: Context) -> dict:
+        o = ctx.options
+        if o.model:
+            path = o.model.resolve()
+            info = read_info(path)
+            record = {"source": "user", "source_path": str(path), "path": str(path)}
+        else:
+            path, record = self._obtain(ctx)
+            info = read_info(path)
+            dest = o.models_dir / path.name
+            _place(path, dest)
+            record["path"] = str(dest)
+            path = dest
+        st = path.stat()
+        record.update(
+            sha256=net.sha256_file(path),
+            size_bytes=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            synthetic=info["synthetic"],
+            gguf={k: info[k] for k in ("name", "architecture", "block_count", "embedding_length", "head_count",
+                                       "head_count_kv", "feed_forward_length", "context_length",
+                                       "file_type_name", "vocab_size", "parameter_count")},
+        )
+        kind = "synthetic twin" if info["synthetic"] else record["source"]
+        ctx.log(f"  model: {path} ({kind}, sha256 {record['sha256'][:12]}…)")
+        return record
+
+    def _obtain(self, ctx: Context) -> tuple[Path, dict]:
+        o = ctx.options
+        if o.model_source in ("auto", "download"):
+            dest = o.cache / "models" / MODEL_FILE
+            pinned = os.environ.get("EDGEBENCH_MODEL_SHA256") or None
+            try:
+                net.download(MODEL_URL, dest, sha256=pinned, log=ctx.log)
+            except net.Unreachable as exc:
+                if o.model_source == "download":
+                    raise UserError(
+                        f"cannot download {MODEL_FILE}: {exc}",
+                        fix="--model-source twin (a synthetic timing twin) or --model PATH",
+                    ) from exc
+                ctx.log(f"  Hugging Face is unreachable ({exc}); synthesising a timing twin instead")
+            else:
+                info = read_info(dest)
+                wrong = {k: info[k] for k, v in EXPECTED.items() if info[k] != v}
+                if wrong:
+                    raise UserError(f"{dest} is not TinyLlama-1.1B Q5_K_M: {wrong}", fix=f"rm {dest}; make bootstrap")
+                return dest, {"source": "download", "url": MODEL_URL}
+        vocab = find_vocab(o.llama_dir, o.cache, ctx.log)
+        spec = twin.TINYLLAMA
+        cached = o.cache / "models" / f"tinyllama-1.1b-twin-{spec.label()}-seed{o.twin_seed}.gguf"
+        reused = cached.is_file() and read_info(cached)["synthetic"]
+        if reused:
+            ctx.log(f"  reusing the cached twin {cached}")
+        else:
+            twin.synthesize(spec, vocab, o.llama_dir / "quantize", cached, o.twin_seed, log=ctx.log)
+        return cached, {"source": "twin", "twin_of": spec.twin_of, "twin_seed": o.twin_seed,
+                        "vocab": str(vocab), "vocab_sha256": net.sha256_file(vocab)}

@@ -1,0 +1,68 @@
+"""Read what a GGUF says about itself: architecture figures, quantisation, vocabulary size,
+and whether edgebench synthesised it as a timing twin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.errors import UserError
+
+SYNTHETIC_KEY = "edgebench.synthetic"
+TWIN_OF_KEY = "edgebench.twin_of"
+
+# llama_ftype values of llama.cpp a33e6a0 (llama.h), the ones a user is likely to meet.
+FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+              11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
+              17: "Q5_K_M", 18: "Q6_K"}
+
+
+def is_gguf(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"GGUF"
+    except OSError:
+        return False
+
+
+def read_info(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file {path} does not exist", fix="make bootstrap, or --model PATH to a .gguf file")
+    if not is_gguf(path):
+        raise UserError(
+            f"{path} is not a GGUF model (its first bytes are not 'GGUF')",
+            fix="--model PATH to a llama.cpp .gguf file (convert others with llama.cpp's convert.py)",
+        )
+    from gguf import GGUFReader
+
+    try:
+        reader = GGUFReader(path, "r")
+    except Exception as exc:  # a truncated or corrupt file: the reader raises many kinds
+        raise UserError(f"{path} is not a readable GGUF file: {exc}", fix="download or build the model again") from exc
+
+    def get(key, default=None):
+        field = reader.get_field(key)
+        return field.contents() if field is not None else default
+
+    arch = get("general.architecture")
+    ftype = get("general.file_type")
+    tokens = reader.get_field("tokenizer.ggml.tokens")
+    return {
+        "path": str(path),
+        "size_bytes": path.stat().st_size,
+        "name": get("general.name"),
+        "architecture": arch,
+        "block_count": get(f"{arch}.block_count"),
+        "embedding_length": get(f"{arch}.embedding_length"),
+        "feed_forward_length": get(f"{arch}.feed_forward_length"),
+        "head_count": get(f"{arch}.attention.head_count"),
+        "head_count_kv": get(f"{arch}.attention.head_count_kv"),
+        "context_length": get(f"{arch}.context_length"),
+        "file_type": ftype,
+        "file_type_name": FILE_TYPES.get(ftype, str(ftype)),
+        "vocab_size": len(tokens.data) if tokens is not None else None,
+        "tensor_count": len(reader.tensors),
+        "parameter_count": int(sum(int(t.n_elements) for t in reader.tensors)),
+        "synthetic": bool(get(SYNTHETIC_KEY, False)),
+        "twin_of": get(TWIN_OF_KEY),
+    }
