@@ -26,12 +26,14 @@ def ledger_path(root: Path) -> Path:
               help="Use this GGUF instead of downloading TinyLlama.")
 @click.option("--model-source", type=click.Choice(["auto", "download", "twin"]), default="auto", show_default=True,
               help="auto: download TinyLlama, or synthesise its timing twin when Hugging Face is unreachable.")
+@click.option("--twin", type=click.Choice(["tinyllama", "tiny"]), default="tinyllama", show_default=True,
+              help="Shape of the synthetic twin: TinyLlama-1.1B's own, or a 2-layer one for a quick smoke run.")
 @click.option("--profile", type=click.Choice(PROFILES), default=None, help="Default: detected from the platform.")
 @click.option("--force", multiple=True, metavar="STEP", help="Redo STEP (and the steps that depend on it).")
 @click.option("--jobs", "-j", type=int, default=None, help="Parallel compile jobs (default: from cores and memory).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (steps, done or not, commands) and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON.")
-def bootstrap(llama_source, model, model_source, profile, force, jobs, dry_run, as_json):
+def bootstrap(llama_source, model, model_source, twin, profile, force, jobs, dry_run, as_json):
     """Fetch, patch and build llama.cpp a33e6a0 and get a model; resumable and idempotent."""
     from filelock import FileLock, Timeout
 
@@ -41,7 +43,7 @@ def bootstrap(llama_source, model, model_source, profile, force, jobs, dry_run, 
     info = plat.detect(root)
     options = Options(
         root=root, cache=paths.cache_dir(), llama_source=llama_source, model=model, model_source=model_source,
-        profile=profile or info["profile"], jobs=jobs,
+        profile=profile or info["profile"], jobs=jobs, twin=twin,
     )
     ctx = Context(options=options, ledger=Ledger(ledger_path(root)), platform=info, log=click.echo)
     steps = steps_for(options.profile)

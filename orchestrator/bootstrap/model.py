@@ -107,8 +107,9 @@ class Model(Step):
         if o.model_source in ("auto", "twin"):
             if out:
                 out.append(Command(("# if Hugging Face is unreachable:",)))
-            out.append(Command(("synthesize-twin", twin.TINYLLAMA.label(), f"seed={o.twin_seed}")))
-            out.append(Command((str(o.llama_dir / "quantize"), "twin.f16.gguf", "twin.gguf", twin.TINYLLAMA.quant)))
+            spec = twin.TWINS[o.twin]
+            out.append(Command(("synthesize-twin", spec.label(), f"seed={o.twin_seed}")))
+            out.append(Command((str(o.llama_dir / "quantize"), "twin.f16.gguf", "twin.gguf", spec.quant)))
         return out
 
     def run(self, ctx: Context) -> dict:
@@ -159,8 +160,8 @@ class Model(Step):
                     raise UserError(f"{dest} is not TinyLlama-1.1B Q5_K_M: {wrong}", fix=f"rm {dest}; make bootstrap")
                 return dest, {"source": "download", "url": MODEL_URL}
         vocab = find_vocab(o.llama_dir, o.cache, ctx.log)
-        spec = twin.TINYLLAMA
-        cached = o.cache / "models" / f"tinyllama-1.1b-twin-{spec.label()}-seed{o.twin_seed}.gguf"
+        spec = twin.TWINS[o.twin]
+        cached = o.cache / "models" / f"{o.twin}-twin-{spec.label()}-seed{o.twin_seed}.gguf"
         reused = cached.is_file() and read_info(cached)["synthetic"]
         if reused:
             ctx.log(f"  reusing the cached twin {cached}")

@@ -28,6 +28,7 @@ class Options:
     profile: str = "host"
     jobs: int | None = None
     twin_seed: int = 0
+    twin: str = "tinyllama"  # a key of twin.TWINS
 
     @property
     def build(self) -> Path:

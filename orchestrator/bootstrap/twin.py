@@ -36,6 +36,7 @@ TINYLLAMA = TwinSpec(n_layer=22, n_embd=2048, n_head=32, n_head_kv=4, n_ff=5632)
 # The tests' twin: the same vocabulary and attention layout, small enough to run in a blink.
 # Row sizes stay multiples of 256 so Q5_K_M quantises every matrix as it does for the real one.
 TINY = TwinSpec(n_layer=2, n_embd=256, n_head=4, n_head_kv=2, n_ff=768, twin_of="TinyLlama layout, 2 small layers")
+TWINS = {"tinyllama": TINYLLAMA, "tiny": TINY}
 
 
 def _tensor_shapes(spec: TwinSpec, n_vocab: int) -> list[tuple[str, tuple[int, ...]]]:

@@ -1,0 +1,51 @@
+"""The real llama.cpp build, vocabulary and small twin that the test suite shares, made by
+the same steps `edgebench bootstrap` runs and kept in the per-user cache between runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator import paths
+from orchestrator.bootstrap import twin
+from orchestrator.bootstrap.build import BuildLlama
+from orchestrator.bootstrap.ledger import Ledger
+from orchestrator.bootstrap.llama_source import LlamaSource
+from orchestrator.bootstrap.model import find_vocab
+from orchestrator.bootstrap.patch import ApplyPatch
+from orchestrator.bootstrap.steps import Context, Options, run_steps
+
+
+def _test_root() -> Path:
+    return paths.cache_dir() / "test-build"
+
+
+def _lock():
+    from filelock import FileLock
+
+    root = _test_root()
+    root.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(root / ".lock"))
+
+
+def ensure_llama_build() -> Path:
+    from orchestrator import platform as plat
+
+    root = _test_root()
+    with _lock():
+        opts = Options(root=root, cache=paths.cache_dir(), llama_source="pypi", profile="host")
+        ctx = Context(opts, Ledger(root / "build" / "ledger.json"), plat.detect(root), log=lambda s: None)
+        run_steps([LlamaSource(), ApplyPatch(), BuildLlama()], ctx)
+        return opts.llama_dir
+
+
+def ensure_vocab() -> Path:
+    with _lock():
+        return find_vocab(_test_root() / "build" / "llama.cpp", paths.cache_dir(), log=lambda s: None)
+
+
+def ensure_tiny_twin(llama_dir: Path, vocab: Path) -> Path:
+    out = _test_root() / "models" / f"tiny-twin-{twin.TINY.label()}.gguf"
+    with _lock():
+        if not out.is_file():
+            twin.synthesize(twin.TINY, vocab, Path(llama_dir) / "quantize", out, seed=0, log=lambda s: None)
+    return out
