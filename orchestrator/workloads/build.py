@@ -46,14 +46,24 @@ def dataset_folder(ds: Dataset, from_dir: Path | None) -> Path:
         return ensure_dataset(ds)
     folder = Path(from_dir) / ds.name
     if not folder.is_dir():
-        raise UserError(f"{folder} does not exist (expected one folder per dataset in {from_dir}: "
-                        f"{', '.join(d.name for d in DATASETS.values())})",
-                        fix=f"copy the {ds.name} files into {folder}, or leave out --from to download them")
+        raise UserError(
+            f"{folder} does not exist (expected one folder per dataset in {from_dir}: "
+            f"{', '.join(d.name for d in DATASETS.values())})",
+            fix=f"copy the {ds.name} files into {folder}, or leave out --from to download them",
+        )
     return folder
 
 
-def select(cands: list[Candidate], n: int, seed: int, category: str, template: str,
-           counter: Counter | None, n_ctx: int, report: CategoryReport) -> list[Query]:
+def select(
+    cands: list[Candidate],
+    n: int,
+    seed: int,
+    category: str,
+    template: str,
+    counter: Counter | None,
+    n_ctx: int,
+    report: CategoryReport,
+) -> list[Query]:
     """Walk a seeded shuffle of the candidates, keeping those that fit n_ctx, until n."""
     order = list(cands)
     random.Random(f"edgebench:{seed}:{category}").shuffle(order)
@@ -62,7 +72,7 @@ def select(cands: list[Candidate], n: int, seed: int, category: str, template: s
     chosen: list[Query] = []
     pos = 0
     while len(chosen) < n and pos < len(order):
-        batch = order[pos: pos + n - len(chosen)]
+        batch = order[pos : pos + n - len(chosen)]
         pos += len(batch)
         prompts = [apply_template(template, c.prompt) for c in batch]
         counts = counter.count(prompts) if counter else [None] * len(batch)
@@ -70,21 +80,44 @@ def select(cands: list[Candidate], n: int, seed: int, category: str, template: s
             if est is not None and est + limit > n_ctx:
                 report.dropped += 1
                 continue
-            source = {"dataset": ds.name, "split": cand.split, "record_id": cand.record_id,
-                      "licence": ds.licence, "file": cand.file}
+            source = {
+                "dataset": ds.name,
+                "split": cand.split,
+                "record_id": cand.record_id,
+                "licence": ds.licence,
+                "file": cand.file,
+            }
             meta = {"template": template, **(cand.meta or {})}
-            chosen.append(Query(f"{ds.name}:{cand.record_id}", category, prompt, limit,
-                                source=source, meta=meta, prompt_tokens_est=est))
+            chosen.append(
+                Query(
+                    f"{ds.name}:{cand.record_id}",
+                    category,
+                    prompt,
+                    limit,
+                    source=source,
+                    meta=meta,
+                    prompt_tokens_est=est,
+                )
+            )
     report.built = len(chosen)
     report.files = sorted({q.source["file"] for q in chosen})
     return chosen
 
 
-def build_workload(out: Path, per_category: int = 100, seed: int = 0, from_dir: Path | None = None,
-                   template: str = "raw", counter: Counter | None = None, n_ctx: int = 2048,
-                   categories: tuple[str, ...] = CATEGORIES) -> list[CategoryReport]:
+def build_workload(
+    out: Path,
+    per_category: int = 100,
+    seed: int = 0,
+    from_dir: Path | None = None,
+    template: str = "raw",
+    counter: Counter | None = None,
+    n_ctx: int = 2048,
+    categories: tuple[str, ...] = CATEGORIES,
+) -> list[CategoryReport]:
     """Write the workload to `out`; return one report per category."""
-    folders = {c: dataset_folder(DATASETS[c], from_dir) for c in categories}  # fail fast, before counting
+    folders = {
+        c: dataset_folder(DATASETS[c], from_dir) for c in categories
+    }  # fail fast, before counting
     queries: list[Query] = []
     reports = []
     for category in categories:
@@ -111,19 +144,33 @@ def write_jsonl(out: Path, queries: list[Query]) -> None:
         raise
 
 
-def format_summary(reports: list[CategoryReport], per_category: int, n_ctx: int, counted: bool) -> str:
+def format_summary(
+    reports: list[CategoryReport], per_category: int, n_ctx: int, counted: bool
+) -> str:
     rows = [("category", "dataset", "candidates", "built", f"dropped (> n_ctx {n_ctx})", "files")]
     for r in reports:
-        rows.append((r.category, r.dataset, str(r.candidates), str(r.built),
-                     str(r.dropped) if counted else "not checked", ", ".join(r.files) or "-"))
+        rows.append(
+            (
+                r.category,
+                r.dataset,
+                str(r.candidates),
+                str(r.built),
+                str(r.dropped) if counted else "not checked",
+                ", ".join(r.files) or "-",
+            )
+        )
     lines = format_table(rows)
     short = [r for r in reports if r.built < per_category]
     for r in short:
-        lines.append(f"warning: {r.category}: {r.built} of {per_category} queries "
-                     f"({r.candidates} candidates, {r.dropped} too long for --n-ctx {n_ctx})")
+        lines.append(
+            f"warning: {r.category}: {r.built} of {per_category} queries "
+            f"({r.candidates} candidates, {r.dropped} too long for --n-ctx {n_ctx})"
+        )
     if not counted:
-        lines.append("note: prompt tokens not counted (--no-count); prompt_tokens_est is null and "
-                     "no query was checked against --n-ctx")
+        lines.append(
+            "note: prompt tokens not counted (--no-count); prompt_tokens_est is null and "
+            "no query was checked against --n-ctx"
+        )
     return "\n".join(lines)
 
 

@@ -16,8 +16,10 @@ from orchestrator.errors import UserError
 from .datasets import Dataset
 
 CONNECT_TIMEOUT_S = 5
-FIX_OFFLINE = ("on a machine without internet, copy the files there and pass --from DIR "
-               "(folders wikiqa/, squad_v2/, friends/, multiwoz_2.2/, quac/; see workloads/README.md)")
+FIX_OFFLINE = (
+    "on a machine without internet, copy the files there and pass --from DIR "
+    "(folders wikiqa/, squad_v2/, friends/, multiwoz_2.2/, quac/; see workloads/README.md)"
+)
 
 
 def cache_root() -> Path:
@@ -47,14 +49,18 @@ def ensure_dataset(ds: Dataset) -> Path:
 def _download(url: str, target: Path, ds: Dataset) -> None:
     part = target.with_name(target.name + ".part")
     try:
-        with urllib.request.urlopen(url, timeout=CONNECT_TIMEOUT_S) as resp, open(part, "wb") as out:
+        with (
+            urllib.request.urlopen(url, timeout=CONNECT_TIMEOUT_S) as resp,
+            open(part, "wb") as out,
+        ):
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
     except (urllib.error.URLError, OSError) as exc:
         part.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
-        raise UserError(f"cannot download {ds.name} ({ds.licence}) from {url}: {reason}",
-                        fix=FIX_OFFLINE) from None
+        raise UserError(
+            f"cannot download {ds.name} ({ds.licence}) from {url}: {reason}", fix=FIX_OFFLINE
+        ) from None
     os.replace(part, target)
 
 
@@ -69,5 +75,7 @@ def _unpack(archive: Path, folder: Path, ds: Dataset) -> None:
                     os.replace(part, folder / name)
     except zipfile.BadZipFile:
         archive.unlink()
-        raise UserError(f"{archive} is not a zip archive (a broken download?); it has been removed",
-                        fix="run the same command again to download it again") from None
+        raise UserError(
+            f"{archive} is not a zip archive (a broken download?); it has been removed",
+            fix="run the same command again to download it again",
+        ) from None

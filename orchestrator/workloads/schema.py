@@ -13,7 +13,13 @@ from orchestrator.errors import UserError
 CATEGORIES = ("simple", "complex", "conversational", "task-oriented", "contextual")
 
 # Output-token limits per category, as in the study.
-OUTPUT_LIMITS = {"simple": 30, "complex": 70, "conversational": 40, "task-oriented": 100, "contextual": 50}
+OUTPUT_LIMITS = {
+    "simple": 30,
+    "complex": 70,
+    "conversational": 40,
+    "task-oriented": 100,
+    "contextual": 50,
+}
 
 REQUIRED = {"id": str, "category": str, "prompt": str, "max_tokens": int}
 OPTIONAL = {"source": dict, "meta": dict, "prompt_tokens_est": int}
@@ -52,8 +58,15 @@ def dumps_line(query: Query) -> str:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
-            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _is(value: Any, kind: type) -> bool:
@@ -71,14 +84,20 @@ def check_record(obj: Any) -> list[str]:
         if key not in obj:
             reasons.append(f"missing field '{key}'")
         elif not _is(obj[key], kind):
-            reasons.append(f"field '{key}' must be {_type_name(kind())}, got {_type_name(obj[key])}")
+            reasons.append(
+                f"field '{key}' must be {_type_name(kind())}, got {_type_name(obj[key])}"
+            )
     for key, kind in OPTIONAL.items():
         value = obj.get(key)
         if value is not None and not _is(value, kind):
             reasons.append(f"field '{key}' must be {_type_name(kind())}, got {_type_name(value)}")
     unknown = sorted(set(obj) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
-        reasons.append("unknown field" + ("s " if len(unknown) > 1 else " ") + ", ".join(f"'{k}'" for k in unknown))
+        reasons.append(
+            "unknown field"
+            + ("s " if len(unknown) > 1 else " ")
+            + ", ".join(f"'{k}'" for k in unknown)
+        )
     if reasons:
         return reasons
     if not obj["id"]:
@@ -104,11 +123,15 @@ def load_workload(path: str | Path) -> list[Query]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError(f"workload file {path} does not exist",
-                        fix="edgebench workloads build --out PATH, or use workloads/default.jsonl") from None
+        raise UserError(
+            f"workload file {path} does not exist",
+            fix="edgebench workloads build --out PATH, or use workloads/default.jsonl",
+        ) from None
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
-                        fix="save the file as UTF-8") from None
+        raise UserError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            fix="save the file as UTF-8",
+        ) from None
     queries: list[Query] = []
     errors: list[str] = []
     first_line: dict[str, int] = {}
@@ -129,12 +152,16 @@ def load_workload(path: str | Path) -> list[Query]:
         first_line[obj["id"]] = lineno
         queries.append(Query(**obj))
     if errors:
-        raise UserError(f"{path}: {len(errors)} problem(s) in the workload file\n" + "\n".join(errors),
-                        fix=f"correct those lines (format: workloads/README.md), then run "
-                            f"`edgebench workloads check {path}`")
+        raise UserError(
+            f"{path}: {len(errors)} problem(s) in the workload file\n" + "\n".join(errors),
+            fix=f"correct those lines (format: workloads/README.md), then run "
+            f"`edgebench workloads check {path}`",
+        )
     if not queries:
-        raise UserError(f"{path}: no queries in the workload file",
-                        fix="add one JSON object a line (format: workloads/README.md)")
+        raise UserError(
+            f"{path}: no queries in the workload file",
+            fix="add one JSON object a line (format: workloads/README.md)",
+        )
     return queries
 
 

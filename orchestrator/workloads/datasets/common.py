@@ -11,8 +11,10 @@ from typing import Any
 
 from orchestrator.errors import UserError
 
-FIX_DATASET = ("replace the file with an unmodified copy from the official source "
-               "(see workloads/README.md), or delete it from the folder so it is downloaded again")
+FIX_DATASET = (
+    "replace the file with an unmodified copy from the official source "
+    "(see workloads/README.md), or delete it from the folder so it is downloaded again"
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ def load_json(path: Path) -> Any:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
-        raise bad(path, f"line {exc.lineno} column {exc.colno}", f"not valid JSON ({exc.msg})") from None
+        raise bad(
+            path, f"line {exc.lineno} column {exc.colno}", f"not valid JSON ({exc.msg})"
+        ) from None
     except UnicodeDecodeError as exc:
         raise bad(path, f"byte {exc.start}", "not UTF-8 text") from None
 
@@ -85,9 +89,11 @@ def _parquet_rows(path: Path) -> Iterator[dict]:
     try:
         import polars as pl
     except ImportError:
-        raise UserError(f"{path} is parquet, and reading parquet needs pyarrow or polars",
-                        fix="pip install 'edgebench[report]' (brings polars), or pip install pyarrow, "
-                            "or use the dataset's original layout") from None
+        raise UserError(
+            f"{path} is parquet, and reading parquet needs pyarrow or polars",
+            fix="pip install 'edgebench[report]' (brings polars), or pip install pyarrow, "
+            "or use the dataset's original layout",
+        ) from None
     yield from pl.read_parquet(path).iter_rows(named=True)
 
 

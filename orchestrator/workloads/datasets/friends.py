@@ -14,14 +14,28 @@ from .common import Candidate, bad, field, load_json, split_from_name
 
 PATTERNS = ("*.csv", "*.json")
 _C1 = re.compile("[\x80-\x9f]")
+# Windows-1252 punctuation, as plain ASCII (the rest of the corpus is ASCII).
+_ASCII = {
+    "\x91": "'",
+    "\x92": "'",
+    "\x93": '"',
+    "\x94": '"',
+    "\x85": "...",
+    "\x96": "-",
+    "\x97": "--",
+}
 
 
 def fix_text(text: str) -> str:
     def cp1252(m: re.Match) -> str:
+        char = m.group()
+        if char in _ASCII:
+            return _ASCII[char]
         try:
-            return bytes([ord(m.group())]).decode("cp1252")
+            return bytes([ord(char)]).decode("cp1252")
         except UnicodeDecodeError:
             return ""
+
     return " ".join(_C1.sub(cp1252, text).replace("\xa0", " ").split())
 
 
@@ -47,8 +61,11 @@ def _csv(path: Path) -> Iterator[tuple[str, str]]:
         col = header.index("text")
         for n, row in enumerate(reader, start=1):
             if len(row) != len(header):
-                raise bad(path, f"row {n} (line {reader.line_num})",
-                          f"expected {len(header)} fields, got {len(row)}")
+                raise bad(
+                    path,
+                    f"row {n} (line {reader.line_num})",
+                    f"expected {len(header)} fields, got {len(row)}",
+                )
             yield f"row{n}", row[col]
 
 

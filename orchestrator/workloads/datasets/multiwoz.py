@@ -26,8 +26,10 @@ SERVICE_TASKS = {
     "police": "find a police station",
     "bus": "find a bus",
 }
-INSTRUCTION = ("This is a bot helping users to {tasks}. Given the dialog context, "
-               "please generate a relevant system response for the user:")
+INSTRUCTION = (
+    "This is a bot helping users to {tasks}. Given the dialog context, "
+    "please generate a relevant system response for the user:"
+)
 
 
 def instruction(services: list[str]) -> str:
@@ -55,11 +57,15 @@ def candidates(path: Path, rel: str) -> Iterator[Candidate]:
     elif isinstance(doc, dict):
         dialogues = _dialogstudio(path, doc)
     else:
-        raise bad(path, "top level", "expected a list of dialogues (MultiWOZ) or a dict (DialogStudio)")
+        raise bad(
+            path, "top level", "expected a list of dialogues (MultiWOZ) or a dict (DialogStudio)"
+        )
     for did, services, turns, own_split in dialogues:
         turns = [t for t in turns if t.strip()]
         if turns:
-            yield Candidate(prompt_for(services, turns), did, own_split or split, rel, {"services": services})
+            yield Candidate(
+                prompt_for(services, turns), did, own_split or split, rel, {"services": services}
+            )
 
 
 def _official(path: Path, doc: list) -> Iterator[tuple[str, list, list, None]]:
@@ -81,12 +87,16 @@ def _dialogstudio(path: Path, doc: dict) -> Iterator[tuple[str, list, list, str 
         did = field(dialogue, "original dialog id", str, path, where)
         info = field(dialogue, "original dialog info", (dict, str), path, where)
         try:
-            services = (ast.literal_eval(info) if isinstance(info, str) else info).get("services", [])
+            services = (ast.literal_eval(info) if isinstance(info, str) else info).get(
+                "services", []
+            )
         except (ValueError, SyntaxError, AttributeError):
             services = None
         if not isinstance(services, list):
             raise bad(path, where, "'original dialog info' does not hold a services list")
-        turns = [field(turn, "user utterance", str, path, f"{where} log {t}")
-                 for t, turn in enumerate(field(dialogue, "log", list, path, where))]
+        turns = [
+            field(turn, "user utterance", str, path, f"{where} log {t}")
+            for t, turn in enumerate(field(dialogue, "log", list, path, where))
+        ]
         parts = key.split("--")
         yield did, list(services), turns, parts[1] if len(parts) == 3 else None

@@ -8,7 +8,15 @@ from pathlib import Path
 
 from .common import Candidate, bad, read_rows, split_from_name
 
-HEADER = ["QuestionID", "Question", "DocumentID", "DocumentTitle", "SentenceID", "Sentence", "Label"]
+HEADER = [
+    "QuestionID",
+    "Question",
+    "DocumentID",
+    "DocumentTitle",
+    "SentenceID",
+    "Sentence",
+    "Label",
+]
 PATTERNS = ("*.tsv", "*.parquet", "*.jsonl")
 
 
@@ -17,7 +25,10 @@ def candidates(path: Path, rel: str) -> Iterator[Candidate]:
     if path.suffix == ".tsv":
         rows = _tsv_rows(path)
     else:
-        rows = ((f"row {i}", r.get("question_id"), r.get("question")) for i, r in enumerate(read_rows(path)))
+        rows = (
+            (f"row {i}", r.get("question_id"), r.get("question"))
+            for i, r in enumerate(read_rows(path))
+        )
     seen = set()
     for where, qid, question in rows:
         if not isinstance(qid, str) or not isinstance(question, str):
@@ -39,6 +50,9 @@ def _tsv_rows(path: Path) -> Iterator[tuple[str, str, str]]:
                 continue
             if not line.strip():
                 continue
+            where = f"line {lineno} (question {cells[0]})"
             if len(cells) != len(HEADER):
-                raise bad(path, f"line {lineno}", f"expected {len(HEADER)} tab-separated fields, got {len(cells)}")
-            yield f"line {lineno} (question {cells[0]})", cells[0], cells[1]
+                raise bad(
+                    path, where, f"expected {len(HEADER)} tab-separated fields, got {len(cells)}"
+                )
+            yield where, cells[0], cells[1]
