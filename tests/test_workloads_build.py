@@ -31,12 +31,12 @@ N = 12  # records per dataset in the tiny fixtures
 
 
 def _shared_datasets() -> Path | None:
+    """EDGEBENCH_DATASETS, else shared/datasets beside the checkout (CI) or inside it."""
     env = os.environ.get("EDGEBENCH_DATASETS")
-    here = Path(__file__).resolve()
-    for cand in ([Path(env)] if env else []) + [
-        here.parents[2] / "shared" / "datasets",
-        here.parents[1].parent / "shared" / "datasets",
-    ]:
+    checkout = Path(__file__).resolve().parents[1]
+    candidates = [Path(env)] if env else []
+    candidates += [checkout.parent / "shared" / "datasets", checkout / "shared" / "datasets"]
+    for cand in candidates:
         if (cand / "README.md").is_file():
             return cand
     return None
@@ -142,6 +142,12 @@ def write_quac(folder: Path) -> None:
     (folder / "quac" / "val_v0.2.json").write_text(json.dumps(doc), encoding="utf-8")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @pytest.fixture
 def tiny(tmp_path) -> Path:
     folder = tmp_path / "data"
@@ -213,6 +219,7 @@ def test_same_seed_same_bytes_other_seed_other_sample(tiny, tmp_path):
         assert len(ids_a[cat]) == 4 and len({q.prompt for q in ids_a[cat]}) == 4
     assert any({q.id for q in ids_a[cat]} != {q.id for q in ids_c[cat]} for cat in CATEGORIES)
     assert not list(tmp_path.glob(".*.jsonl.*"))  # no temp file left behind
+    assert a.stat().st_mode & 0o044 == 0o044 & ~_umask()  # readable as any file the user writes
 
 
 @pytest.mark.parametrize(
@@ -265,6 +272,19 @@ def test_a_malformed_file_names_the_file_and_the_record(tiny, tmp_path, dataset,
     assert where in result.output and str(tiny) in result.output
     assert "fix: " in result.output
     assert not (tmp_path / "w.jsonl").exists()
+
+
+def test_a_missing_dataset_folder_is_named(tiny, tmp_path):
+    import shutil
+
+    shutil.rmtree(tiny / "quac")
+    result = CliRunner().invoke(
+        main,
+        ["workloads", "build", "--from", str(tiny), "--no-count", "--out", str(tmp_path / "w")],
+    )
+    assert result.exit_code == 2
+    assert f"{tiny / 'quac'} does not exist" in result.output
+    assert "leave out --from to download them" in result.output
 
 
 def test_other_layouts_emotionx_dialogstudio_hf_rows(tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,16 +130,17 @@ def build_workload(
 
 
 def write_jsonl(out: Path, queries: list[Query]) -> None:
-    """Temp file + rename: a reader never sees half a workload."""
+    """Temp file + rename: a reader never sees half a workload. (A plain open, not mkstemp,
+    so the file gets the user's umask rather than 0600.)"""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             fh.writelines(dumps_line(q) + "\n" for q in queries)
         os.replace(tmp, out)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
