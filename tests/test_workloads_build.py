@@ -142,6 +142,11 @@ def write_quac(folder: Path) -> None:
     (folder / "quac" / "val_v0.2.json").write_text(json.dumps(doc), encoding="utf-8")
 
 
+def workloads(*args) -> object:
+    """`edgebench workloads ARGS...` in-process; the result has exit_code and output."""
+    return CliRunner().invoke(main, ["workloads", *map(str, args)])
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -256,17 +261,8 @@ def test_same_seed_same_bytes_other_seed_other_sample(tiny, tmp_path):
 def test_a_malformed_file_names_the_file_and_the_record(tiny, tmp_path, dataset, mangle, where):
     path = tiny / dataset
     path.write_text(mangle(path.read_text(encoding="utf-8")), encoding="utf-8")
-    result = CliRunner().invoke(
-        main,
-        [
-            "workloads",
-            "build",
-            "--from",
-            str(tiny),
-            "--no-count",
-            "--out",
-            str(tmp_path / "w.jsonl"),
-        ],
+    result = workloads(
+        "build", "--from", str(tiny), "--no-count", "--out", str(tmp_path / "w.jsonl")
     )
     assert result.exit_code == 2, result.output
     assert where in result.output and str(tiny) in result.output
@@ -278,10 +274,7 @@ def test_a_missing_dataset_folder_is_named(tiny, tmp_path):
     import shutil
 
     shutil.rmtree(tiny / "quac")
-    result = CliRunner().invoke(
-        main,
-        ["workloads", "build", "--from", str(tiny), "--no-count", "--out", str(tmp_path / "w")],
-    )
+    result = workloads("build", "--from", str(tiny), "--no-count", "--out", str(tmp_path / "w"))
     assert result.exit_code == 2
     assert f"{tiny / 'quac'} does not exist" in result.output
     assert "leave out --from to download them" in result.output
@@ -382,9 +375,7 @@ def test_wikiqa_hf_parquet(tmp_path):
 def test_offline_download_fails_fast_naming_from(tmp_path, isolated_root, monkeypatch):
     monkeypatch.setenv("EDGEBENCH_DATASET_BASE_URL", "http://127.0.0.1:9/")
     start = time.monotonic()
-    result = CliRunner().invoke(
-        main, ["workloads", "build", "--no-count", "--out", str(tmp_path / "w.jsonl")]
-    )
+    result = workloads("build", "--no-count", "--out", str(tmp_path / "w.jsonl"))
     assert time.monotonic() - start < 5
     assert result.exit_code == 2
     assert (
@@ -440,24 +431,20 @@ def test_counting_drops_what_cannot_fit_and_stats(tiny, tmp_path, llama_bin_dir,
         min(counter.count(task_prompts)) + OUTPUT_LIMITS["task-oriented"] - 1
     )  # no dialogue fits
     out = tmp_path / "w.jsonl"
-    result = CliRunner().invoke(
-        main,
-        [
-            "workloads",
-            "build",
-            "--from",
-            str(tiny),
-            "--per-category",
-            "2",
-            "--tokenizer",
-            str(tok),
-            "--vocab",
-            str(vocab_gguf),
-            "--n-ctx",
-            str(n_ctx),
-            "--out",
-            str(out),
-        ],
+    result = workloads(
+        "build",
+        "--from",
+        str(tiny),
+        "--per-category",
+        "2",
+        "--tokenizer",
+        str(tok),
+        "--vocab",
+        str(vocab_gguf),
+        "--n-ctx",
+        str(n_ctx),
+        "--out",
+        str(out),
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -473,7 +460,7 @@ def test_counting_drops_what_cannot_fit_and_stats(tiny, tmp_path, llama_bin_dir,
     for q in load_workload(out):
         assert q.prompt_tokens_est == count_tokens(q.prompt, tok, vocab_gguf)
         assert q.prompt_tokens_est + q.max_tokens <= n_ctx
-    stats = CliRunner().invoke(main, ["workloads", "stats", str(out)])
+    stats = workloads("stats", str(out))
     assert stats.exit_code == 0, stats.output
     rows = [r.split() for r in stats.output.splitlines()]
     assert rows[0] == [
@@ -509,17 +496,13 @@ def test_counting_drops_what_cannot_fit_and_stats(tiny, tmp_path, llama_bin_dir,
 
 def test_missing_tokenizer_and_uncounted_stats(tiny, tmp_path, isolated_root):
     out = tmp_path / "w.jsonl"
-    result = CliRunner().invoke(
-        main, ["workloads", "build", "--from", str(tiny), "--out", str(out)]
-    )
+    result = workloads("build", "--from", str(tiny), "--out", str(out))
     assert result.exit_code == 2
     assert f"not found at {isolated_root / 'build' / 'llama.cpp' / 'tokenize'}" in result.output
     assert "fix: make bootstrap" in result.output and "--no-count" in result.output
-    result = CliRunner().invoke(
-        main, ["workloads", "build", "--from", str(tiny), "--out", str(out), "--no-count"]
-    )
+    result = workloads("build", "--from", str(tiny), "--out", str(out), "--no-count")
     assert result.exit_code == 0 and "not checked" in result.output
-    result = CliRunner().invoke(main, ["workloads", "stats", str(out)])
+    result = workloads("stats", str(out))
     assert (
         result.exit_code == 2
         and "no prompt token counts" in result.output
@@ -530,24 +513,20 @@ def test_missing_tokenizer_and_uncounted_stats(tiny, tmp_path, isolated_root):
 @needs_shared
 def test_build_from_the_real_dataset_samples(tmp_path, llama_bin_dir, vocab_gguf):
     out = tmp_path / "study.jsonl"
-    result = CliRunner().invoke(
-        main,
-        [
-            "workloads",
-            "build",
-            "--from",
-            str(SHARED),
-            "--per-category",
-            "12",
-            "--seed",
-            "0",
-            "--out",
-            str(out),
-            "--tokenizer",
-            str(llama_bin_dir / "tokenize"),
-            "--vocab",
-            str(vocab_gguf),
-        ],
+    result = workloads(
+        "build",
+        "--from",
+        str(SHARED),
+        "--per-category",
+        "12",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--tokenizer",
+        str(llama_bin_dir / "tokenize"),
+        "--vocab",
+        str(vocab_gguf),
     )
     assert result.exit_code == 0, result.output
     got = by_category(out)
@@ -575,7 +554,7 @@ def test_build_from_the_real_dataset_samples(tmp_path, llama_bin_dir, vocab_gguf
     again = tmp_path / "again.jsonl"
     build_workload(again, 12, 0, SHARED, counter=Counter(llama_bin_dir / "tokenize", vocab_gguf))
     assert again.read_bytes() == out.read_bytes()
-    stats = CliRunner().invoke(main, ["workloads", "stats", str(out)])
+    stats = workloads("stats", str(out))
     assert [r.split()[:2] for r in stats.output.splitlines()[1:]] == [
         ["simple", "12"],
         ["complex", "12"],
