@@ -13,6 +13,7 @@ from orchestrator import __version__
 COMMANDS = {
     "bootstrap": "orchestrator.bootstrap.cli:bootstrap",
     "doctor": "orchestrator.doctor:doctor",
+    "workloads": "orchestrator.workloads.cli:workloads",
 }
 
 

@@ -1,0 +1,1 @@
+"""Workloads: the query file format, the shipped default, and builders from public datasets."""
