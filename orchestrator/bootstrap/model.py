@@ -123,6 +123,8 @@ class Model(Step):
             info = read_info(path)
             dest = o.models_dir / path.name
             _place(path, dest)
+            if record.get("vocab"):  # for `edgebench workloads build` to count tokens with
+                _place(Path(record["vocab"]), o.models_dir / "ggml-vocab-llama.gguf")
             record["path"] = str(dest)
             path = dest
         st = path.stat()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,7 +21,15 @@ def default_tokenizer() -> Path:
 
 
 def default_vocab() -> Path:
-    return paths.build_dir() / "models" / "ggml-vocab-llama.gguf"
+    """The vocabulary bootstrap left (twin route), else the bootstrapped model itself:
+    `tokenize` reads only the vocabulary of whatever GGUF it is given."""
+    vocab = paths.build_dir() / "models" / "ggml-vocab-llama.gguf"
+    if vocab.is_file():
+        return vocab
+    from orchestrator.bootstrap.ledger import Ledger
+
+    model = Ledger(paths.build_dir() / "ledger.json").get("model")
+    return Path(model["path"]) if model else vocab
 
 
 def check_tools(tokenizer: Path, vocab: Path) -> None:
@@ -32,6 +41,13 @@ def check_tools(tokenizer: Path, vocab: Path) -> None:
             )
 
 
+def _scratch() -> str:
+    """llama.cpp's examples write main.log into their working directory: keep it out of the user's."""
+    d = Path(tempfile.gettempdir()) / "edgebench-tokenize"
+    d.mkdir(exist_ok=True)
+    return str(d)
+
+
 def count_tokens(prompt: str, tokenizer: Path, vocab: Path, timeout_s: float = 60) -> int:
     """Tokens `main` would see for this prompt, BOS included."""
     if "\x00" in prompt:
@@ -40,6 +56,7 @@ def count_tokens(prompt: str, tokenizer: Path, vocab: Path, timeout_s: float = 6
         proc = subprocess.run(
             [str(tokenizer), str(vocab), prompt, "--ids"],
             check=False,
+            cwd=_scratch(),
             capture_output=True,
             text=True,
             encoding="utf-8",
