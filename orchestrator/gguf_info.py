@@ -3,6 +3,8 @@ and whether edgebench synthesised it as a timing twin."""
 
 from __future__ import annotations
 
+import math
+import struct
 from pathlib import Path
 
 from orchestrator.errors import UserError
@@ -33,20 +35,19 @@ def read_info(path: Path) -> dict:
             f"{path} is not a GGUF model (its first bytes are not 'GGUF')",
             fix="--model PATH to a llama.cpp .gguf file (convert others with llama.cpp's convert.py)",
         )
-    from gguf import GGUFReader
+    from orchestrator.gguf_meta import GGUFError, read_header
 
     try:
-        reader = GGUFReader(path, "r")
-    except Exception as exc:  # a truncated or corrupt file: the reader raises many kinds
+        meta, tensors = read_header(path)
+    except (GGUFError, OSError, struct.error) as exc:
         raise UserError(f"{path} is not a readable GGUF file: {exc}", fix="download or build the model again") from exc
 
     def get(key, default=None):
-        field = reader.get_field(key)
-        return field.contents() if field is not None else default
+        return meta.get(key, default)
 
     arch = get("general.architecture")
     ftype = get("general.file_type")
-    tokens = reader.get_field("tokenizer.ggml.tokens")
+    tokens = meta.get("tokenizer.ggml.tokens")
     return {
         "path": str(path),
         "size_bytes": path.stat().st_size,
@@ -60,9 +61,9 @@ def read_info(path: Path) -> dict:
         "context_length": get(f"{arch}.context_length"),
         "file_type": ftype,
         "file_type_name": FILE_TYPES.get(ftype, str(ftype)),
-        "vocab_size": len(tokens.data) if tokens is not None else None,
-        "tensor_count": len(reader.tensors),
-        "parameter_count": int(sum(int(t.n_elements) for t in reader.tensors)),
+        "vocab_size": len(tokens) if tokens is not None else None,
+        "tensor_count": len(tensors),
+        "parameter_count": sum(math.prod(t["shape"]) for t in tensors),
         "synthetic": bool(get(SYNTHETIC_KEY, False)),
         "twin_of": get(TWIN_OF_KEY),
     }
