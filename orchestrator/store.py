@@ -1,0 +1,337 @@
+"""The run folder: one folder per run that a crash, a kill or a power cut never corrupts.
+
+    reports/<run_id>/
+        manifest.json    what was run, how, on what; rewritten atomically (temp + rename)
+        queries.jsonl    one line per finished query attempt: the commit marker
+        samples.jsonl    one line per sampler reading, tagged with query_id and attempt
+        raw/<query>/     per-query files the runner writes (stderr, llama.cpp YAML, ...)
+
+Append-only files are written a whole line per write() and fsynced before the call returns
+(hyperfine: results are on disk after every benchmark). The runner writes an attempt's
+samples first and its query record last, so a query record is the commit marker: samples
+of an attempt that has no record (killed mid-query) are left in the file and filtered out
+by `read_samples(attempts=...)`. A kill can tear only the last line; `open()` cuts it off.
+
+JSON lines are split on b"\\n" only: with ensure_ascii=False a record may hold U+2028 or
+U+0085, which str.splitlines() would treat as line breaks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import filelock
+
+from orchestrator.errors import UserError
+
+SCHEMA_VERSION = 1
+
+MANIFEST = "manifest.json"
+QUERIES = "queries.jsonl"
+SAMPLES = "samples.jsonl"
+RAW = "raw"
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """UTC time to the second plus 4 random hex digits: sorts by start time, and two runs
+    started in the same second on one machine still get different folders. A naive `now`
+    is taken to be UTC already."""
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is not None:
+        now = now.astimezone(timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+class RunStore:
+    def __init__(self, run_dir: Path, manifest: dict):
+        self.dir = Path(run_dir)
+        self.manifest = manifest
+        self._lock = filelock.FileLock(self.dir / ".lock", timeout=0)
+
+    @classmethod
+    def create(cls, run_dir: Path, manifest: dict) -> RunStore:
+        run_dir = Path(run_dir)
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise UserError(
+                f"{run_dir} already exists and is not empty; a new run needs a folder of its own",
+                fix=f"continue that run with --resume {run_dir}, or leave out the run folder to get a fresh one",
+            )
+        created = not run_dir.exists()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if created:
+            _fsync_dir(run_dir.parent)
+        store = cls(run_dir, {"schema_version": SCHEMA_VERSION, **manifest})
+        store.manifest["schema_version"] = SCHEMA_VERSION
+        store._write_manifest()
+        for name in (QUERIES, SAMPLES):
+            (run_dir / name).touch()
+        (run_dir / RAW).mkdir()
+        _fsync_dir(run_dir)
+        return store
+
+    @classmethod
+    def open(cls, run_dir: Path) -> RunStore:
+        """Open an existing run to resume it, cutting off a line torn by a crash."""
+        run_dir = Path(run_dir)
+        path = run_dir / MANIFEST
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(
+                f"{run_dir} is not an edgebench run folder (it has no {MANIFEST})",
+                fix="pass --resume the folder of the run to continue, reports/<run_id>/ (ls reports/)",
+            ) from None
+        except ValueError as e:
+            raise UserError(
+                f"{path} is not valid JSON ({e}); it is written atomically, so something else changed it",
+                fix="restore it from a backup, or start a new run",
+            ) from None
+        version = manifest.get("schema_version") if isinstance(manifest, dict) else None
+        if version != SCHEMA_VERSION:
+            raise UserError(_version_message(run_dir, version, manifest), fix=_version_fix(version))
+        store = cls(run_dir, manifest)
+        # Under the lock: a run still writing here has an unfinished last line that is not
+        # torn, and must not be cut.
+        with store.lock():
+            for name in (QUERIES, SAMPLES):
+                _repair_tail(run_dir / name)
+        return store
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[RunStore]:
+        """Hold <dir>/.lock while writing, so two processes never append to one run."""
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise UserError(
+                f"another edgebench run is writing {self.dir}",
+                fix="wait for it to finish (or stop it), or start a new run instead of --resume",
+            ) from None
+        try:
+            yield self
+        finally:
+            self._lock.release()
+
+    def update_manifest(self, **fields) -> None:
+        if fields.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise ValueError("schema_version is set by the store, not by its callers")
+        self.manifest.update(fields)
+        self._write_manifest()
+
+    def raw_dir(self, query_id: str) -> Path:
+        """raw/<slug>-<hash>/: readable, safe on any filesystem, and unique per id (the hash
+        tells apart ids that slug alike, like "a/b" and "a:b", or differ only in case)."""
+        path = self.dir / RAW / _safe_name(query_id)
+        if not path.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(path.parent)
+        return path
+
+    def append_samples(self, query_id: str, attempt: str, samples: list[dict]) -> None:
+        if not samples:
+            return
+        data = b"".join(_json_line({"query_id": query_id, "attempt": attempt, **s}) for s in samples)
+        _append(self.dir / SAMPLES, data)
+
+    def append_query(self, record: dict) -> None:
+        """Commit one query attempt: one line, one write(), on disk before this returns."""
+        for key in ("query_id", "attempt"):
+            if key not in record:
+                raise ValueError(f"a query record needs {key!r} (resume and sample filtering rely on it)")
+        _append(self.dir / QUERIES, _json_line(record))
+
+    def done_ids(self) -> set[str]:
+        """Ids with a record, failed attempts included: a failure is a result (asv)."""
+        return {r["query_id"] for r in self.read_queries()}
+
+    def read_queries(self) -> list[dict]:
+        return list(_read_jsonl(self.dir / QUERIES))
+
+    def read_samples(self, attempts: set[str] | None = None) -> list[dict]:
+        rows = _read_jsonl(self.dir / SAMPLES)
+        if attempts is None:
+            return list(rows)
+        return [r for r in rows if r.get("attempt") in attempts]
+
+    def _write_manifest(self) -> None:
+        text = json.dumps(self.manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default)
+        _atomic_write(self.dir / MANIFEST, (text + "\n").encode("utf-8"))
+        # What the caller holds is then what a resume will read (paths become strings).
+        self.manifest = json.loads(text)
+
+
+def _version_message(run_dir: Path, version, manifest: dict) -> str:
+    writer = manifest.get("edgebench_version") if isinstance(manifest, dict) else None
+    by = f" by edgebench {writer}" if writer else ""
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        age = "a newer"
+    elif isinstance(version, int):
+        age = "an older"
+    else:
+        age = "an unknown"
+    return (
+        f"{run_dir} was written{by} in {age} run-folder format (schema_version {version!r}); "
+        f"this edgebench reads and resumes format {SCHEMA_VERSION} only"
+    )
+
+
+def _version_fix(version) -> str:
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        return "update edgebench (git pull && make venv) to resume it, or start a new run"
+    return "start a new run (a run cannot be resumed across formats), or resume it with the edgebench that wrote it"
+
+
+def _safe_name(query_id: str) -> str:
+    ascii_id = unicodedata.normalize("NFKD", query_id).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_id).strip("._-")[:60] or "q"
+    digest = hashlib.sha256(query_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{slug}-{digest}"
+
+
+def _json_default(obj):
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable: {obj!r}")
+
+
+def _json_line(obj: dict) -> bytes:
+    """One JSON line: escapes keep newlines inside strings off the line, and NaN/inf are
+    refused because they are not JSON and a strict reader would fail on the whole file."""
+    try:
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_json_default)
+    except ValueError:
+        where = _nonfinite_path(obj, "record")
+        if where is None:
+            raise  # not a float problem (a circular reference)
+        raise ValueError(f"{where} is NaN or infinite, which JSON cannot hold; store null instead") from None
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (bytes decoded with surrogateescape) are not UTF-8; \\u escapes
+        # keep them, and Python reads them back unchanged.
+        text = json.dumps(obj, ensure_ascii=True, allow_nan=False, default=_json_default)
+        return (text + "\n").encode("ascii")
+
+
+def _nonfinite_path(obj, path: str) -> str | None:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return path
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list | tuple) else ()
+    for key, value in items:
+        found = _nonfinite_path(value, f"{path}[{key!r}]")
+        if found:
+            return found
+    return None
+
+
+def _append(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        view = memoryview(data)
+        while view:  # a regular file takes it all in one write unless a signal cuts it short
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, rename, fsync the folder: a reader sees the old
+    file or the new one, and after a power cut the new one is there. A plain open (not
+    mkstemp) so the file gets the user's umask."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Makes a created or renamed entry survive a power cut, not only its contents."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # some network and FUSE filesystems cannot sync a folder
+            raise
+    finally:
+        os.close(fd)
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut an unterminated last line back to the last newline. Only the last line can be
+    torn, as every append is fsynced before the next starts. A tail that parses as a whole
+    record (all but its newline reached the disk) is kept and given its newline."""
+    if not path.exists():
+        return
+    with open(path, "r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        # Scan back for the last newline in blocks: the file may be large, the tail is short.
+        end, block = size, 1 << 16
+        while end > 0:
+            start = max(0, end - block)
+            fh.seek(start)
+            chunk = fh.read(end - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                keep = start + cut + 1
+                break
+            end = start
+        else:
+            keep = 0
+        fh.seek(keep)
+        tail = fh.read()
+        if _is_record(tail):
+            fh.seek(size)
+            fh.write(b"\n")
+        else:
+            fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def _read_jsonl(path: Path) -> Iterator[dict]:
+    """Every complete line. An unterminated last line is an append in progress (or a tear
+    that open() has not cut yet) and is not part of the data; a bad complete line is."""
+    if not path.exists():
+        return
+    with open(path, "rb") as fh:  # binary iteration splits on b"\n" only
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.endswith(b"\n"):
+                return
+            try:
+                yield json.loads(raw)
+            except ValueError as e:
+                raise UserError(
+                    f"{path}, line {lineno}, is not valid JSON ({e}); only the last line can be torn by a crash",
+                    fix=f"remove or correct line {lineno} by hand, then run the command again",
+                ) from None

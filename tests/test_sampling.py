@@ -1,0 +1,171 @@
+"""Samplers against real child processes: what they record, how regularly, at what cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from itertools import pairwise
+
+import pytest
+
+from orchestrator.sampling import NullSampler, ProcessSampler, Sampler, summarise_intervals
+
+# Touches 60 MiB (bytes * n writes every page, unlike a calloc'd bytearray), then keeps one
+# core busy for a second.
+BUSY_CHILD = """
+import time
+from itertools import pairwise
+block = b"x" * (60 << 20)
+end = time.perf_counter() + 1.0
+while time.perf_counter() < end:
+    pass
+"""
+
+FIELDS = {
+    "t_s", "dt_s", "rss_bytes", "cpu_pct", "cpu_pct_norm", "num_threads",
+    "sys_cpu_pct", "sys_mem_used_bytes", "sys_mem_available_bytes",
+}
+
+
+@pytest.fixture
+def thread_errors(monkeypatch) -> list:
+    """Exceptions that escaped any thread during the test."""
+    errors: list = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    return errors
+
+
+@pytest.fixture(scope="module")
+def busy_run():
+    """One sampled run of BUSY_CHILD at 10 ms, shared by the tests that read it.
+
+    The child is not reaped until the sampler has ended on its own, so the thread has to
+    notice the zombie rather than be told to stop."""
+    errors: list = []
+    saved_hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    try:
+        sampler = ProcessSampler(interval_s=0.01)
+        t0 = time.perf_counter_ns()
+        child = subprocess.Popen([sys.executable, "-c", BUSY_CHILD])
+        sampler.start(child.pid, t0)
+        sampler._thread.join(timeout=10)
+        ended_alone = not sampler._thread.is_alive()
+        samples = sampler.stop()
+        child.wait()
+    finally:
+        threading.excepthook = saved_hook
+    return sampler, samples, ended_alone, errors
+
+
+def test_process_sampler_sees_memory_and_cpu_of_a_real_child(busy_run):
+    sampler, samples, _, _ = busy_run
+    assert samples and all(set(s) == FIELDS for s in samples)
+    assert samples[0]["rss_bytes"] < 50e6  # taken right after spawn, before the allocation
+    assert max(s["rss_bytes"] for s in samples) > 50e6
+    assert max(s["cpu_pct"] for s in samples) >= 80
+    assert samples[0]["cpu_pct"] == 0.0 and samples[0]["dt_s"] is None
+    busiest = max(samples, key=lambda s: s["cpu_pct"])
+    assert busiest["cpu_pct_norm"] == pytest.approx(busiest["cpu_pct"] / sampler._ncpu, abs=0.01)
+    assert all(s["num_threads"] >= 1 and s["sys_mem_available_bytes"] > 0 for s in samples)
+
+
+def test_process_sampler_holds_10_ms_on_absolute_deadlines(busy_run):
+    sampler, samples, _, _ = busy_run
+    ts = [s["t_s"] for s in samples]
+    assert all(b > a for a, b in pairwise(ts))
+    iv = summarise_intervals(samples)
+    print(f"\n10 ms sampler: {iv}, missed_ticks={sampler.missed_ticks}")
+    assert len(samples) >= 80
+    assert iv["n"] == len(samples) - 1
+    assert iv["mean_dt_s"] == pytest.approx(0.01, rel=0.2)
+    info = sampler.info()
+    assert info["name"] == "process" and info["interval_s"] == 0.01
+    assert info["n_samples"] == len(samples)
+
+
+def test_process_sampler_costs_little_cpu_at_10_ms(busy_run):
+    sampler, samples, _, _ = busy_run
+    cost = sampler.info()["cpu_time_s"] / samples[-1]["t_s"]
+    per_tick_us = sampler.info()["cpu_time_s"] / len(samples) * 1e6
+    print(f"\n10 ms sampler CPU cost: {cost:.1%} of one core, {per_tick_us:.0f} us per tick")
+    assert 0 < cost < 0.25  # target is < 10%; the bound leaves room for a loaded CI machine
+
+
+def test_process_sampler_ends_quietly_when_the_process_exits(busy_run):
+    sampler, samples, ended_alone, errors = busy_run
+    assert ended_alone, "the thread kept running after its process became a zombie"
+    assert errors == []
+    assert sampler.stop() == samples  # idempotent
+    assert sampler.stop() == samples
+
+
+def test_process_sampler_on_a_reaped_process_records_nothing(thread_errors):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    sampler = ProcessSampler(interval_s=0.01)
+    sampler.start(child.pid, time.perf_counter_ns())
+    assert sampler.stop() == []
+    assert sampler.info()["n_samples"] == 0
+    assert thread_errors == []
+
+
+def test_stop_wakes_a_slow_sampler_at_once(thread_errors):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        sampler = ProcessSampler(interval_s=0.5)
+        t0 = time.perf_counter_ns()
+        sampler.start(child.pid, t0)
+        time.sleep(0.1)
+        began = time.perf_counter()
+        samples = sampler.stop()
+        assert time.perf_counter() - began < 0.2
+    finally:
+        child.kill()
+        child.wait()
+    assert len(samples) == 1 and sampler.info()["cpu_time_s"] > 0
+    assert thread_errors == []
+
+
+def test_a_stalled_tick_skips_missed_deadlines_instead_of_bursting(thread_errors):
+    class StallsOnce(ProcessSampler):
+        def _sample(self, *args):
+            sample = super()._sample(*args)
+            if len(self._samples) == 5:
+                time.sleep(0.035)  # 3.5 intervals late
+            return sample
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        sampler = StallsOnce(interval_s=0.01)
+        sampler.start(child.pid, time.perf_counter_ns())
+        time.sleep(0.3)
+        samples = sampler.stop()
+    finally:
+        child.kill()
+        child.wait()
+    assert sampler.missed_ticks >= 2
+    short = [s for s in samples if s["dt_s"] is not None and s["dt_s"] < 0.005]
+    assert len(short) <= 2, "the sampler caught up in a burst"
+    assert thread_errors == []
+
+
+def test_process_sampler_refuses_a_second_start():
+    sampler = ProcessSampler(interval_s=0.5)
+    assert sampler.stop() == []  # stop before start is harmless
+    sampler.start(0x7FFFFFFF, time.perf_counter_ns())  # no such pid: ends at once
+    with pytest.raises(RuntimeError):
+        sampler.start(0x7FFFFFFF, time.perf_counter_ns())
+    sampler.stop()
+    with pytest.raises(ValueError):
+        ProcessSampler(interval_s=0)
+
+
+def test_null_sampler_and_base_record_nothing():
+    for sampler in (NullSampler(), Sampler()):
+        sampler.start(1, time.perf_counter_ns())
+        assert sampler.stop() == [] and sampler.stop() == []
+        assert sampler.info() == {"name": "null"}
+    assert summarise_intervals([]) == {"n": 0, "mean_dt_s": None, "min_dt_s": None, "max_dt_s": None}
