@@ -2,8 +2,10 @@
 #   make bootstrap ARGS='--llama-source pypi'
 EB := .venv/bin/edgebench
 ARGS ?=
+RUN_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: venv venv-dev bootstrap doctor test bench clean
+.PHONY: venv venv-dev bootstrap doctor run bench test clean
 
 venv:
 	@tools/ensure-venv.sh
@@ -16,6 +18,13 @@ bootstrap: venv
 
 doctor: venv
 	$(EB) doctor $(ARGS)
+
+# Bootstrap (a no-op when done), then the default workload: 50 queries, ~5 min on 2 cores with the twin.
+run: bootstrap
+	$(EB) run $(RUN_ARGS)
+
+bench: bootstrap
+	$(EB) bench $(BENCH_ARGS)
 
 test: venv-dev
 	.venv/bin/python -m pytest $(ARGS)

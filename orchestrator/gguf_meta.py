@@ -87,7 +87,7 @@ def token_pieces(meta: dict) -> list[bytes]:
     if meta.get("tokenizer.ggml.model", "llama") != "llama":
         raise GGUFError(f"vocabulary type {meta.get('tokenizer.ggml.model')!r} is not SentencePiece (llama)")
     out = []
-    for text, ttype in zip(tokens, types):
+    for text, ttype in zip(tokens, types, strict=True):
         if ttype == NORMAL:
             out.append(text.replace("\u2581", " ").encode("utf-8"))
         elif ttype == USER_DEFINED:

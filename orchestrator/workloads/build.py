@@ -75,7 +75,7 @@ def select(
         pos += len(batch)
         prompts = [apply_template(template, c.prompt) for c in batch]
         counts = counter.count(prompts) if counter else [None] * len(batch)
-        for cand, prompt, est in zip(batch, prompts, counts):
+        for cand, prompt, est in zip(batch, prompts, counts, strict=True):
             if est is not None and est + limit > n_ctx:
                 report.dropped += 1
                 continue
@@ -176,4 +176,4 @@ def format_summary(
 
 def format_table(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]

@@ -1,0 +1,31 @@
+"""The run configuration, resolved once (CLI options over defaults) into one frozen object;
+that object is what the manifest records."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    binary: Path
+    model: Path
+    workload: Path
+    out_dir: Path
+    seed: int = 42
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    n_gpu_layers: int | None = None  # None: pass no -ngl, as the study did
+    batch_size: int | None = None
+    ignore_eos: bool | None = None  # None: decided by the model (a synthetic twin's text is noise)
+    interval_s: float = 0.5
+    idle_timeout_s: float = 60.0
+    timeout_s: float = 600.0
+    limit: int | None = None  # queries per category
+    categories: tuple[str, ...] = ()
+    ctx_min: int = 512  # main's default; raised when prompt + output need more
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        return {k: str(v) if isinstance(v, Path) else (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}

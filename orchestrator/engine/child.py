@@ -1,0 +1,142 @@
+"""Spawn `main` on a pty and timestamp every chunk it writes.
+
+stdout stays on the pty (the binary flushes after each token, so each chunk arrives as it is
+written); stderr, where llama.cpp logs model load, buffers and timings, goes to a file opened
+inside the child (descriptors opened before the spawn are closed by the pty fork). The whole
+process group is killed on the way out, whatever happens."""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.sampling.base import Sampler
+
+
+@dataclass
+class ChildResult:
+    t_spawn_ns: int
+    chunks: list[tuple[int, bytes]] = field(default_factory=list)  # (perf_counter_ns at arrival, bytes)
+    t_exit_ns: int = 0
+    exit_code: int | None = None
+    signal: int | None = None
+    status: str = "ok"  # ok | error | crashed | idle_timeout | timeout | spawn_error
+    error: str | None = None
+    peak_rss_bytes: int | None = None  # the kernel's high-water mark (wait4), not a sample
+    cpu_s: float | None = None  # user + system CPU time of the child
+    samples: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def _child_setup(stderr_path: str):
+    def setup():
+        import termios
+
+        fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 2)
+        os.close(fd)
+        # Raw newlines on the pty: the stream then matches the bytes llama.cpp printed.
+        attrs = termios.tcgetattr(1)
+        attrs[1] &= ~termios.ONLCR
+        termios.tcsetattr(1, termios.TCSANOW, attrs)
+
+    return setup
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _reap(pid: int, deadline_ns: int):
+    """wait4 without hanging on a child that closed its output but will not exit."""
+    pause = 0.0005
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage
+        if time.perf_counter_ns() > deadline_ns:
+            _kill_group(pid)
+            _, status, usage = os.wait4(pid, 0)
+            return status, usage
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
+
+
+def run_child(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Sampler],
+              idle_timeout_s: float, timeout_s: float) -> ChildResult:
+    import pexpect
+
+    t_spawn = time.perf_counter_ns()
+    res = ChildResult(t_spawn_ns=t_spawn)
+    try:
+        child = pexpect.spawn(argv[0], argv[1:], cwd=str(cwd), echo=False,
+                              preexec_fn=_child_setup(str(stderr_path)))
+    except (OSError, ValueError, pexpect.ExceptionPexpect) as exc:
+        res.status, res.error, res.t_exit_ns = "spawn_error", f"cannot start {argv[0]}: {exc}", time.perf_counter_ns()
+        return res
+    for s in samplers:
+        s.start(child.pid, t_spawn)
+    pumped = False
+    try:
+        _pump(child.child_fd, res, t_spawn, idle_timeout_s, timeout_s)
+        pumped = True
+    finally:
+        if not pumped or res.status in ("idle_timeout", "timeout"):
+            _kill_group(child.pid)
+        # Reap it ourselves: wait4 gives the kernel's own peak RSS and CPU time of the child,
+        # exact even for a query shorter than one sampling interval.
+        status, usage = _reap(child.pid, t_spawn + int(timeout_s * 1e9))
+        res.t_exit_ns = time.perf_counter_ns()
+        child.terminated = child.ptyproc.terminated = True  # tell pexpect it is reaped
+        for s in samplers:
+            res.samples[s.name] = s.stop()
+        child.close(force=True)
+    res.peak_rss_bytes = usage.ru_maxrss * 1024
+    res.cpu_s = usage.ru_utime + usage.ru_stime
+    if os.WIFSIGNALED(status):
+        res.signal = os.WTERMSIG(status)
+    else:
+        res.exit_code = os.WEXITSTATUS(status)
+    if res.status == "ok":
+        if res.signal is not None:
+            res.status, res.error = "crashed", f"killed by signal {res.signal} ({signal.Signals(res.signal).name})"
+        elif res.exit_code:
+            res.status, res.error = "error", f"exited with status {res.exit_code}"
+    elif res.status == "idle_timeout":
+        res.error = f"printed nothing for {idle_timeout_s:g} s (--idle-timeout); killed"
+    elif res.status == "timeout":
+        res.error = f"ran longer than {timeout_s:g} s (--timeout); killed"
+    return res
+
+
+def _pump(fd: int, res: ChildResult, t_spawn: int, idle_timeout_s: float, timeout_s: float) -> None:
+    deadline = t_spawn + int(timeout_s * 1e9)
+    while True:
+        left = (deadline - time.perf_counter_ns()) / 1e9
+        if left <= 0:
+            res.status = "timeout"
+            return
+        wait = min(idle_timeout_s, left)
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            res.status = "idle_timeout" if wait == idle_timeout_s else "timeout"
+            return
+        try:
+            data = os.read(fd, 65536)
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # Linux: the pty's other side closed (the child exited)
+                return
+            raise
+        t = time.perf_counter_ns()
+        if not data:
+            return
+        res.chunks.append((t, data))

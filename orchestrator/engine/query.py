@@ -1,0 +1,101 @@
+"""One query, end to end: size the context, spawn `main`, stream, read llama.cpp's logs, and
+return the record (plus the sampler series) for the store."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+from pathlib import Path
+
+from orchestrator.config import RunConfig
+from orchestrator.engine import llamalog, metrics
+from orchestrator.engine.argv import build_argv, ctx_size_for
+from orchestrator.engine.child import run_child
+
+
+def _cpu_self_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def failed(query, attempt: str, status: str, error: str, **extra) -> dict:
+    return {"query_id": query.id, "category": query.category, "attempt": attempt, "status": status, "error": error,
+            "max_tokens": query.max_tokens, **extra}
+
+
+def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[bytes], n_ctx_train: int | None,
+              prompt_tokens: int, ignore_eos: bool, samplers: list) -> tuple[dict, dict]:
+    """Returns (record, samples by sampler name). Never raises for a query that goes wrong:
+    that is recorded with its status and the run goes on."""
+    ctx_size = ctx_size_for(prompt_tokens, query.max_tokens, cfg.ctx_min)
+    if n_ctx_train and ctx_size > n_ctx_train:
+        return failed(query, attempt, "too_long",
+                      f"prompt of {prompt_tokens} tokens + {query.max_tokens} output tokens needs a context of "
+                      f"{ctx_size}, more than the model's {n_ctx_train}: shorten the prompt or lower max_tokens",
+                      prompt_tokens_est=prompt_tokens), {}
+    log_dir = raw_dir / "ld"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stderr_path = raw_dir / "stderr.log"
+    argv = build_argv(cfg, query.prompt, query.max_tokens, ctx_size, log_dir, ignore_eos)
+    cpu0 = _cpu_self_s()
+    child = run_child(argv, raw_dir, stderr_path, samplers, cfg.idle_timeout_s, cfg.timeout_s)
+    harness_cpu_s = _cpu_self_s() - cpu0
+
+    yaml_path = llamalog.find_yaml(log_dir)
+    y = llamalog.parse_yaml(yaml_path) if yaml_path else {}
+    if yaml_path:
+        shutil.move(str(yaml_path), raw_dir / "llama.yml")
+    shutil.rmtree(log_dir, ignore_errors=True)
+    stderr_text = llamalog.tail(stderr_path, 200_000)
+    llama = {k: y[k] for k in llamalog.TIMING_KEYS if k in y}
+    llama.update(llamalog.parse_stderr(stderr_text))
+    ids = y.get("output_tokens") or []
+    ok_ids = [i for i in ids if isinstance(i, int) and 0 <= i < len(pieces)]
+    out_pieces = [pieces[i] for i in ok_ids]
+    attributed = metrics.attribute(child.chunks, out_pieces) if child.chunks else {"matched": False, "t_echo_ns": None,
+                                                                                     "t_tok_ns": []}
+    prompt_ids = y.get("prompt_tokens")
+    fig = metrics.stream_figures(child.t_spawn_ns, attributed["t_echo_ns"], attributed["t_tok_ns"], child.t_exit_ns,
+                                 len(prompt_ids) if isinstance(prompt_ids, list) else None)
+    output_text = b"".join(out_pieces).decode("utf-8", "replace")
+    record = {
+        "query_id": query.id,
+        "category": query.category,
+        "attempt": attempt,
+        "status": child.status,
+        "exit_code": child.exit_code,
+        "signal": child.signal,
+        "error": child.error,
+        "max_tokens": query.max_tokens,
+        "prompt_tokens_est": prompt_tokens,
+        "prompt_tokens": len(prompt_ids) if isinstance(prompt_ids, list) else None,
+        "ctx_size": ctx_size,
+        "ignore_eos": ignore_eos,
+        **fig,
+        "llama": llama,
+        # the kernel's high-water mark catches peaks between samples; its per-CPU counters can lag a
+        # sample by a few pages, so the larger of the two is the peak
+        "peak_rss_bytes": max([child.peak_rss_bytes or 0]
+                              + [x.get("rss_bytes") or 0 for x in child.samples.get("process", [])]) or None,
+        "peak_rss_kernel_bytes": child.peak_rss_bytes,
+        "main_cpu_s": child.cpu_s,
+        "harness_cpu_s": harness_cpu_s,
+        "raw_dir": raw_dir.name,
+        "output_text": output_text,
+    }
+    if child.status == "ok" and not y:
+        record.update(status="error", error="main exited 0 but wrote no -ld YAML file")
+    if child.status != "ok" or record["status"] != "ok":
+        record["stderr_tail"] = stderr_text[-2000:]
+    if child.status == "ok" and y:
+        record["validation"] = metrics.validate(fig, llama, len(ids), attributed)
+    if llama.get("cuda_arch_mismatch"):
+        record["error"] = ("the CUDA kernels were not built for this GPU's architecture (\"no kernel image is "
+                           "available\"): edgebench bootstrap --force build")
+    # the raw stdout bytes: the prompt echo then the tokens, as the binary wrote them
+    (raw_dir / "stream.bin").write_bytes(b"".join(b for _, b in child.chunks))
+    with open(raw_dir / "stream.json", "w") as f:
+        json.dump({"t_spawn_ns": child.t_spawn_ns, "argv": argv,
+                   "chunks": [[t - child.t_spawn_ns, len(b)] for t, b in child.chunks]}, f)
+    return record, child.samples

@@ -1,0 +1,50 @@
+"""Percentiles and summaries in plain Python, for the terminal and the run summary (the
+measuring process does not import polars)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default), q in [0, 100]."""
+    if not values:
+        return None
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def describe(values: list[float]) -> dict:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return dict.fromkeys(("mean", "std", "min", "max", "p50", "p90", "p99"), None) | {"n": 0}
+    return {
+        "n": len(vals), "mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+        "min": min(vals), "max": max(vals),
+        "p50": percentile(vals, 50), "p90": percentile(vals, 90), "p99": percentile(vals, 99),
+    }
+
+
+def by_category(records: list[dict], peak_rss: dict[str, int], categories: tuple[str, ...]) -> list[dict]:
+    """One row per category: TTFT and TBT percentiles (TBT pooled over every token gap of the
+    category), decode tokens/s, peak RSS, failures."""
+    rows = []
+    for cat in categories:
+        recs = [r for r in records if r["category"] == cat]
+        if not recs:
+            continue
+        ok = [r for r in recs if r["status"] == "ok"]
+        rows.append({
+            "category": cat,
+            "n": len(recs),
+            "failures": len(recs) - len(ok),
+            "invalid": sum(1 for r in ok if not r.get("validation", {}).get("ok", False)),
+            "ttft": describe([r.get("ttft_s") for r in ok]),
+            "tbt": describe([x for r in ok for x in r.get("tbt_s", [])]),
+            "decode_tok_s": describe([r.get("decode_tok_s") for r in ok]),
+            "peak_rss_bytes": max((peak_rss.get(r["attempt"], 0) for r in recs), default=0) or None,
+        })
+    return rows

@@ -1,0 +1,57 @@
+"""The end-of-run summary: a per-category table on the terminal and a minimal HTML page in
+the run folder (Jinja2 with autoescaping: model output is never trusted as markup)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator import stats
+
+
+def _ms(x):
+    return "-" if x is None else f"{x * 1000:.1f}"
+
+
+def _mb(x):
+    return "-" if not x else f"{x / 1e6:.0f}"
+
+
+def rows_for(store) -> list[dict]:
+    from orchestrator.workloads.schema import CATEGORIES
+
+    records = store.read_queries()
+    attempts = {r["attempt"] for r in records}
+    return stats.by_category(records, {r["attempt"]: r.get("peak_rss_bytes") or 0 for r in records}, CATEGORIES) \
+        if attempts else []
+
+
+def terminal_table(rows: list[dict]) -> str:
+    head = f"{'category':<15}{'n':>4}{'fail':>5}{'TTFT p50':>10}{'p90':>8}{'TBT p50':>9}{'p90':>8}" \
+           f"{'tok/s':>7}{'peak RSS':>10}"
+    lines = [head, f"{'':<15}{'':>4}{'':>5}{'(ms)':>10}{'':>8}{'(ms)':>9}{'':>8}{'':>7}{'(MB)':>10}"]
+    for r in rows:
+        tok = r["decode_tok_s"].get("mean")
+        lines.append(
+            f"{r['category']:<15}{r['n']:>4}{r['failures']:>5}{_ms(r['ttft'].get('p50')):>10}"
+            f"{_ms(r['ttft'].get('p90')):>8}{_ms(r['tbt'].get('p50')):>9}{_ms(r['tbt'].get('p90')):>8}"
+            f"{'-' if tok is None else f'{tok:.1f}':>7}{_mb(r['peak_rss_bytes']):>10}"
+        )
+    return "\n".join(lines)
+
+
+def write_html(store, rows: list[dict]) -> Path:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("orchestrator", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    env.filters["ms"] = _ms
+    env.filters["mb"] = _mb
+    html = env.get_template("summary.html").render(
+        manifest=store.manifest, rows=rows, records=store.read_queries()
+    )
+    out = store.dir / "summary.html"
+    tmp = out.with_suffix(".html.partial")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    return out

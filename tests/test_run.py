@@ -1,0 +1,227 @@
+"""`edgebench run` with the real llama.cpp `main` on a small twin: records, validation, raw
+files, prompts a shell would mangle, failures, and resume after SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO / "workloads" / "default.jsonl"
+
+
+def eb(root, *args, timeout=300):
+    env = dict(os.environ, EDGEBENCH_ROOT=str(root))
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_args(llama_bin_dir, tiny_model, out, *extra, binary=None):
+    return ["run", "--binary", str(binary or llama_bin_dir / "main"), "--model", str(tiny_model), "--out", str(out),
+            *extra]
+
+
+def only_run(out: Path) -> Path:
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_workload(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory, llama_bin_dir, tiny_model):
+    root = tmp_path_factory.mktemp("root")
+    out = root / "reports"
+    res = eb(root, *run_args(llama_bin_dir, tiny_model, out, "--workload", str(DEFAULT), "--limit", "2",
+                             "--interval", "0.01"))
+    assert res.returncode == 0, res.stderr + res.stdout
+    return res, only_run(out)
+
+
+def test_every_query_recorded_ok_with_the_defined_figures(default_run):
+    res, run = default_run
+    recs = read_jsonl(run / "queries.jsonl")
+    assert len(recs) == 10 and len({r["query_id"] for r in recs}) == 10
+    for r in recs:
+        assert r["status"] == "ok", r
+        assert r["validation"]["ok"], r["validation"]
+        assert r["output_tokens"] == r["max_tokens"]  # synthetic twin: --ignore-eos
+        assert len(r["tbt_s"]) == r["output_tokens"] - 1
+        assert 0 < r["load_s"] < r["cold_ttft_s"] <= r["total_s"]
+        assert r["cold_ttft_s"] == pytest.approx(r["load_s"] + r["ttft_s"])
+        assert r["prompt_tokens"] == r["prompt_tokens_est"]
+        assert r["ctx_size"] >= r["prompt_tokens"] + r["max_tokens"]
+        assert r["llama"]["kv_self_mib"] > 0 and r["llama"]["n_eval"] == r["output_tokens"] - 1
+        assert r["peak_rss_bytes"] > 1_000_000
+    assert f"report: {run / 'summary.html'}" in res.stdout
+    assert "task-oriented" in res.stdout and "TTFT p50" in res.stdout
+
+
+def test_samples_are_tagged_and_hold_at_10ms(default_run):
+    _, run = default_run
+    recs = {r["attempt"]: r for r in read_jsonl(run / "queries.jsonl")}
+    samples = read_jsonl(run / "samples.jsonl")
+    assert {s["attempt"] for s in samples} == set(recs)
+    for attempt, rec in recs.items():
+        mine = [s for s in samples if s["attempt"] == attempt]
+        assert all(s["query_id"] == rec["query_id"] for s in mine)
+        # at 10 ms a query of total_s seconds yields about total_s / 0.01 samples
+        assert len(mine) >= 0.5 * rec["total_s"] / 0.01
+        # the kernel's high-water mark bounds every sample
+        assert 0 < max(s["rss_bytes"] for s in mine) <= rec["peak_rss_bytes"]
+
+
+def test_manifest_and_raw_files(default_run):
+    _, run = default_run
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["schema_version"] == 1 and m["status"] == "finished"
+    assert m["binary"]["commit"] == "a33e6a0" and m["binary"]["patch_state"] == "applied"
+    assert len(m["binary"]["sha256"]) == 64 and len(m["model"]["sha256"]) == 64
+    assert m["model"]["synthetic"] is True and m["model"]["block_count"] == 2
+    assert len(m["workload"]["sha256"]) == 64 and m["config"]["interval_s"] == 0.01
+    assert m["harness"]["peak_rss_bytes"] > 0
+    rec = read_jsonl(run / "queries.jsonl")[0]
+    raw = run / "raw" / rec["raw_dir"]
+    assert "prompt_tokens" in (raw / "llama.yml").read_text()
+    assert "KV self size" in (raw / "stderr.log").read_text()
+    assert (raw / "main.log").exists()
+
+
+def test_summary_html_escapes_model_output(default_run):
+    _, run = default_run
+    html = (run / "summary.html").read_text()
+    assert "synthetic timing twin" in html
+    for r in read_jsonl(run / "queries.jsonl"):
+        if "<" in r["output_text"]:
+            assert r["output_text"] not in html  # raw markup never reaches the page
+    assert "<script" not in html
+
+
+def test_prompts_a_shell_would_mangle_reach_main_intact(tmp_path, llama_bin_dir, tiny_model):
+    marker = tmp_path / "pwned"
+    long_ctx = " ".join(["The quick brown fox jumps over the lazy dog."] * 70)  # > 512 tokens
+    too_long = " ".join(["The quick brown fox jumps over the lazy dog."] * 230)  # > 2048 tokens
+    prompts = {
+        "quotes": 'He said "hi" and \'bye\'',
+        "backslash": "C:\\path\\to\\file and \\n literal",
+        "newline": "first line\nsecond line",
+        "subshell": f"$(touch {marker}) `touch {marker}` ; touch {marker}",
+        "unicode": "café naïve 東京 — ✓",
+        "long": long_ctx,
+        "too-long": too_long,
+    }
+    wl = write_workload(tmp_path / "w.jsonl", [
+        {"id": k, "category": "simple", "prompt": p, "max_tokens": 8} for k, p in prompts.items()])
+    res = eb(tmp_path, *run_args(llama_bin_dir, tiny_model, tmp_path / "out", "--workload", str(wl)))
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert not marker.exists()
+    run = only_run(tmp_path / "out")
+    recs = {r["query_id"]: r for r in read_jsonl(run / "queries.jsonl")}
+    for k in ("quotes", "backslash", "newline", "subshell", "unicode", "long"):
+        assert recs[k]["status"] == "ok", recs[k]
+        stream = (run / "raw" / recs[k]["raw_dir"] / "stream.bin").read_bytes()
+        assert stream.startswith((" " + prompts[k]).encode()), k  # the echo is the prompt, byte for byte
+    assert recs["long"]["ctx_size"] > 512
+    assert recs["too-long"]["status"] == "too_long"
+    assert "more than the model's 2048" in recs["too-long"]["error"]
+
+
+def fake_binary(tmp_path: Path, name: str, body: str) -> Path:
+    p = tmp_path / name
+    p.write_text("#!/bin/sh\n" + textwrap.dedent(body))
+    p.chmod(0o755)
+    return p
+
+
+def test_crash_exit_code_idle_and_timeout_are_recorded_and_the_run_goes_on(tmp_path, tiny_model):
+    pidfile = tmp_path / "grandchild.pid"
+    script = fake_binary(tmp_path, "main", f"""\
+        while [ "$1" != "-p" ]; do shift; done
+        case "$2" in
+          *crash*) printf ' crash'; kill -SEGV $$ ;;
+          *exit3*) echo "model exploded" >&2; exit 3 ;;
+          *idle*) printf ' idle'; sleep 30 ;;
+          *slow*) sleep 60 & echo $! > {pidfile}; while true; do printf x; sleep 0.05; done ;;
+        esac
+    """)
+    wl = write_workload(tmp_path / "w.jsonl", [
+        {"id": k, "category": "simple", "prompt": k, "max_tokens": 4, "prompt_tokens_est": 3}
+        for k in ("crash", "exit3", "idle", "slow")])
+    started = time.monotonic()
+    res = eb(tmp_path, *run_args(None, tiny_model, tmp_path / "out", "--workload", str(wl), "--idle-timeout", "0.5",
+                                 "--timeout", "1.5", binary=script))
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert time.monotonic() - started < 20
+    recs = {r["query_id"]: r for r in read_jsonl(only_run(tmp_path / "out") / "queries.jsonl")}
+    assert recs["crash"]["status"] == "crashed" and recs["crash"]["signal"] == signal.SIGSEGV
+    assert recs["exit3"]["status"] == "error" and recs["exit3"]["exit_code"] == 3
+    assert "model exploded" in recs["exit3"]["stderr_tail"]
+    assert recs["idle"]["status"] == "idle_timeout" and "--idle-timeout" in recs["idle"]["error"]
+    assert recs["slow"]["status"] == "timeout" and "--timeout" in recs["slow"]["error"]
+    grandchild = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):  # the whole process group was killed
+        os.kill(grandchild, 0)
+
+
+@pytest.mark.parametrize("case", ["not-gguf", "no-binary", "bad-line"])
+def test_preflight_errors_name_the_fix_before_any_query(case, tmp_path, llama_bin_dir, tiny_model):
+    binary, model, wl = llama_bin_dir / "main", tiny_model, DEFAULT
+    if case == "not-gguf":
+        model = tmp_path / "model.gguf"
+        model.write_text("<html>404</html>")
+        want = ["is not a GGUF model", "fix: --model PATH"]
+    elif case == "no-binary":
+        binary = tmp_path / "nowhere" / "main"
+        want = ["does not exist", "fix: make bootstrap, or --binary PATH"]
+    else:
+        wl = tmp_path / "w.jsonl"
+        wl.write_text('{"id": "a", "category": "simple", "prompt": "hi", "max_tokens": 5}\n{"id": "b", oops\n')
+        want = [f"{wl}:2:"]
+    res = eb(tmp_path, "run", "--binary", str(binary), "--model", str(model), "--workload", str(wl),
+             "--out", str(tmp_path / "out"))
+    assert res.returncode == 2
+    for w in want:
+        assert w in res.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_sigkill_mid_run_then_resume_runs_each_query_exactly_once(tmp_path, llama_bin_dir, tiny_model):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "orchestrator",
+           *run_args(llama_bin_dir, tiny_model, out, "--workload", str(DEFAULT), "--limit", "3")]
+    proc = subprocess.Popen(cmd, env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = list(out.glob("*/queries.jsonl")) if out.exists() else []
+        if runs and len(runs[0].read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = only_run(out)
+    before = read_jsonl(run / "queries.jsonl")
+    assert 4 <= len(before) < 15
+    with open(run / "queries.jsonl", "a") as f:
+        f.write('{"id": "torn", "stat')  # a write cut short by the kill
+    res = eb(tmp_path, "run", "--resume", str(run))
+    assert res.returncode == 0, res.stderr + res.stdout
+    after = read_jsonl(run / "queries.jsonl")
+    ids = [r["query_id"] for r in after]
+    assert len(ids) == len(set(ids)) == 15
+    assert ids[: len(before)] == [r["query_id"] for r in before]
+    assert all(r["status"] == "ok" for r in after)
