@@ -81,6 +81,7 @@ def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[b
         "peak_rss_kernel_bytes": child.peak_rss_bytes,
         "main_cpu_s": child.cpu_s,
         "harness_cpu_s": harness_cpu_s,
+        "samplers": {smp.name: smp.info() for smp in samplers},
         "raw_dir": raw_dir.name,
         "output_text": output_text,
     }
