@@ -5,7 +5,6 @@ compiler installed on a second board without building."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from jetson_board import context, make_board
@@ -72,20 +71,16 @@ def test_make_jobs_are_sized_to_memory():
 
 def test_ctrl_c_leaves_the_build_running_and_a_rerun_reattaches(board, monkeypatch):
     monkeypatch.setenv("FAKE_GCC_SLEEP", "1")
-    real_sleep = time.sleep
-    calls = {"n": 0}
+    real_sleep = gcc._sleep
 
-    def interrupt_once(s):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise KeyboardInterrupt
-        real_sleep(s)
+    def ctrl_c(seconds):
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(gcc.time, "sleep", interrupt_once)
+    monkeypatch.setattr(gcc, "_sleep", ctrl_c)
     with pytest.raises(UserError) as err:
         run_steps([gcc.Gcc()], context(board))
     assert "goes on in the background" in err.value.format_message()
-    monkeypatch.setattr(gcc.time, "sleep", real_sleep)
+    monkeypatch.setattr(gcc, "_sleep", real_sleep)
     lines: list[str] = []
     assert run_steps([gcc.Gcc()], context(board, lines=lines)) == ["gcc"]
     assert any("already running" in line and "attaching" in line for line in lines)
@@ -119,3 +114,25 @@ def test_a_tarball_for_another_machine_is_refused(board, tmp_path):
     other.platform["machine"] = "riscv64"
     with pytest.raises(UserError, match="this board needs GCC 8.5.0 for riscv64"):
         gcc.install_packed(other, packed)
+
+
+def test_cli_pack_gcc_then_gcc_from_on_a_second_board(board, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+
+    res = CliRunner().invoke(main, ["bootstrap", "--profile", "jetson-nano", "--pack-gcc", "--skip-preflight"])
+    assert res.exit_code == 0, res.output
+    packed = board.root / "build/dist" / gcc.packed_name()
+    assert f"packed GCC 8.5.0 into {packed}" in res.output
+    assert not (board.root / "build/llama.cpp").exists()  # --pack-gcc stops after the compiler
+    assert not (gcc.work_dir(context(board)) / "obj").exists()  # the build tree went once installed
+
+    second = make_board(tmp_path / "second", monkeypatch)
+    res = CliRunner().invoke(main, ["bootstrap", "--profile", "jetson-nano", "--dry-run", "--gcc-from", str(packed)])
+    plan = res.output.split("[todo] gcc")[1].split("[todo] llama-source")[0]
+    assert f"extract {packed}" in plan and "configure" not in plan and "make -j" not in plan
+    res = CliRunner().invoke(main, ["bootstrap", "--profile", "jetson-nano", "--pack-gcc", "--skip-preflight",
+                                    "--gcc-from", str(packed)])
+    assert res.exit_code == 0, res.output
+    assert second.count("configure") == 0
