@@ -27,7 +27,7 @@ BIG_MEMINFO = "MemTotal:        4059712 kB\nMemAvailable:    3000000 kB\nSwapTot
 UNREACHABLE = "http://127.0.0.1:9/"
 
 
-def _exe(path: Path, text: str) -> Path:
+def write_exe(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
@@ -199,12 +199,12 @@ def make_board(tmp_path: Path, monkeypatch, model: str = NANO_MODEL, release: st
     (sysroot / "etc/nv_tegra_release").write_text(release + "\n")
     (sysroot / "etc/nvpmodel.conf").write_text("< POWER_MODEL ID=0 NAME=MAXN >\n< POWER_MODEL ID=1 NAME=5W >\n")
     (sysroot / "proc/meminfo").write_text(meminfo)
-    _exe(sysroot / "usr/local/cuda/bin/nvcc", FAKE_NVCC)
+    write_exe(sysroot / "usr/local/cuda/bin/nvcc", FAKE_NVCC)
     for name, text in (("sudo", FAKE_SUDO), ("nvpmodel", FAKE_NVPMODEL), ("systemctl", FAKE_SYSTEMCTL),
                        ("id", FAKE_ID), ("usermod", FAKE_USERMOD), *SIMPLE.items()):
-        _exe(fbin / name, text)
-    system_python = _exe(sysroot / "usr/bin/python3", FAKE_PYTHON)
-    env_python = _exe(sysroot / "venv/bin/python", FAKE_PYTHON)
+        write_exe(fbin / name, text)
+    system_python = write_exe(sysroot / "usr/bin/python3", FAKE_PYTHON)
+    env_python = write_exe(sysroot / "venv/bin/python", FAKE_PYTHON)
     tarball = fake_gcc_tarball(tmp_path / "gcc-src" / "gcc-8.5.0.tar.xz")
     board = Board(root, sysroot, fbin, tmp_path / "calls.log", tmp_path / "gcc-record.log", tarball)
 

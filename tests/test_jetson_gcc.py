@@ -27,9 +27,9 @@ class Earlier(Step):
 
 
 @pytest.fixture
-def board(tmp_path, monkeypatch):
+def board(nano):
     Earlier.runs = 0
-    return make_board(tmp_path, monkeypatch)
+    return nano
 
 
 def test_failed_build_resumes_at_the_failed_phase(board, monkeypatch):

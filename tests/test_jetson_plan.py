@@ -7,22 +7,15 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from jetson_board import ORIN_MODEL, ORIN_RELEASE, Listener, make_board
+from jetson_board import ORIN_MODEL, ORIN_RELEASE, make_board
 
 from orchestrator.bootstrap.plan import steps_for
 from orchestrator.cli import main
 
 
 @pytest.fixture
-def listener():
-    server = Listener()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def board(tmp_path, monkeypatch, listener):
-    return make_board(tmp_path, monkeypatch, reachable_url=listener.url)
+def board(nano):
+    return nano
 
 
 def invoke(*args: str):
@@ -99,8 +92,8 @@ def test_without_cuda_the_plan_says_the_probe_will_run(board, monkeypatch):
     assert "the probe cannot run here" in out
 
 
-def test_orin_plan_skips_gcc_and_uses_the_system_compiler(tmp_path, monkeypatch, listener):
-    make_board(tmp_path, monkeypatch, model=ORIN_MODEL, release=ORIN_RELEASE, reachable_url=listener.url)
+def test_orin_plan_skips_gcc_and_uses_the_system_compiler(tmp_path, monkeypatch, download_host):
+    make_board(tmp_path, monkeypatch, model=ORIN_MODEL, release=ORIN_RELEASE, reachable_url=download_host)
     monkeypatch.setenv("FAKE_CC", "8.7")
     res = invoke("--dry-run", "--json")
     doc = json.loads(res.output)

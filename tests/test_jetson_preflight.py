@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from jetson_board import NANO_MEMINFO, UNREACHABLE, Listener, make_board
+from jetson_board import NANO_MEMINFO, UNREACHABLE, make_board
 
 from orchestrator.bootstrap import gcc, preflight
 from orchestrator.cli import main
@@ -14,15 +14,8 @@ GIB = 1 << 30
 
 
 @pytest.fixture
-def listener():
-    server = Listener()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def board(tmp_path, monkeypatch, listener):
-    return make_board(tmp_path, monkeypatch, reachable_url=listener.url)
+def board(nano):
+    return nano
 
 
 def bootstrap(*args: str):
@@ -49,8 +42,8 @@ def test_a_packed_compiler_needs_no_room_for_the_gcc_build(board, monkeypatch, t
     assert "ok     disk: 3.0 GiB free" in res.output and "configure" not in res.output
 
 
-def test_short_memory_and_swap_asks_for_make_swap(tmp_path, monkeypatch, listener):
-    board = make_board(tmp_path, monkeypatch, meminfo=NANO_MEMINFO, reachable_url=listener.url)
+def test_short_memory_and_swap_asks_for_make_swap(tmp_path, monkeypatch, download_host):
+    board = make_board(tmp_path, monkeypatch, meminfo=NANO_MEMINFO, reachable_url=download_host)
     res = bootstrap()
     assert res.exit_code == 2
     assert "3.9 GiB RAM + 1.9 GiB swap" in res.output and "needs 8.0 GiB of memory + swap" in res.output
@@ -59,8 +52,8 @@ def test_short_memory_and_swap_asks_for_make_swap(tmp_path, monkeypatch, listene
     assert nothing_ran(board)
 
 
-def test_make_swap_adds_a_swap_file_through_sudo(tmp_path, monkeypatch, listener):
-    board = make_board(tmp_path, monkeypatch, meminfo=NANO_MEMINFO, reachable_url=listener.url)
+def test_make_swap_adds_a_swap_file_through_sudo(tmp_path, monkeypatch, download_host):
+    board = make_board(tmp_path, monkeypatch, meminfo=NANO_MEMINFO, reachable_url=download_host)
     monkeypatch.setenv("FAKE_GCC_FAIL", "configure")  # stop right after preflight, in the gcc step
     res = bootstrap("--make-swap", "--max-power")
     calls = board.call_lines()
@@ -88,8 +81,8 @@ def test_unreachable_download_is_refused_before_anything_slow(board, monkeypatch
     assert nothing_ran(board)
 
 
-def test_not_a_nano(tmp_path, monkeypatch, listener):
-    make_board(tmp_path, monkeypatch, model="NVIDIA Jetson AGX Orin", reachable_url=listener.url)
+def test_not_a_nano(tmp_path, monkeypatch, download_host):
+    make_board(tmp_path, monkeypatch, model="NVIDIA Jetson AGX Orin", reachable_url=download_host)
     res = bootstrap()
     assert res.exit_code == 2
     assert "module is 'NVIDIA Jetson AGX Orin', not a Jetson Nano" in res.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from jetson_board import _exe, context, make_board
+from jetson_board import context, write_exe
 
 from orchestrator.bootstrap import cuda, jetson_stats
 from orchestrator.bootstrap.steps import run_steps
@@ -11,8 +11,8 @@ from orchestrator.errors import UserError
 
 
 @pytest.fixture
-def board(tmp_path, monkeypatch):
-    return make_board(tmp_path, monkeypatch)
+def board(nano):
+    return nano
 
 
 def test_jetson_stats_service_group_and_env_at_one_version(board):
@@ -59,7 +59,7 @@ def test_no_kernel_image_becomes_a_message_about_the_arch(board):
     ctx = context(board)
     ctx.ledger.record("cuda-probe", {"status": "done", "arch": "62", "compute_capability": "6.2"})
     ctx.ledger.record("model", {"status": "done", "path": str(board.root / "m.gguf")})
-    _exe(board.root / "build/llama.cpp/main",
+    write_exe(board.root / "build/llama.cpp/main",
          "#!/bin/sh\necho 'CUDA error 209 at ggml-cuda.cu:9130: no kernel image is available for execution "
          "on the device' >&2\nexit 1\n")
     with pytest.raises(UserError) as err:
@@ -71,7 +71,7 @@ def test_no_kernel_image_becomes_a_message_about_the_arch(board):
 def test_smoke_passes_with_gpu_offload(board):
     ctx = context(board)
     ctx.ledger.record("model", {"status": "done", "path": str(board.root / "m.gguf")})
-    _exe(board.root / "build/llama.cpp/main",
+    write_exe(board.root / "build/llama.cpp/main",
          "#!/bin/sh\necho 'llm_load_tensors: offloaded 1/23 layers to GPU' >&2\necho Hello world\n")
     run_steps([cuda.Smoke()], ctx)
     assert ctx.ledger.get("smoke")["offloaded"] == "offloaded 1/23 layers to GPU"

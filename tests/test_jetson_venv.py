@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from jetson_board import _exe
+from jetson_board import write_exe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,9 +47,9 @@ def test_no_modern_python_means_uv_and_a_standalone_cpython(tmp_path):
         (tree / f).write_text("")
     fbin, calls = tmp_path / "bin", tmp_path / "calls.log"
     for name in ("python3", "python3.10", "python3.11", "python3.12", "python3.13"):
-        _exe(fbin / name, OLD_PYTHON)
-    _exe(fbin / "uv", FAKE_UV)
-    standalone = _exe(tmp_path / "uv-python/bin/python3.11", STANDALONE)
+        write_exe(fbin / name, OLD_PYTHON)
+    write_exe(fbin / "uv", FAKE_UV)
+    standalone = write_exe(tmp_path / "uv-python/bin/python3.11", STANDALONE)
     sysroot = tmp_path / "sysroot"
     (sysroot / "etc").mkdir(parents=True)
     (sysroot / "etc/nv_tegra_release").write_text("# R32 (release), REVISION: 7.1\n")
