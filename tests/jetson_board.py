@@ -92,6 +92,7 @@ FAKE_PYTHON = r"""#!/bin/sh
 me=$(basename "$0")
 echo "$me $*" >> "$FAKE_CALLS"
 state="$FAKE_ROOT/state/$me-jetson-stats"
+if [ "$1 $2 $3" = "-m pip --version" ]; then [ -z "$FAKE_NO_PIP" ]; exit; fi
 if [ "$1 $2 $3" = "-m pip install" ]; then echo "$4" | sed 's/.*==//' > "$state"; exit 0; fi
 if [ "$1 $2 $3" = "-m pip show" ]; then
   [ -f "$state" ] || exit 1
@@ -217,15 +218,15 @@ def make_board(tmp_path: Path, monkeypatch, model: str = NANO_MODEL, release: st
     monkeypatch.setenv("FAKE_BIN", str(fbin))
     monkeypatch.setenv("FAKE_CALLS", str(board.calls))
     monkeypatch.setenv("FAKE_GCC_RECORD", str(board.gcc_record))
-    for var in ("FAKE_GCC_FAIL", "FAKE_SUDO_DENY", "FAKE_CC", "FAKE_GCC_SLEEP", "EDGEBENCH_CUDA_HOME"):
+    for var in ("FAKE_GCC_FAIL", "FAKE_SUDO_DENY", "FAKE_CC", "FAKE_GCC_SLEEP", "FAKE_NO_PIP", "EDGEBENCH_CUDA_HOME"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(gcc, "GCC_URL", tarball.as_uri())
     monkeypatch.setattr(gcc, "GCC_SHA256", hashlib.sha256(tarball.read_bytes()).hexdigest())
     monkeypatch.setattr(gcc, "PREREQ_URL", reachable_url)
     monkeypatch.setattr(gcc, "POLL_S", 0.02)
-    monkeypatch.setattr(jetson_stats, "PYPI", reachable_url)
     monkeypatch.setattr(jetson_stats, "env_python", lambda: str(env_python))
-    monkeypatch.setattr(python_env, "PYPI", reachable_url)
+    monkeypatch.setenv("EDGEBENCH_PYPI_INDEX", reachable_url)
+    monkeypatch.setattr("orchestrator.bootstrap.model.MODEL_URL", UNREACHABLE)
     # the project's own environment is the one running these tests: never pip-install into it
     monkeypatch.setattr(python_env.PythonEnv, "run", lambda self, ctx: {"python": "simulated"})
     # llama.cpp from a folder: no GitHub, no PyPI

@@ -36,6 +36,17 @@ def test_too_little_disk_is_refused_with_how_much_and_where(board, monkeypatch):
     assert nothing_ran(board)
 
 
+def test_a_resumed_gcc_build_needs_only_headroom(board, monkeypatch):
+    from jetson_board import context
+
+    stamps = gcc.work_dir(context(board)) / "stamps"
+    stamps.mkdir(parents=True)
+    (stamps / "configured").touch()
+    monkeypatch.setattr(preflight, "disk_free", lambda path: 3.5 * GIB)
+    out = bootstrap("--dry-run").output
+    assert "ok     disk: 3.5 GiB free" in out and "need 3.0 GiB" in out
+
+
 def test_a_packed_compiler_needs_no_room_for_the_gcc_build(board, monkeypatch, tmp_path):
     monkeypatch.setattr(preflight, "disk_free", lambda path: 3 * GIB)
     res = bootstrap("--dry-run", "--gcc-from", str(tmp_path / "gcc.tar.gz"))
@@ -77,8 +88,20 @@ def test_unreachable_download_is_refused_before_anything_slow(board, monkeypatch
     monkeypatch.setattr(gcc, "PREREQ_URL", UNREACHABLE)
     res = bootstrap()
     assert res.exit_code == 2
-    assert f"{UNREACHABLE} (GCC's prerequisites" in res.output and "--gcc-from TARBALL" in res.output
+    assert f"{UNREACHABLE}: 127.0.0.1:9 is unreachable" in res.output
+    assert "(GCC's prerequisites (gmp, mpfr, mpc, isl; contrib/download_prerequisites), step gcc)" in res.output
+    assert "--gcc-from TARBALL" in res.output
     assert nothing_ran(board)
+
+
+def test_a_download_with_a_fallback_needs_one_of_its_hosts(board, monkeypatch):
+    out = bootstrap("--dry-run").output  # GitHub is unreachable here, the package index answers
+    assert "ok     network: http://127.0.0.1:" in out and "llama.cpp a33e6a0: git, or else" in out
+    monkeypatch.setenv("EDGEBENCH_PYPI_INDEX", UNREACHABLE)
+    res = bootstrap()
+    assert res.exit_code == 2 and "preflight refused" in res.output
+    line = next(x for x in res.output.splitlines() if "llama.cpp a33e6a0: git, or else" in x)
+    assert line.count("is unreachable") == 2  # both hosts were tried
 
 
 def test_not_a_nano(tmp_path, monkeypatch, download_host):

@@ -24,9 +24,18 @@ def test_jetson_stats_service_group_and_env_at_one_version(board):
     assert "systemctl enable jtop.service" in calls and "systemctl is-active jtop.service" in calls
     assert any(c.startswith("usermod -aG jtop ") for c in calls)
     assert "python -m pip install jetson-stats==4.3.2" in calls  # the project's environment (fake)
+    assert not any("apt-get" in c for c in calls)  # the system Python had pip
     entry = ctx.ledger.get("jetson-stats")
     assert entry["service_version"] == entry["env_version"] == "4.3.2"
     assert entry["relogin_needed"] is True and any("log out and back in" in line for line in lines)
+
+
+def test_a_system_python_without_pip_gets_it_from_apt(board, monkeypatch):
+    monkeypatch.setenv("FAKE_NO_PIP", "1")
+    run_steps([jetson_stats.JetsonStats()], context(board))
+    calls = board.call_lines()
+    assert calls.index("sudo apt-get install -y python3-pip") < calls.index(
+        f"sudo {board.sysroot}/usr/bin/python3 -m pip install jetson-stats==4.3.2")
 
 
 def test_a_version_mismatch_is_refused_with_the_clients_words():

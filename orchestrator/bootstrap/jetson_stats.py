@@ -9,6 +9,7 @@ import os
 import re
 import sys
 
+from orchestrator import net
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
 from orchestrator.bootstrap.system import capture, login_user, sudo
 from orchestrator.errors import UserError
@@ -17,7 +18,6 @@ VERSION = "4.3.2"
 REQUIREMENT = f"jetson-stats=={VERSION}"
 SERVICE = "jtop.service"
 GROUP = "jtop"
-PYPI = "https://pypi.org/simple/jetson-stats/"
 
 
 def system_python() -> str:
@@ -60,11 +60,13 @@ class JetsonStats(Step):
     needs_sudo = True
 
     def urls(self, ctx: Context) -> list[tuple[str, str]]:
-        return [(PYPI, f"{REQUIREMENT} from PyPI")]
+        return [(net.pypi_index(), f"{REQUIREMENT} from the package index")]
 
     def commands(self, ctx: Context) -> list[Command]:
         user = login_user()
         return [
+            Command(("# if the system Python has no pip (a fresh JetPack 4 has none):",)),
+            Command(sudo("apt-get", "install", "-y", "python3-pip")),
             Command(sudo("-H", system_python(), "-m", "pip", "install", REQUIREMENT)),
             Command(sudo("systemctl", "enable", SERVICE)),
             Command(sudo("systemctl", "restart", SERVICE)),
@@ -76,7 +78,10 @@ class JetsonStats(Step):
 
     def run(self, ctx: Context) -> dict:
         cmds = self.commands(ctx)
-        install, enable, restart, active, _note, add_group, in_env = cmds
+        _note, get_pip, install, enable, restart, active, _note2, add_group, in_env = cmds
+        if capture((system_python(), "-m", "pip", "--version"))[0] != 0:
+            ctx.log(f"  {system_python()} has no pip: installing python3-pip")
+            sh(get_pip, timeout=1800)
         ctx.log(f"  installing {REQUIREMENT} system-wide with {system_python()} (the jtop service)")
         sh(install, timeout=1800)
         sh(enable)

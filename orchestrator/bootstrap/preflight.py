@@ -22,6 +22,8 @@ from orchestrator.platform import _meminfo, existing_parent, jetson_model, l4t_r
 GIB = 1 << 30
 # GCC's build tree (source, objects of a 3-stage bootstrap, install) reaches about 5 GiB.
 GCC_BUILD_BYTES = 6 * GIB
+# A GCC build already under way (a rerun after a failure) has taken most of that: keep headroom.
+GCC_RESUME_BYTES = 1 * GIB
 # llama.cpp's tree and objects plus the model (≈0.8 GB) and its download.
 LLAMA_AND_MODEL_BYTES = 2 * GIB
 # A GCC bootstrap's cc1plus runs take 1+ GiB each; a stock Nano has 3.9 GiB RAM + 1.9 GiB
@@ -79,8 +81,12 @@ def check_disk(ctx: Context, todo: list[Step]) -> Check:
     names = {s.name for s in todo}
     need, what = 0, []
     if "gcc" in names and ctx.options.gcc_from is None:
-        need += GCC_BUILD_BYTES
-        what.append(f"GCC's build tree {_gib(GCC_BUILD_BYTES)}")
+        if gcc.phases_done(ctx):
+            need += GCC_RESUME_BYTES
+            what.append(f"the rest of GCC's build {_gib(GCC_RESUME_BYTES)}")
+        else:
+            need += GCC_BUILD_BYTES
+            what.append(f"GCC's build tree {_gib(GCC_BUILD_BYTES)}")
     if names & {"llama-source", "build", "model"}:
         need += LLAMA_AND_MODEL_BYTES
         what.append(f"llama.cpp and the model {_gib(LLAMA_AND_MODEL_BYTES)}")
@@ -210,15 +216,21 @@ def check_sudo(ctx: Context, todo: list[Step]) -> Check:
 def check_network(ctx: Context, todo: list[Step]) -> list[Check]:
     out = []
     for step in todo:
-        for url, what in step.urls(ctx):
-            try:
-                net.probe(url)
-                out.append(Check("network", "ok", f"{url} answers ({what}, step {step.name})"))
-            except net.Unreachable as exc:
+        for urls, what in step.urls(ctx):
+            alternatives = (urls,) if isinstance(urls, str) else urls
+            errors = []
+            for url in alternatives:
+                try:
+                    net.probe(url)
+                    out.append(Check("network", "ok", f"{url} answers ({what}, step {step.name})"))
+                    break
+                except net.Unreachable as exc:
+                    errors.append(f"{url}: {exc}")
+            else:
                 fix = "check the network (cable, Wi-Fi, proxy: export https_proxy=...), then rerun make bootstrap"
                 if step.name == "gcc":
                     fix += "; or skip the download and the build: --gcc-from TARBALL packed on another board"
-                out.append(Check("network", "refuse", f"{url} ({what}, step {step.name}): {exc}", fix))
+                out.append(Check("network", "refuse", f"{'; '.join(errors)} ({what}, step {step.name})", fix))
     return out
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+from orchestrator import net
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
 from orchestrator.errors import UserError
 
 MIN_PYTHON = (3, 10)
 REPORT_MODULES = ("polars", "plotnine")
-PYPI = "https://pypi.org/simple/"
 
 
 def missing_modules() -> list[str]:
@@ -29,7 +29,7 @@ class PythonEnv(Step):
         return ctx.entry(self.name) is not None and not missing_modules()
 
     def urls(self, ctx: Context) -> list[tuple[str, str]]:
-        return [(PYPI, "polars and plotnine from PyPI")] if missing_modules() else []
+        return [(net.pypi_index(), "polars and plotnine from the package index")] if missing_modules() else []
 
     def commands(self, ctx: Context) -> list[Command]:
         return [

@@ -82,8 +82,9 @@ class Step:
     depends: tuple[str, ...] = ()
     needs_sudo: bool = False  # preflight checks `sudo -n true` when such a step is still to run
 
-    def urls(self, ctx: Context) -> list[tuple[str, str]]:
-        """(url, what it is) this step cannot do without; preflight probes each before anything slow."""
+    def urls(self, ctx: Context) -> list[tuple[str | tuple[str, ...], str]]:
+        """(url, what it is) this step cannot do without; preflight probes each before anything slow.
+        A tuple of urls means alternatives: one answering is enough."""
         return []
 
     def is_done(self, ctx: Context) -> bool:
