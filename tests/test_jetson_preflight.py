@@ -79,7 +79,7 @@ def test_sudo_that_wants_a_password_is_refused(board, monkeypatch):
     monkeypatch.setenv("FAKE_SUDO_DENY", "1")
     res = bootstrap()
     assert res.exit_code == 2
-    assert "jetson-stats need root, and sudo wants a password" in res.output
+    assert "jetson-stats needs root, and sudo wants a password" in res.output
     assert "fix: run `sudo -v`" in res.output
     assert nothing_ran(board)
 

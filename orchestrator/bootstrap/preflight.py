@@ -202,12 +202,13 @@ def check_sudo(ctx: Context, todo: list[Step]) -> Check:
     rc, out = capture(sudo("true"), timeout=20)
     if rc == 0:
         return Check("sudo", "ok", f"`sudo -n` works (for {', '.join(needers)})")
+    need = f"{', '.join(needers)} need{'s' if len(needers) == 1 else ''} root"
     if rc == 127:
-        return Check("sudo", "refuse", f"{', '.join(needers)} need root, and sudo is not installed",
+        return Check("sudo", "refuse", f"{need}, and sudo is not installed",
                      "install sudo and add yourself to group sudo (JetPack's first-boot user is in it)")
     return Check(
         "sudo", "refuse",
-        f"{', '.join(needers)} need root, and sudo wants a password that an unattended run cannot type",
+        f"{need}, and sudo wants a password that an unattended run cannot type",
         "run `sudo -v` (enter your password), then `make bootstrap` within 15 minutes: the steps that need "
         "root run first, before the long GCC build",
     )
