@@ -29,5 +29,6 @@ bench: bootstrap
 test: venv-dev
 	.venv/bin/python -m pytest $(ARGS)
 
+# Keeps build/toolchain (GCC 8.5 on a Nano took hours); `edgebench bootstrap --force gcc` rebuilds it.
 clean:
-	rm -rf build/llama.cpp build/models build/logs build/ledger.json build/.llama.cpp.partial
+	rm -rf build/llama.cpp build/models build/logs build/ledger.json build/.llama.cpp.partial build/cuda-probe

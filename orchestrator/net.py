@@ -100,11 +100,15 @@ def _mib(n) -> str:
     return f"{int(n) / 2**20:.1f} MiB" if n else "size unknown"
 
 
+def pypi_index() -> str:
+    """The package index: EDGEBENCH_PYPI_INDEX, else pip's PIP_INDEX_URL, else pypi.org."""
+    return os.environ.get("EDGEBENCH_PYPI_INDEX") or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple"
+
+
 def pypi_sdist_url(project: str, filename: str) -> tuple[str, str]:
     """Resolve an sdist's URL and SHA-256 through the PyPI simple API (PEP 691), honouring
     PIP_INDEX_URL so a mirror works the same as pypi.org."""
-    index = os.environ.get("EDGEBENCH_PYPI_INDEX") or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple"
-    url = f"{index.rstrip('/')}/{project}/"
+    url = f"{pypi_index().rstrip('/')}/{project}/"
     probe(url)
     req = urllib.request.Request(
         url, headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": USER_AGENT}

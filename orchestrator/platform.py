@@ -66,6 +66,14 @@ def nvcc_version() -> str | None:
     return m.group(1) if m else None
 
 
+def existing_parent(path: Path) -> Path:
+    """`path`, or its nearest parent that exists (a root not made yet still has a disk)."""
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
 def profile_for(info: dict) -> str:
     model = (info.get("jetson_model") or "").lower()
     if "nano" in model and "orin" not in model:
@@ -78,7 +86,7 @@ def profile_for(info: dict) -> str:
 def detect(disk_path: Path | None = None) -> dict:
     root = sysroot()
     mem = _meminfo(root)
-    disk = shutil.disk_usage(disk_path or Path.cwd())
+    disk = shutil.disk_usage(existing_parent(disk_path or Path.cwd()))
     info = {
         "system": _platform.system(),
         "machine": _platform.machine(),

@@ -47,3 +47,22 @@ def isolated_root(tmp_path, monkeypatch) -> Path:
     """A project root of its own, so a test never writes into the checkout's build/ or reports/."""
     monkeypatch.setenv("EDGEBENCH_ROOT", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def download_host():
+    """A local TCP port that accepts connections: a download host that answers (no network)."""
+    from jetson_board import Listener
+
+    server = Listener()
+    yield server.url
+    server.close()
+
+
+@pytest.fixture
+def nano(tmp_path, monkeypatch, download_host):
+    """A simulated Jetson Nano (tests/jetson_board.py): fake root, fake board programs on PATH,
+    a fake GCC source tarball; every download URL answers locally or is unreachable."""
+    from jetson_board import make_board
+
+    return make_board(tmp_path, monkeypatch, reachable_url=download_host)

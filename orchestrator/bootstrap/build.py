@@ -6,23 +6,24 @@ from __future__ import annotations
 import subprocess
 
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
-from orchestrator.errors import UserError
 from orchestrator.net import sha256_file
 
 TARGETS = ("main", "tokenize", "quantize", "llama-bench")
 GIB = 1 << 30
 
 
-def make_vars(platform: dict, profile: str) -> dict[str, str]:
-    if profile == "host":
-        return {}
-    arch = platform.get("cuda_arch")
-    if not arch:
-        raise UserError(
-            f"profile {profile} builds with CUDA, but the GPU's compute capability is unknown",
-            fix="edgebench doctor (it probes the GPU); check that /usr/local/cuda exists",
-        )
-    return {"LLAMA_CUBLAS": "1", "CUDA_DOCKER_ARCH": f"sm_{arch}"}
+def make_vars(ctx: Context) -> dict[str, str]:
+    """make variables: none on a host (CPU build); on a Jetson, the CUDA build's (see cuda.py)."""
+    return build_settings(ctx)[0]
+
+
+def build_settings(ctx: Context) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    """(make variables, environment) of the build command."""
+    if ctx.options.profile == "host":
+        return {}, ()
+    from orchestrator.bootstrap import cuda
+
+    return cuda.build_vars(ctx)
 
 
 def jobs_for(platform: dict, asked: int | None) -> int:
@@ -45,7 +46,7 @@ def compiler_version(cxx: str = "c++") -> str:
 class BuildLlama(Step):
     name = "build"
     title = "build llama.cpp main, tokenize, quantize, llama-bench"
-    depends = ("patch",)
+    depends = ("patch", "gcc", "cuda-probe")  # the last two exist on Jetson profiles only
 
     def binaries(self, ctx: Context) -> dict:
         return {t: ctx.options.llama_dir / t for t in TARGETS}
@@ -60,12 +61,12 @@ class BuildLlama(Step):
         return True
 
     def commands(self, ctx: Context) -> list[Command]:
-        mv = make_vars(ctx.platform, ctx.options.profile)
+        mv, env = build_settings(ctx)
         j = jobs_for(ctx.platform, ctx.options.jobs)
         cwd = str(ctx.options.llama_dir)
         return [
             Command(("make", "clean"), cwd=cwd),
-            Command(("make", f"-j{j}", *(f"{k}={v}" for k, v in mv.items()), *TARGETS), cwd=cwd),
+            Command(("make", f"-j{j}", *(f"{k}={v}" for k, v in mv.items()), *TARGETS), cwd=cwd, env=env),
         ]
 
     def run(self, ctx: Context) -> dict:
@@ -77,11 +78,12 @@ class BuildLlama(Step):
         ctx.log(f"  {' '.join(cmds[-1].argv)}  (log: {log})")
         for cmd in cmds:
             sh(cmd, log_path=log)
+        mv = make_vars(ctx)
         return {
-            "make_vars": make_vars(ctx.platform, ctx.options.profile),
+            "make_vars": mv,
             "targets": list(TARGETS),
             "jobs": jobs_for(ctx.platform, ctx.options.jobs),
             "backend": "cuda" if ctx.options.profile != "host" else "cpu",
-            "compiler": compiler_version(),
+            "compiler": compiler_version(mv.get("CXX", "c++")),
             "binaries": {t: {"path": str(p), "sha256": sha256_file(p)} for t, p in self.binaries(ctx).items()},
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -33,8 +34,20 @@ def ledger_path(root: Path) -> Path:
 @click.option("--jobs", "-j", type=int, default=None, help="Parallel compile jobs (default: from cores and memory).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (steps, done or not, commands) and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON.")
-def bootstrap(llama_source, model, model_source, twin, profile, force, jobs, dry_run, as_json):
-    """Fetch, patch and build llama.cpp a33e6a0 and get a model; resumable and idempotent."""
+@click.option("--make-swap", is_flag=True, help="Board: add a swap file (sudo) when memory + swap is too small "
+              "for the GCC build.")
+@click.option("--max-power", is_flag=True, help="Board: switch to the MAXN power mode (sudo nvpmodel) first.")
+@click.option("--skip-preflight", is_flag=True, help="Board: skip the checks of disk, memory, sudo, network.")
+@click.option("--gcc-from", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="TARBALL",
+              help="Jetson Nano: install GCC 8.5.0 from a tarball written by --pack-gcc instead of building it.")
+@click.option("--pack-gcc", is_flag=True, help="Jetson Nano: (build GCC 8.5.0 if needed, then) write it as a "
+              "relocatable tarball under build/dist/ for --gcc-from on other boards, and stop.")
+def bootstrap(llama_source, model, model_source, twin, profile, force, jobs, dry_run, as_json, make_swap,
+              max_power, skip_preflight, gcc_from, pack_gcc):
+    """Fetch, patch and build llama.cpp a33e6a0 and get a model; resumable and idempotent.
+
+    On a Jetson it also builds or installs the toolchain (GCC 8.5 on a Nano), jetson-stats and
+    the report stack, after a preflight of the board."""
     from filelock import FileLock, Timeout
 
     from orchestrator import platform as plat
@@ -43,34 +56,103 @@ def bootstrap(llama_source, model, model_source, twin, profile, force, jobs, dry
     info = plat.detect(root)
     options = Options(
         root=root, cache=paths.cache_dir(), llama_source=llama_source, model=model, model_source=model_source,
-        profile=profile or info["profile"], jobs=jobs, twin=twin,
+        profile=profile or info["profile"], jobs=jobs, twin=twin, force=tuple(force),
+        gcc_from=gcc_from.resolve() if gcc_from else None, make_swap=make_swap, max_power=max_power,
     )
-    ctx = Context(options=options, ledger=Ledger(ledger_path(root)), platform=info, log=click.echo)
+    ctx = Context(options=options, ledger=Ledger(ledger_path(root)), platform=info, log=click.echo,
+                  dry_run=dry_run)
     steps = steps_for(options.profile)
+    if pack_gcc:
+        names = [s.name for s in steps]
+        if "gcc" not in names:
+            raise UserError(f"profile {options.profile} does not build GCC, so there is none to pack",
+                            fix="--profile jetson-nano on a Jetson Nano")
+        steps = steps[: names.index("gcc") + 1]
+    board = options.profile != "host"
     if dry_run:
-        plan = [
-            {"step": s.name, "title": s.title, "done": s.is_done(ctx),
-             "commands": [c.as_dict() for c in s.commands(ctx)]}
-            for s in steps
-        ]
-        if as_json:
-            click.echo(json.dumps({"profile": options.profile, "steps": plan}, indent=2))
-        else:
-            click.echo(f"bootstrap plan for profile {options.profile} (root {root}):")
-            for p in plan:
-                click.echo(f"  [{'done' if p['done'] else 'todo'}] {p['step']}: {p['title']}")
-                for c in p["commands"]:
-                    env = " ".join(f"{k}={v}" for k, v in c["env"].items())
-                    where = f"(cd {c['cwd']}) " if c["cwd"] else ""
-                    click.echo(f"         {where}{env + ' ' if env else ''}{' '.join(c['argv'])}")
+        show_plan(ctx, steps, board and not skip_preflight, as_json)
         return
     options.build.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(options.build / ".bootstrap.lock"), timeout=1):
+            if board and not skip_preflight:
+                run_preflight(ctx, steps, force)
             ran = run_steps(steps, ctx, force=tuple(force))
+            if pack_gcc:
+                from orchestrator.bootstrap import gcc
+
+                out = gcc.pack(ctx)
+                click.echo(f"bootstrap: packed GCC {gcc.GCC_VERSION} into {out} (sha256 in {out.name}.sha256)")
+                click.echo(f"  on another board: edgebench bootstrap --gcc-from {out.name}  "
+                           "(or make bootstrap ARGS='--gcc-from PATH')")
+                return
     except Timeout as exc:
         raise UserError("another bootstrap is running in this checkout", fix="wait for it to finish") from exc
     if ran:
         click.echo(f"bootstrap: done ({', '.join(ran)} ran). Check it with: edgebench doctor")
     else:
         click.echo("bootstrap: nothing to do, every step was already done (--force STEP redoes one)")
+
+
+def _todo(ctx: Context, steps: list, force) -> list:
+    return [s for s in steps if s.name in force or not s.is_done(ctx)]
+
+
+def run_preflight(ctx: Context, steps: list, force) -> None:
+    from orchestrator.bootstrap import preflight
+
+    todo = _todo(ctx, steps, force)
+    if not todo:
+        return
+    checks = preflight.run(ctx, todo, act=True)
+    for c in checks:
+        if c.level != "ok" or c.check in ("l4t", "module", "power"):
+            ctx.log(f"preflight {c.level:6} {c.check}: {c.detail}" + (f"  (fix: {c.fix})" if c.fix else ""))
+    ctx.ledger.record("preflight", {"status": "checked", "checks": preflight.as_records(checks)})
+    preflight.enforce(checks)
+
+
+def _arg(a: str) -> str:
+    """An argument as a person would type it; "$PATH" in it stays a variable."""
+    if "$" in a and '"' not in a and "`" not in a:
+        return f'"{a}"'
+    return shlex.quote(a)
+
+
+def _cmdline(c: dict) -> str:
+    if c["argv"] and c["argv"][0].startswith("#"):  # a comment in the plan
+        return " ".join(c["argv"])
+    env = " ".join(f"{k}={_arg(v)}" for k, v in c["env"].items())
+    where = f"(cd {c['cwd']}) " if c["cwd"] else ""
+    return f"{where}{env + ' ' if env else ''}{' '.join(_arg(a) for a in c['argv'])}"
+
+
+def show_plan(ctx: Context, steps: list, with_preflight: bool, as_json: bool) -> None:
+    o = ctx.options
+    checks = []
+    if with_preflight:
+        from orchestrator.bootstrap import preflight
+
+        checks = preflight.as_records(preflight.run(ctx, _todo(ctx, steps, o.force), act=False))
+    plan = [
+        {"step": s.name, "title": s.title, "done": s.is_done(ctx), "needs_sudo": s.needs_sudo,
+         "commands": [c.as_dict() for c in s.commands(ctx)]}
+        for s in steps
+    ]
+    if as_json:
+        doc = {"profile": o.profile, "steps": plan}
+        if with_preflight:
+            doc["preflight"] = checks
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(f"bootstrap plan for profile {o.profile} (root {o.root}):")
+    if with_preflight:
+        click.echo("  preflight (a dry run changes nothing; a real run stops at any 'refuse'):")
+        for c in checks:
+            click.echo(f"    {c['level']:6} {c['check']}: {c['detail']}")
+            if c["fix"] and c["level"] != "ok":
+                click.echo(f"           fix: {c['fix']}")
+    for p in plan:
+        click.echo(f"  [{'done' if p['done'] else 'todo'}] {p['step']}: {p['title']}")
+        for c in p["commands"]:
+            click.echo(f"         {_cmdline(c)}")

@@ -45,6 +45,18 @@ class LlamaSource(Step):
     def is_done(self, ctx: Context) -> bool:
         return ctx.entry(self.name) is not None and (ctx.options.llama_dir / "Makefile").is_file()
 
+    def urls(self, ctx: Context) -> list[tuple[str | tuple[str, ...], str]]:
+        m = self.method(ctx)
+        if m == "path":
+            return []
+        sdist = ctx.options.cache / "downloads" / SDIST_FILE
+        pypi = () if sdist.is_file() else (net.pypi_index(),)
+        if m == "git":
+            return [(GIT_URL, f"llama.cpp {COMMIT} from git")]
+        if m == "pypi":
+            return [(u, f"the {SDIST_FILE} sdist") for u in pypi]
+        return [((GIT_URL, *pypi), f"llama.cpp {COMMIT}: git, or else the {SDIST_FILE} sdist")] if pypi else []
+
     def method(self, ctx: Context) -> str:
         choice = ctx.options.llama_source
         if choice in ("git", "pypi", "auto"):

@@ -97,6 +97,15 @@ class Model(Step):
         # Hash again only when the file changed since it was recorded: keeps a rerun fast.
         return st.st_mtime_ns == entry.get("mtime_ns") or net.sha256_file(p) == entry.get("sha256")
 
+    def urls(self, ctx: Context) -> list[tuple[str | tuple[str, ...], str]]:
+        o = ctx.options
+        if o.model or (o.cache / "models" / MODEL_FILE).is_file():
+            return []
+        if o.model_source == "download":
+            return [(MODEL_URL, "the TinyLlama GGUF")]
+        # auto: Hugging Face, or else a timing twin (its vocabulary may come from the package index)
+        return [((MODEL_URL, net.pypi_index()), "the TinyLlama GGUF, or else its timing twin's vocabulary")]
+
     def commands(self, ctx: Context) -> list[Command]:
         o = ctx.options
         if o.model:

@@ -29,6 +29,10 @@ class Options:
     jobs: int | None = None
     twin_seed: int = 0
     twin: str = "tinyllama"  # a key of twin.TWINS
+    force: tuple[str, ...] = ()  # steps the user asked to redo (a step may wipe its partial work)
+    gcc_from: Path | None = None  # a tarball written by --pack-gcc on another board
+    make_swap: bool = False  # preflight may add a swap file (sudo) when memory + swap is short
+    max_power: bool = False  # preflight may switch the board to its MAXN power mode (sudo)
 
     @property
     def build(self) -> Path:
@@ -42,6 +46,10 @@ class Options:
     def models_dir(self) -> Path:
         return self.build / "models"
 
+    @property
+    def logs_dir(self) -> Path:
+        return self.build / "logs"
+
 
 @dataclass
 class Context:
@@ -50,6 +58,7 @@ class Context:
     platform: dict
     log: Callable[[str], None] = print
     results: dict = field(default_factory=dict)
+    dry_run: bool = False  # commands() may then show placeholders for what only a run can learn
 
     def entry(self, name: str) -> dict | None:
         return self.ledger.get(name)
@@ -71,6 +80,12 @@ class Step:
     name: str = ""
     title: str = ""
     depends: tuple[str, ...] = ()
+    needs_sudo: bool = False  # preflight checks `sudo -n true` when such a step is still to run
+
+    def urls(self, ctx: Context) -> list[tuple[str | tuple[str, ...], str]]:
+        """(url, what it is) this step cannot do without; preflight probes each before anything slow.
+        A tuple of urls means alternatives: one answering is enough."""
+        return []
 
     def is_done(self, ctx: Context) -> bool:
         return ctx.entry(self.name) is not None
@@ -85,7 +100,9 @@ class Step:
 def sh(cmd: Command, log_path: Path | None = None, timeout: float | None = None) -> str:
     """Run one command; on failure raise UserError with the tail of its output."""
     env = dict(os.environ)
-    env.update(dict(cmd.env))
+    for key, value in cmd.env:
+        # "$PATH" in a value stands for the variable's current value (PATH=/usr/local/cuda/bin:$PATH)
+        env[key] = value.replace(f"${key}", os.environ.get(key, ""))
     out = open(log_path, "ab") if log_path else subprocess.PIPE
     try:
         proc = subprocess.run(
