@@ -97,6 +97,7 @@ def run_child(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Samp
         status, usage = _reap(child.pid, t_spawn + int(timeout_s * 1e9))
         res.t_exit_ns = time.perf_counter_ns()
         child.terminated = child.ptyproc.terminated = True  # tell pexpect it is reaped
+        child.ptyproc.delayafterclose = 0  # ptyprocess sleeps 0.1 s after close by default
         for s in samplers:
             res.samples[s.name] = s.stop()
         child.close(force=True)
