@@ -93,7 +93,10 @@ def run(workload, model, binary, out, resume, limit, categories, seed, threads, 
         todo = len([q for q in prep.queries if q.id not in store.done_ids()])
         click.echo(f"run {store.dir}: {todo} queries, model {cfg.model.name}"
                    f"{' (synthetic twin, --ignore-eos)' if prep.model_info['synthetic'] else ''}")
-        make_samplers = lambda: [ProcessSampler(cfg.interval_s)]  # noqa: E731
+
+        def make_samplers():
+            return [ProcessSampler(cfg.interval_s)]
+
         if sys.stdout.isatty():
             with click.progressbar(length=todo, label="queries", show_eta=True, show_pos=True,
                                    item_show_func=lambda r: r and r["query_id"]) as bar:

@@ -7,15 +7,12 @@ import datetime as dt
 import os
 import resource
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
-
-MANIFEST_KEYS_FROM_CONFIG = ("binary", "model", "workload")
 
 
 @dataclass
@@ -160,5 +157,4 @@ def execute(cfg: RunConfig, prep: Prepared, store, make_samplers, report=None) -
 
 def harness_usage() -> dict:
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    return {"peak_rss_bytes": ru.ru_maxrss * 1024, "cpu_s": ru.ru_utime + ru.ru_stime,
-            "finished_at": _now(), "wall_clock": time.time()}
+    return {"peak_rss_bytes": ru.ru_maxrss * 1024, "cpu_s": ru.ru_utime + ru.ru_stime}

@@ -28,7 +28,7 @@ def describe(values: list[float]) -> dict:
     }
 
 
-def by_category(records: list[dict], peak_rss: dict[str, int], categories: tuple[str, ...]) -> list[dict]:
+def by_category(records: list[dict], categories: tuple[str, ...]) -> list[dict]:
     """One row per category: TTFT and TBT percentiles (TBT pooled over every token gap of the
     category), decode tokens/s, peak RSS, failures."""
     rows = []
@@ -45,6 +45,6 @@ def by_category(records: list[dict], peak_rss: dict[str, int], categories: tuple
             "ttft": describe([r.get("ttft_s") for r in ok]),
             "tbt": describe([x for r in ok for x in r.get("tbt_s", [])]),
             "decode_tok_s": describe([r.get("decode_tok_s") for r in ok]),
-            "peak_rss_bytes": max((peak_rss.get(r["attempt"], 0) for r in recs), default=0) or None,
+            "peak_rss_bytes": max((r.get("peak_rss_bytes") or 0 for r in recs), default=0) or None,
         })
     return rows

@@ -19,10 +19,7 @@ def _mb(x):
 def rows_for(store) -> list[dict]:
     from orchestrator.workloads.schema import CATEGORIES
 
-    records = store.read_queries()
-    attempts = {r["attempt"] for r in records}
-    return stats.by_category(records, {r["attempt"]: r.get("peak_rss_bytes") or 0 for r in records}, CATEGORIES) \
-        if attempts else []
+    return stats.by_category(store.read_queries(), CATEGORIES)
 
 
 def terminal_table(rows: list[dict]) -> str:
