@@ -62,10 +62,15 @@ def _line(record: dict, i: int, total: int) -> str:
 def run(workload, model, binary, out, resume, limit, categories, seed, threads, n_gpu_layers, interval_s,
         idle_timeout_s, timeout_s, ignore_eos):
     """Run a workload: one llama.cpp `main` per query, measured, written as it goes."""
+    import signal
+
     from orchestrator import runner, summary
     from orchestrator.sampling.process import ProcessSampler
     from orchestrator.store import RunStore, new_run_id
 
+    # cron's timeout and systemd stop with SIGTERM: turn it into an exception so the query in
+    # flight has its process group killed on the way out (what is recorded stays recorded)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if resume:
         store = RunStore.open(resume)
         cfg = runner.config_from_manifest(store.manifest, resume.parent)

@@ -238,3 +238,30 @@ def test_sigkill_mid_run_then_resume_runs_each_query_exactly_once(tmp_path, llam
     assert len(ids) == len(set(ids)) == 15
     assert ids[: len(before)] == [r["query_id"] for r in before]
     assert all(r["status"] == "ok" for r in after)
+
+
+def test_sigterm_kills_the_query_in_flight_and_keeps_what_was_recorded(tmp_path, tiny_model):
+    pidfile = tmp_path / "main.pid"
+    script = fake_binary(tmp_path, "main", f"""\
+        while [ "$1" != "-p" ]; do shift; done
+        case "$2" in
+          fast) printf ' fast'; exit 0 ;;
+          *) echo $$ > {pidfile}; while true; do printf x; sleep 0.05; done ;;
+        esac
+    """)
+    wl = write_workload(tmp_path / "w.jsonl", [
+        {"id": k, "category": "simple", "prompt": k, "max_tokens": 4, "prompt_tokens_est": 3}
+        for k in ("fast", "hang")])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator",
+                             *run_args(None, tiny_model, out, "--workload", str(wl), binary=script)],
+                            env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+    assert not grandchild_alive(int(pidfile.read_text()))
+    recs = read_jsonl(only_run(out) / "queries.jsonl")
+    assert [r["query_id"] for r in recs] == ["fast"]
