@@ -63,9 +63,17 @@ def gather() -> dict:
         "model_synthetic": model.get("synthetic") if model_ok else None,
         "model_source": model.get("source") if model_ok else None,
         "model_gguf": model.get("gguf") if model_ok else None,
+        "gcc": _pick(ledger.get("gcc"), "version", "prefix", "method"),
+        "cuda": _pick(ledger.get("cuda-probe"), "cuda_home", "nvcc_version", "compute_capability", "arch"),
+        "jetson_stats": _pick(ledger.get("jetson-stats"), "service_version", "env_version", "relogin_needed"),
         "problems": fixes,
         "ok": not fixes,
     }
+
+
+def _pick(entry: dict | None, *keys: str) -> dict | None:
+    """What a board-only bootstrap step recorded (None where that step is not part of the profile)."""
+    return {k: entry.get(k) for k in keys} if entry else None
 
 
 @click.command()
@@ -94,6 +102,14 @@ def doctor(as_json):
         + (f"  ({'SYNTHETIC timing twin' if d['model_synthetic'] else d['model_source']})" if d["model_path"] else ""),
         f"model sha256  {d['model_sha256'] or 'n/a'}",
     ]
+    if d["profile"] != "host":
+        lines += [
+            f"gcc           {d['gcc'] or 'not built (make bootstrap)'}",
+            f"cuda probe    {d['cuda'] or 'not run (make bootstrap)'}",
+            f"jetson-stats  {d['jetson_stats'] or 'not installed (make bootstrap)'}",
+        ]
+        if (d["jetson_stats"] or {}).get("relogin_needed"):
+            lines.append("              log out and back in: you were just added to group jtop")
     click.echo("\n".join(lines))
     if d["problems"]:
         click.echo("\nto fix:")

@@ -84,3 +84,23 @@ def test_smoke_passes_with_gpu_offload(board):
          "#!/bin/sh\necho 'llm_load_tensors: offloaded 1/23 layers to GPU' >&2\necho Hello world\n")
     run_steps([cuda.Smoke()], ctx)
     assert ctx.ledger.get("smoke")["offloaded"] == "offloaded 1/23 layers to GPU"
+
+
+def test_doctor_on_the_board_shows_the_probed_arch_gcc_and_jtop(board):
+    import json
+
+    from click.testing import CliRunner
+
+    from orchestrator.doctor import doctor
+
+    ctx = context(board)
+    run_steps([jetson_stats.JetsonStats(), cuda.CudaProbe()], ctx)
+    ctx.ledger.record("gcc", {"status": "done", "version": "8.5.0", "method": "tarball",
+                              "prefix": str(board.root / "build/toolchain/gcc-8.5.0")})
+    res = CliRunner().invoke(doctor, [])
+    assert res.exit_code == 0, res.output
+    assert "'arch': '53'" in res.output and "'version': '8.5.0'" in res.output
+    assert "log out and back in" in res.output
+    data = json.loads(CliRunner().invoke(doctor, ["--json"]).output)
+    assert data["profile"] == "jetson-nano" and data["cuda"]["compute_capability"] == "5.3"
+    assert data["jetson_stats"]["service_version"] == "4.3.2"
