@@ -76,10 +76,11 @@ def run(workload, model, binary, out, resume, limit, categories, seed, threads, 
         cfg = runner.config_from_manifest(store.manifest, resume.parent)
         click.echo(f"resuming {store.dir}: {len(store.done_ids())} queries already recorded")
     else:
+        # absolute paths: the manifest is what --resume reads back, maybe from another directory
         cfg = RunConfig(
-            binary=binary or default_binary(), model=model or default_model(),
-            workload=workload or paths.project_root() / "workloads" / "default.jsonl",
-            out_dir=out or paths.reports_dir(), seed=seed,
+            binary=(binary or default_binary()).absolute(), model=(model or default_model()).absolute(),
+            workload=(workload or paths.project_root() / "workloads" / "default.jsonl").absolute(),
+            out_dir=(out or paths.reports_dir()).absolute(), seed=seed,
             **({"threads": threads} if threads else {}), n_gpu_layers=n_gpu_layers, ignore_eos=ignore_eos,
             interval_s=interval_s, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s, limit=limit,
             categories=tuple(categories),

@@ -265,3 +265,22 @@ def test_sigterm_kills_the_query_in_flight_and_keeps_what_was_recorded(tmp_path,
     assert not grandchild_alive(int(pidfile.read_text()))
     recs = read_jsonl(only_run(out) / "queries.jsonl")
     assert [r["query_id"] for r in recs] == ["fast"]
+
+
+def test_relative_paths_are_recorded_absolute_so_resume_works_from_anywhere(tmp_path, llama_bin_dir, tiny_model):
+    import shutil
+
+    shutil.copy(tiny_model, tmp_path / "m.gguf")
+    shutil.copy(DEFAULT, tmp_path / "w.jsonl")
+    env = dict(os.environ, EDGEBENCH_ROOT=str(tmp_path))
+    res = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--binary", str(llama_bin_dir / "main"),
+                          "--model", "m.gguf", "--workload", "w.jsonl", "--out", "out", "--limit", "1",
+                          "--category", "simple"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    run = only_run(tmp_path / "out")
+    config = json.loads((run / "manifest.json").read_text())["config"]
+    assert config["model"] == str(tmp_path / "m.gguf") and config["workload"] == str(tmp_path / "w.jsonl")
+    again = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--resume", str(run)], cwd="/",
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "1 queries already recorded" in again.stdout

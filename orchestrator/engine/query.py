@@ -35,7 +35,8 @@ def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[b
                       f"{ctx_size}, more than the model's {n_ctx_train}: shorten the prompt or lower max_tokens",
                       prompt_tokens_est=prompt_tokens), {}
     log_dir = raw_dir / "ld"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(log_dir, ignore_errors=True)  # what an interrupted attempt left must not be read as ours
+    log_dir.mkdir(parents=True)
     stderr_path = raw_dir / "stderr.log"
     argv = build_argv(cfg, query.prompt, query.max_tokens, ctx_size, log_dir, ignore_eos)
     cpu0 = _cpu_self_s()
