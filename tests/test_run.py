@@ -284,3 +284,19 @@ def test_relative_paths_are_recorded_absolute_so_resume_works_from_anywhere(tmp_
                            env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "1 queries already recorded" in again.stdout
+
+
+def test_the_measuring_process_never_imports_the_report_stack(tmp_path, llama_bin_dir, tiny_model):
+    code = textwrap.dedent(f"""
+        import sys
+        from click.testing import CliRunner
+        from orchestrator.cli import main
+        r = CliRunner().invoke(main, {run_args(llama_bin_dir, tiny_model, tmp_path / 'out',
+                                               '--workload', str(DEFAULT), '--limit', '1', '--category', 'simple')!r})
+        assert r.exit_code == 0, r.output
+        print(sorted(m for m in ("numpy", "polars", "plotnine", "pandas", "gguf", "matplotlib") if m in sys.modules))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "[]"
