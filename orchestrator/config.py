@@ -25,6 +25,7 @@ class RunConfig:
     limit: int | None = None  # queries per category
     categories: tuple[str, ...] = ()
     ctx_min: int = 512  # main's default; raised when prompt + output need more
+    memory_check: bool = True  # refuse a model larger than the memory available
 
     def to_json(self) -> dict:
         d = asdict(self)

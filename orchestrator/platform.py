@@ -32,7 +32,7 @@ def _cpu_model(root: Path) -> str:
     return _platform.processor() or _platform.machine()
 
 
-def _meminfo(root: Path) -> dict:
+def meminfo(root: Path) -> dict:
     out = {}
     for line in (_read(root, "proc/meminfo") or "").splitlines():
         name, _, rest = line.partition(":")
@@ -85,7 +85,7 @@ def profile_for(info: dict) -> str:
 
 def detect(disk_path: Path | None = None) -> dict:
     root = sysroot()
-    mem = _meminfo(root)
+    mem = meminfo(root)
     disk = shutil.disk_usage(existing_parent(disk_path or Path.cwd()))
     info = {
         "system": _platform.system(),

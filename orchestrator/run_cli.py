@@ -57,10 +57,12 @@ def _line(record: dict, i: int, total: int) -> str:
               help="Kill a query that prints nothing for this many seconds.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=600.0, show_default=True,
               help="Kill a query that runs longer than this many seconds.")
+@click.option("--no-memory-check", "memory_check", flag_value=False, default=True,
+              help="Run a model larger than the available memory anyway (it will page from disk).")
 @click.option("--ignore-eos/--stop-at-eos", default=None,
               help="Default: --ignore-eos for a synthetic twin (its text is noise), stop at EOS otherwise.")
 def run(workload, model, binary, out, resume, limit, categories, seed, threads, n_gpu_layers, interval_s,
-        idle_timeout_s, timeout_s, ignore_eos):
+        idle_timeout_s, timeout_s, memory_check, ignore_eos):
     """Run a workload: one llama.cpp `main` per query, measured, written as it goes."""
     import signal
 
@@ -83,7 +85,7 @@ def run(workload, model, binary, out, resume, limit, categories, seed, threads, 
             out_dir=(out or paths.reports_dir()).absolute(), seed=seed,
             **({"threads": threads} if threads else {}), n_gpu_layers=n_gpu_layers, ignore_eos=ignore_eos,
             interval_s=interval_s, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s, limit=limit,
-            categories=tuple(categories),
+            categories=tuple(categories), memory_check=memory_check,
         )
     prep = runner.prepare(cfg)
     if resume:

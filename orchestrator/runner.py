@@ -51,6 +51,8 @@ def prepare(cfg: RunConfig) -> Prepared:
     if not os.access(cfg.binary, os.X_OK):
         raise UserError(f"llama.cpp binary {cfg.binary} is not executable", fix=f"chmod +x {cfg.binary}")
     info = read_info(cfg.model)
+    if cfg.memory_check:
+        check_fits(info)
     meta, _ = read_header(cfg.model, tensors=False)
     try:
         pieces = token_pieces(meta)
@@ -70,6 +72,20 @@ def prepare(cfg: RunConfig) -> Prepared:
             fix="make bootstrap (builds tokenize beside main), or edgebench workloads build (stores the counts)",
         )
     return Prepared(queries, pieces, info, info.get("context_length"), ignore_eos, tokenizer)
+
+
+def check_fits(info: dict) -> None:
+    """A model larger than the memory available pages from disk at every token: its timings
+    would measure the SD card, not the model. Refuse before the first query."""
+    from orchestrator.platform import meminfo, sysroot
+
+    avail = meminfo(sysroot()).get("MemAvailable")
+    if avail and info["size_bytes"] > avail:
+        raise UserError(
+            f"the model {Path(info['path']).name} ({info['size_bytes'] / 1e6:.0f} MB) does not fit in the "
+            f"{avail / 1e6:.0f} MB of memory available here",
+            fix="--model a smaller quantisation (e.g. Q4_K_M), free memory, or --no-memory-check to run it anyway",
+        )
 
 
 def manifest_for(cfg: RunConfig, prep: Prepared, run_id: str) -> dict:

@@ -300,3 +300,20 @@ def test_the_measuring_process_never_imports_the_report_stack(tmp_path, llama_bi
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_model_larger_than_available_memory_is_refused_before_any_query(tmp_path, llama_bin_dir, tiny_model):
+    fake = tmp_path / "sysroot" / "proc"
+    fake.mkdir(parents=True)
+    (fake / "meminfo").write_text("MemTotal:  4059712 kB\nMemAvailable:  10240 kB\n")  # 10 MiB free
+    env = dict(os.environ, EDGEBENCH_ROOT=str(tmp_path), EDGEBENCH_SYSROOT=str(tmp_path / "sysroot"))
+    args = [sys.executable, "-m", "orchestrator", *run_args(llama_bin_dir, tiny_model, tmp_path / "out",
+                                                             "--workload", str(DEFAULT), "--limit", "1")]
+    res = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert "does not fit in the 10 MB of memory available here" in res.stderr
+    assert "fix: --model a smaller quantisation" in res.stderr
+    assert not (tmp_path / "out").exists()
+    forced = subprocess.run([*args, "--no-memory-check", "--category", "simple"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert forced.returncode == 0, forced.stderr

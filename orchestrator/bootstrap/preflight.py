@@ -17,7 +17,7 @@ from orchestrator.bootstrap import gcc
 from orchestrator.bootstrap.steps import Context, Step
 from orchestrator.bootstrap.system import capture, sudo
 from orchestrator.errors import UserError
-from orchestrator.platform import _meminfo, existing_parent, jetson_model, l4t_release, sysroot
+from orchestrator.platform import existing_parent, jetson_model, l4t_release, meminfo, sysroot
 
 GIB = 1 << 30
 # GCC's build tree (source, objects of a 3-stage bootstrap, install) reaches about 5 GiB.
@@ -103,7 +103,7 @@ def check_disk(ctx: Context, todo: list[Step]) -> Check:
 
 
 def memory(root: Path) -> tuple[int, int]:
-    mem = _meminfo(root)
+    mem = meminfo(root)
     return mem.get("MemTotal", 0), mem.get("SwapTotal", 0)
 
 
