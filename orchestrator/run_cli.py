@@ -98,7 +98,7 @@ def run(workload, model, binary, out, resume, limit, categories, seed, threads, 
         run_id = new_run_id()
         store = RunStore.create(cfg.out_dir / run_id, runner.manifest_for(cfg, prep, run_id))
     with store.lock():
-        todo = len([q for q in prep.queries if q.id not in store.done_ids()])
+        todo = len(runner.pending(prep, store))
         click.echo(f"run {store.dir}: {todo} queries, model {cfg.model.name}"
                    f"{' (synthetic twin, --ignore-eos)' if prep.model_info['synthetic'] else ''}")
 
@@ -119,7 +119,7 @@ def run(workload, model, binary, out, resume, limit, categories, seed, threads, 
         store.update_manifest(status="finished", finished_at=runner._now(), n_queries=len(records),
                               n_failed=sum(1 for r in records if r["status"] != "ok"),
                               harness=dict(store.manifest.get("harness", {}), **runner.harness_usage()))
-        rows = summary.rows_for(store)
+        rows = summary.rows_for(records)
         click.echo("\n" + summary.terminal_table(rows))
-        html = summary.write_html(store, rows)
+        html = summary.write_html(store, rows, records)
     click.echo(f"\nreport: {html}")

@@ -143,13 +143,18 @@ def prompt_tokens_for(query, prep: Prepared, model: Path) -> int:
     return count_tokens(query.prompt, prep.tokenizer, model)
 
 
+def pending(prep: Prepared, store) -> list:
+    """The selected queries that have no record yet, in workload order."""
+    done = store.done_ids()
+    return [q for q in prep.queries if q.id not in done]
+
+
 def execute(cfg: RunConfig, prep: Prepared, store, make_samplers, report=None) -> list[dict]:
     """Run the queries that have no record yet. `make_samplers()` gives fresh samplers per
     query (tests hand in fakes); `report(record, index, total)` is told about each one."""
     from orchestrator.engine.query import failed, run_query
 
-    done = store.done_ids()
-    todo = [q for q in prep.queries if q.id not in done]
+    todo = pending(prep, store)
     records = []
     for i, q in enumerate(todo, 1):
         attempt = uuid.uuid4().hex[:12]

@@ -16,10 +16,10 @@ def _mb(x):
     return "-" if not x else f"{x / 1e6:.0f}"
 
 
-def rows_for(store) -> list[dict]:
+def rows_for(records: list[dict]) -> list[dict]:
     from orchestrator.workloads.schema import CATEGORIES
 
-    return stats.by_category(store.read_queries(), CATEGORIES)
+    return stats.by_category(records, CATEGORIES)
 
 
 def terminal_table(rows: list[dict]) -> str:
@@ -36,7 +36,7 @@ def terminal_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_html(store, rows: list[dict]) -> Path:
+def write_html(store, rows: list[dict], records: list[dict]) -> Path:
     import jinja2
 
     env = jinja2.Environment(
@@ -45,7 +45,7 @@ def write_html(store, rows: list[dict]) -> Path:
     env.filters["ms"] = _ms
     env.filters["mb"] = _mb
     html = env.get_template("summary.html").render(
-        manifest=store.manifest, rows=rows, records=store.read_queries()
+        manifest=store.manifest, rows=rows, records=records
     )
     out = store.dir / "summary.html"
     tmp = out.with_suffix(".html.partial")

@@ -32,7 +32,8 @@ def test_html_escapes_model_output_and_error_text(tmp_path):
     store = RunStore.create(tmp_path / "r1", manifest)
     store.append_query(record("q1", "simple", output_text=HOSTILE))
     store.append_query(record("q2", "simple", status="error", error=HOSTILE))
-    html = summary.write_html(store, summary.rows_for(store)).read_text()
+    records = store.read_queries()
+    html = summary.write_html(store, summary.rows_for(records), records).read_text()
     assert "<script>" not in html and "<img" not in html
     assert html.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 2
     assert "synthetic timing twin" in html
