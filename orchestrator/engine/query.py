@@ -57,8 +57,9 @@ def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[b
     attributed = metrics.attribute(child.chunks, out_pieces) if child.chunks else {"matched": False, "t_echo_ns": None,
                                                                                      "t_tok_ns": []}
     prompt_ids = y.get("prompt_tokens")
+    n_prompt = len(prompt_ids) if isinstance(prompt_ids, list) else None
     fig = metrics.stream_figures(child.t_spawn_ns, attributed["t_echo_ns"], attributed["t_tok_ns"], child.t_exit_ns,
-                                 len(prompt_ids) if isinstance(prompt_ids, list) else None)
+                                 n_prompt)
     output_text = b"".join(out_pieces).decode("utf-8", "replace")
     record = {
         "query_id": query.id,
@@ -70,7 +71,7 @@ def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[b
         "error": child.error,
         "max_tokens": query.max_tokens,
         "prompt_tokens_est": prompt_tokens,
-        "prompt_tokens": len(prompt_ids) if isinstance(prompt_ids, list) else None,
+        "prompt_tokens": n_prompt,
         "ctx_size": ctx_size,
         "ignore_eos": ignore_eos,
         **fig,
