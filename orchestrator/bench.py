@@ -120,9 +120,10 @@ def _harness_rss(cfg, work: Path) -> tuple[int, int]:
            "--workload", str(cfg.workload), "--out", str(out), "--limit", "1", "--category", "simple"]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     run_dir = sorted(out.iterdir())[-1]
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    recs = [json.loads(line) for line in (run_dir / "queries.jsonl").read_text().splitlines() if line.strip()]
-    return manifest["harness"]["peak_rss_bytes"], max(r.get("peak_rss_bytes") or 0 for r in recs)
+    from orchestrator.store import RunStore
+
+    store = RunStore.open(run_dir)
+    return store.manifest["harness"]["peak_rss_bytes"], max(r.get("peak_rss_bytes") or 0 for r in store.read_queries())
 
 
 @click.command()
