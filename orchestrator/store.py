@@ -35,7 +35,10 @@ import filelock
 
 from orchestrator.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 folders (one measured attempt per query, no phase/repetition/variant) are read as
+# if every record were phase "measure", repetition 0, variant {}; they are never resumed.
+READABLE_VERSIONS = (1, 2)
 
 MANIFEST = "manifest.json"
 QUERIES = "queries.jsonl"
@@ -99,7 +102,8 @@ class RunStore:
             ) from None
         version = manifest.get("schema_version") if isinstance(manifest, dict) else None
         if version != SCHEMA_VERSION:
-            raise UserError(_version_message(run_dir, version, manifest), fix=_version_fix(version))
+            raise UserError(_version_message(run_dir, version, manifest, (SCHEMA_VERSION,), "resumes"),
+                            fix=_version_fix(version))
         store = cls(run_dir, manifest)
         # Under the lock: a run still writing here has an unfinished last line that is not
         # torn, and must not be cut.
@@ -164,6 +168,51 @@ class RunStore:
             return list(rows)
         return [r for r in rows if r.get("attempt") in attempts]
 
+
+def record_key(record: dict) -> tuple[str, str, str, int]:
+    """What a record measured: (query id, variant id, phase, repetition). Resume runs each key
+    exactly once; version 1 records read as one measured repetition of the base variant."""
+    return (record["query_id"], record.get("variant_id", ""), record.get("phase", "measure"),
+            int(record.get("repetition", 0)))
+
+
+class RunReader:
+    """Read-only view of a run folder, for reports and tools: takes no lock, writes nothing,
+    and reads a folder that a run is still writing (an unterminated last line is an append
+    in progress and is skipped in memory, never cut on disk). Reads format 1 and 2."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = Path(run_dir)
+        path = self.dir / MANIFEST
+        try:
+            self.manifest = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{self.dir} is not an edgebench run folder (it has no {MANIFEST})",
+                            fix="pass the folder of a run, reports/<run_id>/ (ls reports/)") from None
+        except ValueError as e:
+            raise UserError(f"{path} is not valid JSON ({e})", fix="restore it from a backup") from None
+        version = self.manifest.get("schema_version") if isinstance(self.manifest, dict) else None
+        if version not in READABLE_VERSIONS:
+            raise UserError(_version_message(self.dir, version, self.manifest, READABLE_VERSIONS),
+                            fix=_version_fix(version))
+
+    def queries(self) -> list[dict]:
+        """Every finished attempt, with phase/repetition/variant filled in for format 1."""
+        out = []
+        for r in _read_jsonl(self.dir / QUERIES):
+            r.setdefault("phase", "measure")
+            r.setdefault("repetition", 0)
+            r.setdefault("variant", {})
+            r.setdefault("variant_id", "")
+            out.append(r)
+        return out
+
+    def samples(self, attempts: set[str] | None = None) -> list[dict]:
+        """Readings of committed attempts only (an attempt without a record was killed)."""
+        if attempts is None:
+            attempts = {r["attempt"] for r in _read_jsonl(self.dir / QUERIES)}
+        return [r for r in _read_jsonl(self.dir / SAMPLES) if r.get("attempt") in attempts]
+
     def _write_manifest(self) -> None:
         text = json.dumps(self.manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default)
         _atomic_write(self.dir / MANIFEST, (text + "\n").encode("utf-8"))
@@ -171,7 +220,7 @@ class RunStore:
         self.manifest = json.loads(text)
 
 
-def _version_message(run_dir: Path, version, manifest: dict) -> str:
+def _version_message(run_dir: Path, version, manifest: dict, accepted=(SCHEMA_VERSION,), verb="reads") -> str:
     writer = manifest.get("edgebench_version") if isinstance(manifest, dict) else None
     by = f" by edgebench {writer}" if writer else ""
     if isinstance(version, int) and version > SCHEMA_VERSION:
@@ -182,7 +231,7 @@ def _version_message(run_dir: Path, version, manifest: dict) -> str:
         age = "an unknown"
     return (
         f"{run_dir} was written{by} in {age} run-folder format (schema_version {version!r}); "
-        f"this edgebench reads and resumes format {SCHEMA_VERSION} only"
+        f"this edgebench {verb} format {' and '.join(map(str, accepted))} only"
     )
 
 
