@@ -168,6 +168,12 @@ class RunStore:
             return list(rows)
         return [r for r in rows if r.get("attempt") in attempts]
 
+    def _write_manifest(self) -> None:
+        text = json.dumps(self.manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default)
+        _atomic_write(self.dir / MANIFEST, (text + "\n").encode("utf-8"))
+        # What the caller holds is then what a resume will read (paths become strings).
+        self.manifest = json.loads(text)
+
 
 def record_key(record: dict) -> tuple[str, str, str, int]:
     """What a record measured: (query id, variant id, phase, repetition). Resume runs each key
@@ -212,13 +218,6 @@ class RunReader:
         if attempts is None:
             attempts = {r["attempt"] for r in _read_jsonl(self.dir / QUERIES)}
         return [r for r in _read_jsonl(self.dir / SAMPLES) if r.get("attempt") in attempts]
-
-    def _write_manifest(self) -> None:
-        text = json.dumps(self.manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default)
-        _atomic_write(self.dir / MANIFEST, (text + "\n").encode("utf-8"))
-        # What the caller holds is then what a resume will read (paths become strings).
-        self.manifest = json.loads(text)
-
 
 def _version_message(run_dir: Path, version, manifest: dict, accepted=(SCHEMA_VERSION,), verb="reads") -> str:
     writer = manifest.get("edgebench_version") if isinstance(manifest, dict) else None
