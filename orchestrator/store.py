@@ -133,10 +133,13 @@ class RunStore:
         self.manifest.update(fields)
         self._write_manifest()
 
-    def raw_dir(self, query_id: str) -> Path:
-        """raw/<slug>-<hash>/: readable, safe on any filesystem, and unique per id (the hash
-        tells apart ids that slug alike, like "a/b" and "a:b", or differ only in case)."""
+    def raw_dir(self, query_id: str, leaf: str | None = None) -> Path:
+        """raw/<slug>-<hash>/[leaf/]: readable, safe on any filesystem, and unique per id (the
+        hash tells apart ids that slug alike, like "a/b" and "a:b", or differ only in case);
+        `leaf` names one repetition or variant of the query."""
         path = self.dir / RAW / _safe_name(query_id)
+        if leaf:
+            path = path / _safe_name(leaf)
         if not path.is_dir():
             path.mkdir(parents=True, exist_ok=True)
             _fsync_dir(path.parent)
