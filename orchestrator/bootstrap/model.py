@@ -12,7 +12,7 @@ from orchestrator import net
 from orchestrator.bootstrap import twin
 from orchestrator.bootstrap.steps import Command, Context, Step
 from orchestrator.errors import UserError
-from orchestrator.gguf_info import read_info
+from orchestrator.ggufile import read_info
 
 MODEL_FILE = "TinyLlama-1.1B-Chat-v1.0-Q5_K_M.gguf"
 MODEL_URL = os.environ.get(

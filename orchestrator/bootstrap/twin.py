@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from orchestrator.bootstrap.steps import Command, sh
-from orchestrator.gguf_info import SYNTHETIC_KEY, TWIN_OF_KEY
+from orchestrator.ggufile import SYNTHETIC_KEY, TWIN_OF_KEY
 
 
 @dataclass(frozen=True)
