@@ -42,7 +42,8 @@ def select_queries(queries: list, categories: tuple[str, ...], limit: int | None
 
 def prepare(cfg: RunConfig) -> Prepared:
     """Every check that can fail before a query runs: binary, model, workload."""
-    from orchestrator.ggufile import read_header, read_info, token_pieces
+    from orchestrator.engine.tokens import token_pieces
+    from orchestrator.ggufile import read_header, read_info
     from orchestrator.workloads.schema import CATEGORIES, load_workload
 
     if not cfg.binary.is_file():
