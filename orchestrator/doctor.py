@@ -13,7 +13,7 @@ from orchestrator import paths
 
 
 def gather() -> dict:
-    from orchestrator import platform as plat
+    from orchestrator import sysinfo
     from orchestrator.bootstrap.cli import ledger_path
     from orchestrator.bootstrap.ledger import Ledger
     from orchestrator.bootstrap.llama_source import COMMIT, fingerprint_mismatches
@@ -22,7 +22,7 @@ def gather() -> dict:
     root = paths.project_root()
     ledger = Ledger(ledger_path(root))
     llama_dir = root / "build" / "llama.cpp"
-    info = plat.detect(root)
+    info = sysinfo.detect(root)
     fixes: list[str] = []
 
     has_tree = (llama_dir / "Makefile").is_file()

@@ -77,7 +77,7 @@ def prepare(cfg: RunConfig) -> Prepared:
 def check_fits(info: dict) -> None:
     """A model larger than the memory available pages from disk at every token: its timings
     would measure the SD card, not the model. Refuse before the first query."""
-    from orchestrator.platform import meminfo, sysroot
+    from orchestrator.sysinfo import meminfo, sysroot
 
     avail = meminfo(sysroot()).get("MemAvailable")
     if avail and info["size_bytes"] > avail:
@@ -90,7 +90,7 @@ def check_fits(info: dict) -> None:
 
 def manifest_for(cfg: RunConfig, prep: Prepared, run_id: str) -> dict:
     from orchestrator import __version__
-    from orchestrator import platform as plat
+    from orchestrator import sysinfo as plat
     from orchestrator.net import sha256_file
 
     tree = cfg.binary.parent

@@ -50,10 +50,10 @@ def bootstrap(llama_source, model, model_source, twin, profile, force, jobs, dry
     the report stack, after a preflight of the board."""
     from filelock import FileLock, Timeout
 
-    from orchestrator import platform as plat
+    from orchestrator import sysinfo
 
     root = paths.project_root()
-    info = plat.detect(root)
+    info = sysinfo.detect(root)
     options = Options(
         root=root, cache=paths.cache_dir(), llama_source=llama_source, model=model, model_source=model_source,
         profile=profile or info["profile"], jobs=jobs, twin=twin, force=tuple(force),
