@@ -33,7 +33,7 @@ def ensure_llama_build() -> Path:
     root = _test_root()
     with _lock():
         opts = Options(root=root, cache=paths.cache_dir(), llama_source="pypi", profile="host")
-        ctx = Context(opts, Ledger(root / "build" / "ledger.json"), sysinfo.detect(root), log=lambda s: None)
+        ctx = Context(opts, Ledger(paths.ledger_path(root)), sysinfo.detect(root), log=lambda s: None)
         run_steps([LlamaSource(), ApplyPatch(), BuildLlama()], ctx)
         return opts.llama_dir
 
