@@ -43,3 +43,18 @@ def test_tensor_sizes_agree_with_the_gguf_package():
     shared = {int(t): v for t, v in GGML_QUANT_SIZES.items() if int(t) in TYPE_SIZES}
     assert len(shared) >= 14  # F32 .. Q8_K at least
     assert {t: TYPE_SIZES[t] for t in shared} == shared
+
+
+def test_run_refuses_a_model_cut_short_before_the_first_query(llama_bin_dir, tiny_model, isolated_root):
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+
+    cut = isolated_root / "cut.gguf"
+    cut.write_bytes(tiny_model.read_bytes()[:-4096])
+    out = isolated_root / "out"
+    res = CliRunner().invoke(main, ["run", "--binary", str(llama_bin_dir / "main"), "--model", str(cut),
+                                    "--limit", "1", "--out", str(out)])
+    assert res.exit_code != 0  # before this check, main died with SIGSEGV on every query and the run exited 0
+    assert "is cut short" in res.output and "(4096 bytes missing)" in res.output
+    assert not list(out.rglob("queries.jsonl"))  # no query ran
