@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+from orchestrator import fsutil
 from orchestrator.errors import UserError
 
 CONNECT_TIMEOUT_S = float(os.environ.get("EDGEBENCH_CONNECT_TIMEOUT", "5"))
@@ -92,7 +93,7 @@ def download(url: str, dest: Path, sha256: str | None = None, log=print) -> Path
                 f"{url} downloaded, but its SHA-256 is {got}, not the pinned {sha256}",
                 fix="retry the command; if it persists, the mirror serves another file",
             )
-    os.replace(part, dest)
+    fsutil.replace_file(part, dest)
     return dest
 
 

@@ -3,16 +3,16 @@ user's own GGUF with --model, or else a synthesised timing twin (marked syntheti
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
-import tarfile
 from pathlib import Path
 
-from orchestrator import net
+from orchestrator import fsutil, net
 from orchestrator.bootstrap import twin
 from orchestrator.bootstrap.steps import Command, Context, Step
 from orchestrator.errors import UserError
-from orchestrator.gguf_info import read_info
+from orchestrator.ggufile import read_info
 
 MODEL_FILE = "TinyLlama-1.1B-Chat-v1.0-Q5_K_M.gguf"
 MODEL_URL = os.environ.get(
@@ -50,15 +50,11 @@ def find_vocab(llama_dir: Path, cache: Path, log=print) -> Path:
             fix="--model PATH to a GGUF you have, or --llama-source a git checkout of llama.cpp (it has models/)",
         ) from exc
     cached.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "r:gz") as tar:
-        data = tar.extractfile(VOCAB_MEMBER).read()
-    part = cached.with_name(cached.name + ".partial")
-    part.write_bytes(data)
-    if net.sha256_file(part) != VOCAB_SHA256:
-        part.unlink()
+    data = fsutil.read_tar_member(archive, VOCAB_MEMBER)
+    if hashlib.sha256(data).hexdigest() != VOCAB_SHA256:
         raise UserError(f"{VOCAB_MEMBER} in {archive} is not the expected vocabulary",
                         fix=f"rm {archive}; make bootstrap")
-    os.replace(part, cached)
+    fsutil.atomic_write(cached, data)
     return cached
 
 

@@ -10,7 +10,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from orchestrator import paths
+from orchestrator import fsutil, paths
 from orchestrator.errors import UserError
 
 from .datasets import Dataset
@@ -61,7 +61,7 @@ def _download(url: str, target: Path, ds: Dataset) -> None:
         raise UserError(
             f"cannot download {ds.name} ({ds.licence}) from {url}: {reason}", fix=FIX_OFFLINE
         ) from None
-    os.replace(part, target)
+    fsutil.replace_file(part, target)
 
 
 def _unpack(archive: Path, folder: Path, ds: Dataset) -> None:
@@ -70,9 +70,7 @@ def _unpack(archive: Path, folder: Path, ds: Dataset) -> None:
             for member in zf.namelist():
                 name = member.rsplit("/", 1)[-1]
                 if name in ds.unpack and not (folder / name).exists():
-                    part = folder / (name + ".part")
-                    part.write_bytes(zf.read(member))
-                    os.replace(part, folder / name)
+                    fsutil.atomic_write(folder / name, zf.read(member))
     except zipfile.BadZipFile:
         archive.unlink()
         raise UserError(
