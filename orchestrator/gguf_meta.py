@@ -72,6 +72,7 @@ def read_header(path: Path, tensors: bool = True) -> tuple[dict, list[dict]]:
                 name = r.string()
                 dims = [r.take("<Q") for _ in range(r.take("<I"))]
                 infos.append({"name": name, "shape": dims, "type": r.take("<I"), "offset": r.take("<Q")})
+            meta["GGUF.header_bytes"] = f.tell()  # where the (aligned) tensor data starts
         return meta, infos
 
 
