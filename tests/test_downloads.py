@@ -158,3 +158,13 @@ def test_host_that_does_not_answer_gives_the_twin_with_the_warning_in_the_ledger
     assert "http://127.0.0.1:9/model.gguf" in entry["fallback_reason"]
     warning = [line for line in lines if line.startswith("warning: model:")]
     assert len(warning) == 1 and "Hugging Face is unreachable" in warning[0] and "timing twin" in warning[0]
+
+
+def test_provenance_for_the_manifest_comes_from_the_ledger_only_for_the_same_file(served, payload, tmp_path):
+    srv = served(["ok"])
+    entry, _ = bootstrap_model(tmp_path / "root", tmp_path / "cache")
+    ledger = tmp_path / "root" / "build" / "ledger.json"
+    got = model_step.provenance(hashlib.sha256(payload).hexdigest(), ledger)
+    assert got == {"source": "huggingface", "fallback_reason": None, "url": srv.url, "revision": None}
+    assert model_step.provenance("0" * 64, ledger) == {"source": "user", "fallback_reason": None}
+    assert model_step.provenance(entry["sha256"], tmp_path / "nowhere.json")["source"] == "user"

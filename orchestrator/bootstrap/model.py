@@ -238,3 +238,19 @@ def _revision(url: str) -> str | None:
     """The commit in a Hugging Face `/resolve/<revision>/FILE` URL."""
     m = re.search(r"/resolve/([^/]+)/", url)
     return m.group(1) if m else None
+
+
+PROVENANCE_KEYS = ("source", "fallback_reason", "url", "revision", "twin_of", "twin_seed")
+
+
+def provenance(model_sha256: str, ledger_path: Path) -> dict:
+    """Where a run's model came from, for its manifest: the bootstrap ledger's account when the
+    ledger's model is this very file (same SHA-256), else a model the user brought."""
+    from orchestrator.bootstrap.ledger import Ledger
+
+    entry = Ledger(ledger_path).get("model") if Path(ledger_path).is_file() else None
+    if not entry or entry.get("sha256") != model_sha256:
+        return {"source": "user", "fallback_reason": None}
+    out = {k: entry[k] for k in PROVENANCE_KEYS if k in entry}
+    out.setdefault("fallback_reason", None)
+    return out
