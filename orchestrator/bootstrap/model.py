@@ -65,7 +65,7 @@ def find_vocab(llama_dir: Path, cache: Path, log=print) -> Path:
     archive = cache / "downloads" / filename
     try:
         if not (archive.is_file() and net.sha256_file(archive) == digest):
-            url, _ = net.pypi_sdist_url(project, filename)
+            url, _ = net.pypi_sdist_url(project, filename, log=log)
             net.download(url, archive, sha256=digest, log=log)
     except net.Unreachable as exc:
         raise UserError(
