@@ -209,18 +209,13 @@ def binary_facts(binary: Path) -> dict:
 
 
 def model_facts(cfg: RunConfig, prep: Prepared) -> dict:
-    """The GGUF's figures and digest, plus where bootstrap got it (download, twin fallback)."""
+    """The GGUF's figures and digest, plus where it came from (bootstrap's download, the twin
+    that stood in when Hugging Face did not answer, or the user's own file)."""
+    from orchestrator.bootstrap.model import provenance
     from orchestrator.net import sha256_file
 
-    facts = {**prep.model_info, "sha256": sha256_file(cfg.model)}
-    ledger = cfg.binary.parent.parent / "ledger.json"
-    if ledger.is_file():
-        from orchestrator.bootstrap.ledger import Ledger
-
-        entry = Ledger(ledger).get("model") or {}
-        if entry.get("path") and Path(entry["path"]).resolve() == cfg.model.resolve():
-            facts["origin"] = {k: entry[k] for k in ("source", "fallback_reason", "url") if k in entry}
-    return facts
+    sha = sha256_file(cfg.model)
+    return {**prep.model_info, "sha256": sha, **provenance(sha, ledger_path())}
 
 
 def board_state() -> dict:

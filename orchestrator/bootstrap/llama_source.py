@@ -84,13 +84,16 @@ class LlamaSource(Step):
         shutil.rmtree(tmp, ignore_errors=True)
         opts.build.mkdir(parents=True, exist_ok=True)
         method = self.method(ctx)
-        record: dict = {"commit": COMMIT}
+        record: dict = {"commit": COMMIT, "fallback_reason": None}
         if method == "auto":
             try:
                 net.probe(GIT_URL)
                 method = "git"
             except net.Unreachable as exc:
-                ctx.log(f"  GitHub is unreachable ({exc}); using the PyPI sdist {SDIST_FILE} instead")
+                # the same commit, fingerprinted below: a different route, not a different source
+                ctx.log(f"warning: llama-source: GitHub is unreachable ({exc}); using the PyPI sdist {SDIST_FILE} "
+                        "instead (it vendors the same commit)")
+                record["fallback_reason"] = f"{exc}; url {GIT_URL}"
                 method = "pypi"
         if method == "git":
             record.update(self._from_git(ctx, tmp))
@@ -128,7 +131,7 @@ class LlamaSource(Step):
         dest = ctx.options.cache / "downloads" / SDIST_FILE
         try:
             if not dest.exists():
-                url, _ = net.pypi_sdist_url(SDIST_PROJECT, SDIST_FILE)
+                url, _ = net.pypi_sdist_url(SDIST_PROJECT, SDIST_FILE, log=ctx.log)
                 net.download(url, dest, sha256=SDIST_SHA256, log=ctx.log)
             elif net.sha256_file(dest) != SDIST_SHA256:
                 dest.unlink()
