@@ -14,7 +14,9 @@ COMMANDS = {
     "bench": "orchestrator.bench:bench",
     "bootstrap": "orchestrator.bootstrap.cli:bootstrap",
     "doctor": "orchestrator.doctor:doctor",
+    "report": "orchestrator.commands.report:report",
     "run": "orchestrator.run_cli:run",
+    "serve": "orchestrator.commands.serve:serve",
     "workloads": "orchestrator.workloads.cli:workloads",
 }
 
