@@ -170,8 +170,10 @@ def tbt_by_position(tbt: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
         if sub.height < 3 or float(x.var()) == 0:
             continue
         slope = float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
-        first = float(sub.filter(pl.col("position") <= x.max() / 4)["tbt_s"].median())
-        last = float(sub.filter(pl.col("position") > x.max() * 3 / 4)["tbt_s"].median())
+        top = int(x.max())
+        quarter = max(1, top // 4)
+        first = float(sub.filter(pl.col("position") <= quarter)["tbt_s"].median())
+        last = float(sub.filter(pl.col("position") > top - quarter)["tbt_s"].median())
         trends.append({"category": cat, "gaps": sub.height, "max_position": int(x.max()),
                        "slope_ms_per_100_tokens": slope * 1e3 * 100, "first_quarter_ms": first * 1e3,
                        "last_quarter_ms": last * 1e3, "last_over_first": last / first if first else None})
