@@ -324,3 +324,16 @@ def test_a_real_run_of_the_timing_twin_renders(tmp_path, llama_bin_dir, tiny_mod
     recs = records(run)
     assert table_rows(page, 'id="failures-table"')[-1][1] == str(len(recs))
     assert (out / "index.html").is_file()
+
+
+def test_bench_hook_renders_a_generated_run_in_a_child_and_measures_it(tmp_path, monkeypatch):
+    from orchestrator.report import benchfig
+
+    monkeypatch.setattr(benchfig, "PER_CATEGORY", 2)  # the bench uses 100; the shape is what is tested here
+    figs = benchfig.report_bench_figures(tmp_path)
+    run = tmp_path / "report-bench-run"
+    assert len(records(run)) == 10 and figs["report_queries"] == 10
+    assert (run / "report.html").is_file()
+    # the child imports polars, plotnine and matplotlib: far more than an idle interpreter's 10 MB
+    assert 50e6 < figs["report_peak_rss_bytes"] < 2e9
+    assert 0 < figs["report_render_s"] < 120
