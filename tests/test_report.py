@@ -255,6 +255,8 @@ def test_index_lists_every_run_and_experiment_with_headline_figures(tmp_path, mo
     reports = tmp_path / "reports"
     a = synth.make_run(reports / "20261120-100000-aaaa", per_category=1, granular_s=None)
     shutil.copytree(DATA / "v1-twin-cpu", reports / "v1-twin-cpu")
+    synth.make_experiment(reports / "pair-exp", "pair", {
+        "pair": {"per_category": 1, "categories": ("contextual", "task-oriented"), "granular_s": None}})
     res = CliRunner().invoke(main, ["report", str(a)])
     assert res.exit_code == 0, res.output
     page = (reports / "index.html").read_text()
@@ -269,7 +271,10 @@ def test_index_lists_every_run_and_experiment_with_headline_figures(tmp_path, mo
     # with no folder given, every run is rendered and the index links them all
     res = CliRunner().invoke(main, ["report"])
     assert res.exit_code == 0, res.output
-    assert 'href="v1-twin-cpu/report.html"' in (reports / "index.html").read_text()
+    page = (reports / "index.html").read_text()
+    assert 'href="v1-twin-cpu/report.html"' in page and 'href="pair-exp/report.html"' in page
+    assert {r[0]: r for r in table_rows(page, 'id="runs"')}["pair-exp (experiment)"][8] == "0 of 2"
+    assert not (reports / "pair-exp" / "index.html").exists()
 
 
 def test_compare_shows_ratios_and_refuses_different_models_unless_forced(tmp_path):
@@ -337,3 +342,36 @@ def test_bench_hook_renders_a_generated_run_in_a_child_and_measures_it(tmp_path,
     # the child imports polars, plotnine and matplotlib: far more than an idle interpreter's 10 MB
     assert 50e6 < figs["report_peak_rss_bytes"] < 2e9
     assert 0 < figs["report_render_s"] < 120
+
+
+def test_the_setup_table_shows_power_mode_and_the_clocks_the_sampler_read(gpu_run, golden):
+    rows = re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", gpu_run[1])
+    facts = {k: html.unescape(v) for k, v in rows}
+    assert facts["power mode"] == "MAXN"
+    assert facts["clocks measured"] == "GPU 921 MHz median (921-921), memory (EMC) 1600 MHz median (1600-1600)"
+    rows = dict(re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", golden[1]))
+    assert rows["power mode"] == "not recorded" and rows["clocks measured"] == "not recorded"
+    assert 'id="absent-throttle"' in golden[1] and 'id="absent-throttle"' not in gpu_run[1]
+
+
+def test_discarded_readings_stay_out_of_the_figures_data(tmp_path):
+    from orchestrator.report import load
+
+    run = tmp_path / "v1"
+    shutil.copytree(DATA / "v1-twin-cpu", run)
+    with open(run / "samples.jsonl", "a") as f:
+        f.write(json.dumps({"query_id": "simple-01", "attempt": "a1", "sampler": "process", "t_s": 1.5,
+                            "rss_bytes": 5, "discard": True}) + "\n")
+    s = load.samples_frame(load.load(run))
+    assert s.filter(pl.col("attempt") == "a1").height == 3 and 5.0 not in s["rss_bytes"].to_list()
+
+
+def test_a_run_that_has_finished_no_query_yet_renders_what_is_there(tmp_path):
+    run = tmp_path / "starting"
+    run.mkdir()
+    shutil.copy(DATA / "v1-twin-cpu" / "manifest.json", run)
+    (run / "queries.jsonl").write_text("")
+    page = render(run).read_text()
+    assert "No query has finished in this folder yet." in page
+    assert "<img" not in page
+    assert page.count("Not shown: ") == len(figures.ALL)

@@ -58,9 +58,14 @@ def report(folders, pair, force, bandwidth_gbs, index):
             failed.append(t)
             click.echo(f"error: {t}: {e.format_message()}", err=True)
     if index:
+        # an experiment's own runs are listed by the experiment's page, not by an index inside it
         for parent in sorted({Path(t).resolve().parent for t in targets}):
+            if load.is_experiment(parent):
+                continue
             out, problems = index_mod.build(parent)
             click.echo(f"index: {out}")
+            for line in problems:
+                click.echo(f"warning: left out of the index: {line}", err=True)
     if failed:
         raise UserError(f"{len(failed)} of {len(targets)} folders could not be rendered (see above)",
                         fix="repair or remove those folders, then edgebench report again")

@@ -235,7 +235,17 @@ def roofline(q: pl.DataFrame, manifest: dict, bandwidth_gbs: float | None) -> di
             "ceiling_tok_s": ceiling, "rows": rows}
 
 
-def facts(manifest: dict) -> list[tuple[str, str]]:
+def clocks(samples: pl.DataFrame) -> str | None:
+    """Median and range of the clocks the GPU sampler read during the queries, where it read them."""
+    parts = []
+    for col, name in (("gpu_freq_mhz", "GPU"), ("emc_freq_mhz", "memory (EMC)"), ("cpu_freq_mhz", "CPU")):
+        if col in samples.columns and not samples[col].drop_nulls().is_empty():
+            v = samples[col].drop_nulls()
+            parts.append(f"{name} {float(v.median()):.0f} MHz median ({float(v.min()):.0f}-{float(v.max()):.0f})")
+    return ", ".join(parts) or None
+
+
+def facts(manifest: dict, measured_clocks: str | None = None) -> list[tuple[str, str]]:
     """The manifest's device, power mode, clocks, binary, flags, model and workload as labelled lines."""
     p, b, m = manifest.get("platform") or {}, manifest.get("binary") or {}, manifest.get("model") or {}
     c, w = manifest.get("config") or {}, manifest.get("workload") or {}
@@ -254,8 +264,9 @@ def facts(manifest: dict) -> list[tuple[str, str]]:
                    f"{show(p.get('cpu_count'))} cores, {mem / 1e9:.1f} GB RAM)" if mem else show(device)),
         ("profile", show(p.get("profile"))),
         ("L4T / CUDA", f"{show(p.get('l4t_release'))} / {show(p.get('cuda_version'))}"),
-        ("power mode", show(p.get("power_mode") or manifest.get("power_mode"))),
+        ("power mode", show(p.get("power_mode") or p.get("nvpmodel") or manifest.get("power_mode"))),
         ("clocks (jetson_clocks)", show(p.get("jetson_clocks") if "jetson_clocks" in p else manifest.get("clocks"))),
+        ("clocks measured", show(measured_clocks)),
         ("binary", f"{show(b.get('path'))} (llama.cpp {show(b.get('commit'))}, patch {show(b.get('patch_state'))}, "
                    f"sha256 {str(b.get('sha256') or '')[:12]})"),
         ("build flags", show(b.get("build_flags"))),

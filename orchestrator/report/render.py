@@ -62,7 +62,7 @@ def context(src: load.Source, bandwidth_gbs: float | None = None) -> dict:
     model = src.manifest.get("model") or {}
     return {
         "src": src, "title": f"edgebench {src.kind} {src.name}", "manifest": src.manifest, "model": model,
-        "facts": analysis.facts(src.manifest), "failures": analysis.failures(q) if q.height else [],
+        "facts": analysis.facts(src.manifest, analysis.clocks(s)), "failures": analysis.failures(q) if q.height else [],
         "metrics": metrics, "absent_metrics": absent, "figures": figures.all_figures(data),
         "repetitions": analysis.repetition_spread(q), "validation": val_rows, "flagged": flagged,
         "trends": trends, "kv": analysis.kv_cache(model, [r for r in src.records if r.get("status") == "ok"]),
