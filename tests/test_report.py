@@ -3,6 +3,7 @@ escaping, a self-contained page, the CSV/Parquet export, experiments, index and 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import json
@@ -234,6 +235,9 @@ def test_experiment_folders_draw_the_sweeps_and_the_pair(tmp_path):
         "later": None})
     page = render(out).read_text()
     assert "<img" in figure_block(page, "output-sweep")
+    svg = base64.b64decode(re.search(r"base64,([^\"]+)", figure_block(page, "output-sweep")).group(1)).decode()
+    # matplotlib keeps each text as a comment: the legend lists the sweep in max_tokens order
+    assert re.findall(r"<!-- (max_tokens=\d+) -->", svg) == [f"max_tokens={n}" for n in (10, 20, 40, 80, 100)]
     assert "<img" not in figure_block(page, "pair-total")
     page = render(pair).read_text()
     assert "<img" in figure_block(page, "pair-total")

@@ -359,7 +359,8 @@ def _gpu_memory_sweep(d: Data, fig: Figure, label_col: str, which: str, found: p
         return fig
     df = s.filter(pl.col("gpu_mem_bytes").is_not_null()).select(
         pl.col(label_col).cast(pl.Utf8).alias("run"), "t_s", (pl.col("gpu_mem_bytes") / 1e6).alias("mb"))
-    plot = (p9.ggplot(_pd(df, cat_col=None), p9.aes("t_s", "mb", colour="run")) + p9.geom_line(size=0.5)
+    order = list(dict.fromkeys(found[label_col].cast(pl.Utf8).to_list()))  # sweep order, not string order
+    plot = (p9.ggplot(_pd(df, cat_col="run", order=order), p9.aes("t_s", "mb", colour="run")) + p9.geom_line(size=0.5)
             + p9.scale_colour_manual(values=PALETTE) + p9.labs(x="time since spawn (s)", y="GPU memory (MB)", colour="")
             + _theme())
     fig.svg = _svg(plot)
