@@ -163,6 +163,10 @@ def test_a_copied_report_opens_without_errors_and_every_figure_shows(browser, tm
     assert n_images == 12
     shot = browser.screenshot(tmp_path / "report.png")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+    from orchestrator.report import index
+
+    index.build(copied.parent)
+    assert browser.load((copied.parent / "index.html").as_uri()) == []
     keep = os.environ.get("EDGEBENCH_SCREENSHOTS")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ _DIR = click.Path(path_type=Path, file_okay=False, exists=True)
 
 
 @click.command()
-@click.argument("folders", nargs=-1, type=_DIR)
+@click.argument("folders", nargs=-1, type=_DIR, metavar="[RUN_OR_EXPERIMENT_DIR]...")
 @click.option("--compare", "pair", nargs=2, type=_DIR, default=None, metavar="A B",
               help="Show two runs side by side (ratios B / A and the spread of each).")
 @click.option("--force", is_flag=True, help="With --compare: compare runs of different devices, models or binaries.")
