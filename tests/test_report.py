@@ -241,6 +241,8 @@ def test_experiment_folders_draw_the_sweeps_and_the_pair(tmp_path):
     assert "<img" not in figure_block(page, "pair-total")
     page = render(pair).read_text()
     assert "<img" in figure_block(page, "pair-total")
+    reps = table_rows(page, 'id="repetitions"')
+    assert [r[0] for r in reps] == ["contextual-01 (pair)", "task-oriented-01 (pair)"] and reps[0][3] == "2"
     page = render(prompt).read_text()
     assert "<img" in figure_block(page, "prompt-sweep")
     assert table_rows(page, 'id="parts"')[2] == ["later", "later", "not run yet: its figures are absent"]

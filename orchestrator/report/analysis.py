@@ -110,15 +110,16 @@ def repetition_spread(q: pl.DataFrame) -> list[dict]:
     """Per (query, variant) measured more than once: the spread of its repetitions."""
     if q.is_empty():
         return []
-    ok = q.filter(pl.col("status") == "ok")
-    if "variant_id" not in ok.columns:
-        ok = ok.with_columns(pl.lit("").alias("variant_id"))
-    keys = ["query_id", "variant_id"]
+    # an experiment's parts may run the same query: a repetition is one of the same part's
+    keys = ["part", "query_id", "variant_id"]
+    ok = q.filter(pl.col("status") == "ok").with_columns(
+        [(pl.col(k) if k in q.columns else pl.lit(None)).cast(pl.Utf8).fill_null("").alias(k) for k in keys])
     counts = ok.group_by(keys).len().filter(pl.col("len") > 1)
     rows = []
-    for query_id, variant_id, _n in counts.sort(keys).iter_rows():
-        sub = ok.filter((pl.col("query_id") == query_id) & (pl.col("variant_id").fill_null("") == (variant_id or "")))
-        row = {"query_id": query_id, "variant_id": variant_id or "", "category": sub["category"][0]}
+    for part, query_id, variant_id, _n in counts.sort(keys).iter_rows():
+        sub = ok.filter((pl.col("part") == part) & (pl.col("query_id") == query_id)
+                        & (pl.col("variant_id") == variant_id))
+        row = {"part": part, "query_id": query_id, "variant_id": variant_id, "category": sub["category"][0]}
         for col, scale in (("ttft_s", 1e3), ("total_s", 1.0), ("decode_tok_s", 1.0)):
             if col in sub.columns:
                 s = _scaled(_stats(sub[col]), scale)
