@@ -381,3 +381,17 @@ def test_a_run_that_has_finished_no_query_yet_renders_what_is_there(tmp_path):
     assert "No query has finished in this folder yet." in page
     assert "<img" not in page
     assert page.count("Not shown: ") == len(figures.ALL)
+
+
+def test_the_committed_gpu_run_draws_its_gpu_figures_and_granular_series(tmp_path):
+    run = tmp_path / "nano-gpu"
+    shutil.copytree(DATA / "nano-gpu", run)
+    page = render(run).read_text()
+    for fig_id in ("memory-gpu", "gpu-util", "granular", "memory-time"):
+        assert "<img" in figure_block(page, fig_id), fig_id
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    gpu = [s for s in samples if s["sampler"] == "jtop"]
+    assert min(b["t_s"] - a["t_s"] for a, b in zip(gpu, gpu[1:], strict=False) if b["t_s"] > a["t_s"]) < 0.011
+    rows = {r[0]: r for r in table_rows(page, 'data-metric="gpu_mem_peak_bytes"')}
+    peaks = [max(s["gpu_mem_bytes"] for s in gpu if s["attempt"] == r["attempt"]) / 1e6 for r in records(run)]
+    assert rows["simple"][2] == fmt(float(np.mean(peaks)))
