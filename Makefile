@@ -4,8 +4,9 @@ EB := .venv/bin/edgebench
 ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
+REPORT_ARGS ?=
 
-.PHONY: venv venv-dev bootstrap doctor run bench test clean
+.PHONY: venv venv-dev bootstrap doctor run bench report serve test clean
 
 venv:
 	@tools/ensure-venv.sh
@@ -23,8 +24,20 @@ doctor: venv
 run: bootstrap
 	$(EB) run $(RUN_ARGS)
 
+# The report extra too: bench times rendering a 500-query run.
 bench: bootstrap
+	@tools/ensure-venv.sh report
 	$(EB) bench $(BENCH_ARGS)
+
+# Renders every run and experiment under reports/ and reports/index.html (needs the report extra:
+# polars, plotnine). On a board whose CPU cannot run them, copy reports/ to a laptop and run it there.
+report:
+	@tools/ensure-venv.sh report
+	$(EB) report $(REPORT_ARGS)
+
+# Browse reports/ read-only from a laptop: binds 127.0.0.1 and prints the ssh -L line to use.
+serve: venv
+	$(EB) serve $(ARGS)
 
 test: venv-dev
 	.venv/bin/python -m pytest $(ARGS)

@@ -22,6 +22,8 @@ TARGETS = {
     "harness_cpu_pct_500ms": 2.0,
     "harness_cpu_pct_10ms": 10.0,
     "harness_rss_bytes": 60e6,
+    "report_render_s": 20.0,
+    "report_peak_rss_bytes": 1e9,
 }
 COMMAND = "make bench"
 # Wall times vary by tens of percent from run to run on a small board or VM: many short pairs
@@ -79,8 +81,10 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
     slow = [_ok(r) for r in _session(cfg, queries, work, 0.5).run().records]
     log("[3/4] harness CPU while sampling every 10 ms")
     fast = [_ok(r) for r in _session(cfg, queries, work, 0.01).run().records]
-    log("[4/4] harness RSS: a real `edgebench run` process")
+    log("[4/5] harness RSS: a real `edgebench run` process")
     rss, main_rss = _harness_rss(cfg, work)
+    log("[5/5] report: render a generated run of 500 queries in a child process")
+    report, read_s, run_bytes = _report_figures(work)
 
     def cpu_pct(recs):
         return 100 * sum(r["harness_cpu_s"] for r in recs) / sum(r["total_s"] for r in recs)
@@ -98,6 +102,9 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
         "harness_cpu_pct_500ms": (cpu_pct(slow), ("main's decode pace, tokens/s", 1 / tpot)),
         "harness_cpu_pct_10ms": (cpu_pct(fast), ("harness CPU at 500 ms, %", cpu_pct(slow))),
         "harness_rss_bytes": (rss, ("peak RSS of the main child, bytes", main_rss)),
+        "report_render_s": (report["report_render_s"],
+                            ("reading the same run folder with the stdlib reader, s", read_s)),
+        "report_peak_rss_bytes": (report["report_peak_rss_bytes"], ("the run folder's size on disk, bytes", run_bytes)),
     }
     out = {}
     for name, (value, (base_name, base)) in figures.items():
@@ -109,6 +116,22 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
             "overhead_pairs": {"bare_s": bare, "through_s": through,
                                "median_of_pair_ratios": statistics.median(ratios)},
             "samples_at_10ms": [r["n_samples"] for r in fast]}
+
+
+def _report_figures(work: Path) -> tuple[dict, float, int]:
+    """The report's render time and memory (a child process), with the cost of merely reading the
+    same folder as the baseline: what polars, plotnine and Jinja2 add on top of the data."""
+    from orchestrator.report.benchfig import report_bench_figures
+    from orchestrator.store import RunReader
+
+    figures = report_bench_figures(work)
+    run = work / "report-bench-run"
+    started = time.perf_counter()
+    reader = RunReader(run)
+    reader.queries(), reader.samples()
+    read_s = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in run.rglob("*") if p.is_file())
+    return figures, read_s, size
 
 
 def _harness_rss(cfg, work: Path) -> tuple[int, int]:

@@ -14,7 +14,9 @@ COMMANDS = {
     "bench": "orchestrator.commands.bench:bench",
     "bootstrap": "orchestrator.commands.bootstrap:bootstrap",
     "doctor": "orchestrator.commands.doctor:doctor",
+    "report": "orchestrator.commands.report:report",
     "run": "orchestrator.commands.run:run",
+    "serve": "orchestrator.commands.serve:serve",
     "workloads": "orchestrator.commands.workloads:workloads",
 }
 

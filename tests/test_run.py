@@ -294,7 +294,8 @@ def test_the_measuring_process_never_imports_the_report_stack(tmp_path, llama_bi
         r = CliRunner().invoke(main, {run_args(llama_bin_dir, tiny_model, tmp_path / 'out',
                                                '--workload', str(DEFAULT), '--limit', '1', '--category', 'simple')!r})
         assert r.exit_code == 0, r.output
-        print(sorted(m for m in ("numpy", "polars", "plotnine", "pandas", "gguf", "matplotlib") if m in sys.modules))
+        print(sorted(m for m in ("numpy", "polars", "plotnine", "pandas", "gguf", "matplotlib", "orchestrator.report")
+                     if m in sys.modules))
     """)
     res = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)),
                          capture_output=True, text=True, timeout=120)

@@ -53,6 +53,7 @@ def finish(session, result) -> None:
     click.echo("\n" + summary.terminal_table(rows))
     html = summary.write_html(session.store, rows, result.records)
     click.echo(f"\nreport: {html}")
+    click.echo(f"figures, CSV and Parquet: edgebench report {session.store.dir}")
     if result.n_failed:
         click.echo(f"{result.n_failed} of {len(result.records)} query attempts failed (exit 3)", err=True)
     sys.exit(result.exit_code)

@@ -1,0 +1,71 @@
+"""`edgebench report`: render run and experiment folders, the index, or a comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from orchestrator import paths
+from orchestrator.errors import UserError
+
+_DIR = click.Path(path_type=Path, file_okay=False, exists=True)
+
+
+@click.command()
+@click.argument("folders", nargs=-1, type=_DIR, metavar="[RUN_OR_EXPERIMENT_DIR]...")
+@click.option("--compare", "pair", nargs=2, type=_DIR, default=None, metavar="A B",
+              help="Show two runs side by side (ratios B / A and the spread of each).")
+@click.option("--force", is_flag=True, help="With --compare: compare runs of different devices, models or binaries.")
+@click.option("--bandwidth-gbs", type=click.FloatRange(min=0.001), default=None,
+              help="Memory bandwidth for the decode roofline (default: 25.6 on a Jetson Nano, none elsewhere).")
+@click.option("--index/--no-index", default=True, show_default=True,
+              help="Rebuild index.html in the folder that holds the rendered runs.")
+def report(folders, pair, force, bandwidth_gbs, index):
+    """Render RUN_OR_EXPERIMENT_DIR... (default: every run under reports/) into report.html,
+    queries.csv and queries.parquet beside the data, and rebuild reports/index.html."""
+    from orchestrator.report import index as index_mod
+    from orchestrator.report import load, render
+
+    if pair:
+        from orchestrator.report.compare import compare
+
+        out, forced = compare(pair[0], pair[1], force=force)
+        for label, va, vb in forced:
+            click.echo(f"warning: the runs differ in {label} ({va} vs {vb}); compared because of --force", err=True)
+        click.echo(f"comparison: {out}")
+        if not folders:
+            return
+    if folders:
+        targets = list(folders)
+        for f in targets:
+            if not (load.is_run(f) or load.is_experiment(f)):
+                if index_mod.folders(f):  # a folder of runs, like reports/
+                    continue
+                raise UserError(f"{f} is neither a run folder nor an experiment folder (no manifest.json or "
+                                f"experiment.json)", fix="pass reports/<run_id>/ (ls reports/), or reports/ for all")
+        targets = [t for f in targets for t in ([f] if load.is_run(f) or load.is_experiment(f)
+                                                else index_mod.folders(f))]
+    else:
+        targets = index_mod.folders(paths.reports_dir())
+        if not targets:
+            raise UserError(f"no run folder under {paths.reports_dir()}", fix="edgebench run (then edgebench report)")
+    failed = []
+    for t in targets:
+        try:
+            click.echo(f"report: {render.render(t, bandwidth_gbs=bandwidth_gbs)}")
+        except UserError as e:
+            failed.append(t)
+            click.echo(f"error: {t}: {e.format_message()}", err=True)
+    if index:
+        # an experiment's own runs are listed by the experiment's page, not by an index inside it
+        for parent in sorted({Path(t).resolve().parent for t in targets}):
+            if load.is_experiment(parent):
+                continue
+            out, problems = index_mod.build(parent)
+            click.echo(f"index: {out}")
+            for line in problems:
+                click.echo(f"warning: left out of the index: {line}", err=True)
+    if failed:
+        raise UserError(f"{len(failed)} of {len(targets)} folders could not be rendered (see above)",
+                        fix="repair or remove those folders, then edgebench report again")

@@ -1,0 +1,57 @@
+"""Two runs side by side: per category and metric, each run's median, mean and 95% CI, and the
+ratio B / A. Runs of different devices, models or binaries measure different things, so they
+are refused unless forced, naming the field that differs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.errors import UserError
+from orchestrator.report import analysis, load
+from orchestrator.report.render import env, write_atomic
+
+# (label, how to read it from a manifest)
+IDENTITY = [
+    ("device", lambda m: (m.get("platform") or {}).get("jetson_model") or (m.get("platform") or {}).get("cpu_model")),
+    ("model", lambda m: (m.get("model") or {}).get("sha256")),
+    ("binary", lambda m: (m.get("binary") or {}).get("sha256")),
+]
+
+
+def differences(a: dict, b: dict) -> list[tuple[str, object, object]]:
+    return [(label, get(a), get(b)) for label, get in IDENTITY if get(a) != get(b)]
+
+
+def _blocks(src: load.Source) -> dict[tuple[str, str], dict]:
+    q = load.measured(load.queries_frame(src))
+    blocks, _ = analysis.category_metrics(q, load.tbt_frame(src)) if q.height else ([], [])
+    return {(b["key"], r["category"]): {**r, "label": b["label"], "unit": b["unit"]} for b in blocks for r in b["rows"]}
+
+
+def compare(a: Path, b: Path, force: bool = False, out: Path | None = None) -> tuple[Path, list]:
+    """Write compare-<A>-vs-<B>.html beside A; returns it and the differences that --force let through."""
+    sa, sb = load.load(a), load.load(b)
+    diff = differences(sa.manifest, sb.manifest)
+    if diff and not force:
+        label, va, vb = diff[0]
+        raise UserError(f"{sa.name} and {sb.name} differ in {label} ({va!s:.40} vs {vb!s:.40}), so their figures "
+                        f"are not comparable" + (f"; they also differ in {', '.join(d[0] for d in diff[1:])}"
+                                                 if diff[1:] else ""),
+                        fix="edgebench report --compare A B --force to compare them anyway")
+    ba, bb = _blocks(sa), _blocks(sb)
+    rows = []
+    for key, label, unit, _ in analysis.METRICS:
+        cats = analysis.category_order({c for k, c in list(ba) + list(bb) if k == key and c != "all"}) + ["all"]
+        for cat in cats:
+            ra, rb = ba.get((key, cat)), bb.get((key, cat))
+            if not ra and not rb:
+                continue
+            ratio = rb["p50"] / ra["p50"] if ra and rb and ra.get("p50") else None
+            rows.append({"key": key, "label": label, "unit": unit, "category": cat, "a": ra or {}, "b": rb or {},
+                         "ratio": ratio})
+    out = Path(out) if out else Path(a).parent / f"compare-{Path(a).name}-vs-{Path(b).name}.html"
+    html = env().get_template("compare.html").render(a=sa, b=sb, rows=rows, forced=diff,
+                                                     facts_a=dict(analysis.facts(sa.manifest)),
+                                                     facts_b=dict(analysis.facts(sb.manifest)))
+    write_atomic(out, html)
+    return out, diff

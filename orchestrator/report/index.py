@@ -1,0 +1,55 @@
+"""reports/index.html: one row per run or experiment folder, rebuilt from the folders each time
+(the folders are the truth; the index holds nothing they do not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator import stats
+from orchestrator.errors import UserError
+from orchestrator.report import load
+from orchestrator.report.render import REPORT, env, write_atomic
+
+INDEX = "index.html"
+
+
+def folders(reports: Path) -> list[Path]:
+    """Run and experiment folders directly under `reports` (an experiment's own runs are its rows)."""
+    if not reports.is_dir():
+        return []
+    return sorted(p for p in reports.iterdir() if p.is_dir() and (load.is_run(p) or load.is_experiment(p)))
+
+
+def headline(src: load.Source) -> dict:
+    """Plain-Python figures (orchestrator.stats, as the terminal summary): the index must stay quick
+    with hundreds of runs."""
+    measured = [r for r in src.records if r.get("phase", "measure") == "measure"]
+    ok = [r for r in measured if r.get("status") == "ok"]
+    m, p, model = src.manifest, (src.manifest.get("platform") or {}), (src.manifest.get("model") or {})
+    name = model.get("name") or Path(str(model.get("path") or "?")).name
+    return {
+        "name": src.dir.name, "kind": src.kind, "date": (src.experiment or {}).get("created_at") or m.get("created_at"),
+        "device": p.get("jetson_model") or p.get("cpu_model") or "not recorded",
+        "hostname": p.get("hostname"),
+        "power_mode": p.get("power_mode") or p.get("nvpmodel") or m.get("power_mode") or "not recorded",
+        "model": f"{name} {model.get('file_type_name') or ''}".strip(), "synthetic": bool(model.get("synthetic")),
+        "ttft_p50_s": stats.percentile([r["ttft_s"] for r in ok if r.get("ttft_s") is not None], 50),
+        "tbt_p50_s": stats.percentile([x for r in ok for x in r.get("tbt_s") or []], 50),
+        "decode_tok_s": stats.describe([r.get("decode_tok_s") for r in ok])["mean"],
+        "attempts": len(measured), "failures": len(measured) - len(ok), "status": m.get("status"),
+        "link": f"{src.dir.name}/{REPORT}" if (src.dir / REPORT).is_file() else None,
+    }
+
+
+def build(reports: Path) -> tuple[Path, list[str]]:
+    """Write reports/index.html; returns it and one line per folder that could not be read."""
+    rows, problems = [], []
+    for folder in folders(reports):
+        try:
+            rows.append(headline(load.load(folder)))
+        except UserError as e:
+            problems.append(f"{folder.name}: {e.message}")
+    rows.sort(key=lambda r: (r["date"] or "", r["name"]), reverse=True)
+    out = Path(reports) / INDEX
+    write_atomic(out, env().get_template("index.html").render(rows=rows, problems=problems))
+    return out, problems

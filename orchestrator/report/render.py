@@ -1,0 +1,89 @@
+"""One self-contained page per run or experiment: figures inlined as data URIs, no script, no
+reference outside the folder, every prompt, output and error escaped by Jinja2's autoescape.
+Rendering reads the folder and adds report.html, queries.csv and queries.parquet; it never
+changes what the run recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jinja2
+
+from orchestrator.report import analysis, export, figures, load
+from orchestrator.store import RAW
+
+REPORT = "report.html"
+
+
+def env() -> jinja2.Environment:
+    e = jinja2.Environment(loader=jinja2.PackageLoader("orchestrator", "templates"), autoescape=True,
+                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    e.filters["num"] = num
+    return e
+
+
+def num(x, digits: int = 1) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    return f"{x:,.{digits}f}"
+
+
+def prompt_of(src: load.Source, record: dict) -> str | None:
+    """The prompt as main received it: the record's own, else the argv kept in raw/<query>/stream.json
+    (so a copied folder shows prompts without the workload file)."""
+    if record.get("prompt") is not None:
+        return record["prompt"]
+    raw = record.get("raw_dir")
+    if not raw:
+        return None
+    try:
+        argv = json.loads((src.run_dir_of(record) / RAW / raw / "stream.json").read_text(encoding="utf-8"))["argv"]
+        return argv[argv.index("-p") + 1]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def context(src: load.Source, bandwidth_gbs: float | None = None) -> dict:
+    q_all = load.queries_frame(src)
+    q = load.measured(q_all)
+    s = load.samples_frame(src)
+    tbt = load.tbt_frame(src)
+    tbt_pos, trends = analysis.tbt_by_position(tbt)
+    metrics, absent = analysis.category_metrics(q, tbt)
+    val_rows, flagged = analysis.validation(src.records)
+    data = figures.Data(q=q, s=s, tbt=tbt, tbt_pos=tbt_pos, plan=src.plan, kind=src.kind)
+    rows = [{**r, "prompt": prompt_of(src, r)} for r in src.records]
+    model = src.manifest.get("model") or {}
+    return {
+        "src": src, "title": f"edgebench {src.kind} {src.name}", "manifest": src.manifest, "model": model,
+        "facts": analysis.facts(src.manifest, analysis.clocks(s)), "failures": analysis.failures(q) if q.height else [],
+        "metrics": metrics, "absent_metrics": absent, "figures": figures.all_figures(data),
+        "repetitions": analysis.repetition_spread(q), "validation": val_rows, "flagged": flagged,
+        "trends": trends, "kv": analysis.kv_cache(model, [r for r in src.records if r.get("status") == "ok"]),
+        "roofline": analysis.roofline(q, src.manifest, bandwidth_gbs),
+        "warmups": q_all.height - q.height, "records": rows,
+        "has_energy": any(m["key"] in ("energy_j", "energy_per_token_j") for m in metrics),
+        "has_throttle": "throttled" in q.columns,
+    }
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def render(path: Path, bandwidth_gbs: float | None = None) -> Path:
+    """report.html (+ queries.csv, queries.parquet) in the run or experiment folder."""
+    src = load.load(path)
+    html = env().get_template("report.html").render(**context(src, bandwidth_gbs))
+    out = src.dir / REPORT
+    write_atomic(out, html)
+    export.write(src, src.dir)
+    return out
