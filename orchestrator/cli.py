@@ -11,10 +11,13 @@ from orchestrator import __version__
 
 # name -> "module:attribute"; keep one line per command so parallel work merges cleanly.
 COMMANDS = {
+    "batch": "orchestrator.commands.batch:batch",
     "bench": "orchestrator.commands.bench:bench",
     "bootstrap": "orchestrator.bootstrap.cli:bootstrap",
+    "cron": "orchestrator.commands.cron:cron",
     "doctor": "orchestrator.doctor:doctor",
     "run": "orchestrator.commands.run:run",
+    "runs": "orchestrator.commands.runs:runs",
     "workloads": "orchestrator.workloads.cli:workloads",
 }
 
