@@ -76,6 +76,8 @@ def _store_locked(path: Path) -> bool:
         lock.acquire()
     except filelock.Timeout:
         return True
+    except OSError:  # a folder we may not write (another user's, a read-only card): not ours to judge
+        return False
     lock.release()
     return False
 

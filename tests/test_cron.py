@@ -72,8 +72,9 @@ def test_install_list_remove_leave_every_other_line_byte_for_byte(tmp_path, tab,
     assert f">> {log} 2>&1 || tail -n 1 {log}" in line
 
     again = eb(tmp_path, "cron", "install", "--schedule", "@weekly", "--name", "weekly", "--crontab-file", str(tab),
-               "--", *run_args)
+               "--", *run_args, "--category", "100%")
     assert again.returncode == 0, again.stderr
+    assert "--category 100\\% " in ours(tab)[1]  # cron would turn a bare % into a newline
     moved = eb(tmp_path, "cron", "install", "--schedule", "15 1 * * *", "--crontab-file", str(tab), "--", *run_args)
     assert "replaced batch 'nightly'" in moved.stdout
     names = [x.rsplit(":", 1)[1] for x in ours(tab)]
@@ -132,7 +133,44 @@ def test_the_installed_line_runs_under_a_bare_cron_environment(tmp_path, tab, ru
     # every query failed (the fake main writes no YAML): exit 3, and cron mails the summary
     assert res.stdout.strip() == log[-1]
     assert "batch nightly (run --binary" in log[-1] and "0 ok, 2 failed, 2/2 recorded" in log[-1]
+    assert sum(" batch nightly (" in x for x in log) == 1  # printed into the log once, not appended again
     assert log[-1].endswith("exit 3")
     assert any(x.startswith("[2/2] q1 error") for x in log)
     listed = eb(tmp_path, "cron", "list", "--crontab-file", str(tab))
     assert f"last: {log[-1]}" in listed.stdout
+
+
+def test_the_users_crontab_goes_through_the_crontab_program(tmp_path, run_args):
+    """`crontab` is a fake on PATH here (the OS boundary): -l prints the table or says there
+    is none, - replaces it from stdin."""
+    store = tmp_path / "spool"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "crontab"
+    fake.write_text(f"""#!/bin/sh
+if [ "$1" = "-l" ]; then
+  [ -f {store} ] || {{ echo "no crontab for $(id -un)" >&2; exit 1; }}
+  exec cat {store}
+fi
+[ "$1" = "-" ] && exec cat > {store}
+exit 2
+""")
+    fake.chmod(0o755)
+    env = dict(os.environ, EDGEBENCH_ROOT=str(tmp_path), PATH=f"{bin_dir}:{os.environ['PATH']}")
+
+    def cron(*args):
+        return subprocess.run([sys.executable, "-m", "orchestrator", "cron", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    assert "no edgebench batch is scheduled" in cron("list").stdout
+    res = cron("install", "--schedule", "@daily", "--", *run_args)
+    assert res.returncode == 0, res.stderr
+    assert "in the crontab of this user" in res.stdout and store.read_text().startswith("@daily cd ")
+    store.write_text("MAILTO=me\n" + store.read_text())
+    assert cron("remove", "nightly").returncode == 0
+    assert store.read_text() == "MAILTO=me\n"
+    bare = dict(env, PATH="/nonexistent")
+    res = subprocess.run([sys.executable, "-m", "orchestrator", "cron", "list"], env=bare, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 1 and "there is no `crontab` program on this machine" in res.stderr
+    assert "fix: sudo apt-get install cron, or --crontab-file FILE" in res.stderr
