@@ -16,8 +16,8 @@ from pathlib import Path
 
 from orchestrator.errors import UserError
 
-# A query's footprint before this run has measured one: the twin's raw files are ~30 KB, a
-# 2048-token TinyLlama answer with its YAML and stderr ~200 KB.
+# A query's footprint before this run has recorded one: a generous guess (a twin's query
+# takes tens of kB); from the first record on, the run's own average replaces it.
 FIRST_QUERY_BYTES = 256 * 1024
 # Keep room for this many queries' worth beyond the next one: the record, its samples and the
 # manifest's final rewrite must never be the write that meets a full disk.
@@ -56,27 +56,21 @@ def free_bytes(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def space_message(run_dir: Path, pending: int) -> str:
-    from orchestrator.runs import human_size
-
-    each = per_query_bytes(run_dir)
-    return (f"the disk holding {run_dir} is full: {human_size(free_bytes(run_dir))} free, and the "
-            f"{pending} measurement{'s' if pending != 1 else ''} left need about {human_size(each * pending)} "
-            f"({human_size(each)} each, from this run's own files); the records so far are intact")
-
-
 def disk_full(run_dir: Path | None, pending: int, out_dir: Path, name: str) -> DiskFull:
+    """The stop message: free space, what the measurements left need, and how to go on."""
     from orchestrator.runs import human_size
 
-    fix = (f"free at least {human_size(FIRST_QUERY_BYTES * (1 + MARGIN_QUERIES))} on that disk (edgebench runs prune "
-           f"--keep N deletes old runs), then run the batch again: edgebench batch --name {name} resumes where "
-           "it stopped")
-    if run_dir is None or not (run_dir / "manifest.json").exists():
+    started = run_dir is not None and (run_dir / "manifest.json").exists()
+    each = per_query_bytes(run_dir) if started else FIRST_QUERY_BYTES
+    fix = (f"free at least {human_size(each * (1 + MARGIN_QUERIES))} on that disk (edgebench runs prune --keep N "
+           f"deletes old runs), then run the batch again: edgebench batch --name {name} resumes where it stopped")
+    if not started:
         return DiskFull(f"the disk holding {out_dir} is full ({human_size(free_bytes(_existing(out_dir)))} free): "
                         "no run folder could be written", fix=fix)
-    each = per_query_bytes(run_dir)
-    fix = fix.replace(human_size(FIRST_QUERY_BYTES * (1 + MARGIN_QUERIES)), human_size(each * (1 + MARGIN_QUERIES)))
-    return DiskFull(space_message(run_dir, pending), fix=fix)
+    return DiskFull(f"the disk holding {run_dir} is full: {human_size(free_bytes(run_dir))} free, and the "
+                    f"{pending} measurement{'s' if pending != 1 else ''} left need about "
+                    f"{human_size(each * pending)} ({human_size(each)} each, from this run's own files); the records "
+                    "so far are intact", fix=fix)
 
 
 def check_room(run_dir: Path, pending: int, name: str) -> None:
