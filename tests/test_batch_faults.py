@@ -127,6 +127,10 @@ def test_kill_9_then_the_next_batch_records_every_query_exactly_once(batch, tiny
     assert [r["query_id"] for r in before] == ["q0", "q1"]
     m = json.loads((run / "manifest.json").read_text())
     assert m["status"] == "running"  # SIGKILL: no final state, which is what the next batch relies on not needing
+    if point == "mid-stream":  # and a power cut in the middle of two appends
+        for name, torn in (("queries.jsonl", b'{"query_id": "q2", "stat'), ("samples.jsonl", b'{"query_id": "q')):
+            with open(run / name, "ab") as f:
+                f.write(torn)
 
     res = batch.run()
     assert res.returncode == 0, res.stdout + res.stderr
