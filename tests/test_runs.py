@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 
-from test_batch import Board, kill_main, wait_for
+from test_batch import Board, wait_for
 
 
 def eb(board, *args):
@@ -20,18 +20,19 @@ def eb(board, *args):
 def test_list_and_prune_spare_the_running_run(tmp_path):
     board = Board(tmp_path)
     assert board.run().returncode == 3  # finished (every query failed)
-    killed = board.start_hanging()
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    kill_main(board)
+    board.leave_unfinished()
     # a third run, measuring now: the killed one is resumed by a batch, so use --fresh
     board.hang.touch()
-    board.pidfile.unlink()
+    board.pidfile.unlink(missing_ok=True)
     running = subprocess.Popen([sys.executable, "-m", "orchestrator", *board.args("--fresh")], env=board.env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for(lambda: board.pidfile.exists() and board.pidfile.read_text().strip())
-        finished, dead, live = board.runs()
+        # run ids sort by the second they started: these three may share one, so tell them apart by content
+        holder = json.loads(open(board.env["EDGEBENCH_LOCK"] + ".json").read())
+        (live,) = [p for p in board.runs() if str(p) == holder["run_dir"]]
+        (finished,) = [p for p in board.runs() if len(board.records(p)) == 3]
+        (dead,) = set(board.runs()) - {live, finished}
         res = eb(board, "runs", "list")
         assert res.returncode == 0, res.stderr
         rows = {line.split()[0]: line.split() for line in res.stdout.splitlines()[1:-1]}
