@@ -40,12 +40,12 @@ exit 0
         self.reports = root / "reports"
         self.log = self.reports / "cron" / "nightly.log"
 
-    def args(self, *extra: str) -> list[str]:
+    def args(self, *extra: str, run: tuple[str, ...] = ()) -> list[str]:
         return ["batch", "--name", "nightly", *extra, "--", "run", "--binary", str(self.main), "--model",
-                str(self.model), "--workload", str(self.workload)]
+                str(self.model), "--workload", str(self.workload), *run]
 
-    def run(self, *extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "orchestrator", *self.args(*extra)], env=self.env,
+    def run(self, *extra: str, run: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "orchestrator", *self.args(*extra, run=run)], env=self.env,
                               capture_output=True, text=True, timeout=120)
 
     def start_hanging(self) -> subprocess.Popen:
@@ -103,6 +103,17 @@ def test_a_killed_batch_is_finished_by_the_next_one_then_a_new_run_starts(board)
     assert again.returncode == 3 and "new run" in again.stdout
     assert len(board.runs()) == 2
     assert len(board.log.read_text().splitlines()) == 2  # one summary line per batch
+
+
+def test_a_hung_main_is_killed_and_recorded_and_the_batch_goes_on(board):
+    board.hang.touch()
+    res = board.run(run=("--idle-timeout", "0.5"))
+    assert res.returncode == 3, res.stderr
+    (run,) = board.runs()
+    assert [(r["query_id"], r["status"]) for r in board.records(run)] == [
+        ("q0", "error"), ("q1", "idle_timeout"), ("q2", "error")]
+    assert wait_for(lambda: not _alive(int(board.pidfile.read_text())), timeout=5)
+    assert "| 0 ok, 3 failed, 3/3 recorded, 3 this batch |" in board.log.read_text()
 
 
 def test_fresh_leaves_the_unfinished_run_and_starts_another(board):
