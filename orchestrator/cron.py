@@ -8,7 +8,8 @@ drops assignments written with spaces and rewrites `%`, and a user's crontab mus
 byte for byte.
 
 The line is self-contained because cron runs it with a bare environment: it changes into
-the project, sets PATH, HOME, LANG and EDGEBENCH_ROOT, names the interpreter by absolute
+the project, sets PATH, HOME, LANG and EDGEBENCH_ROOT (and LD_LIBRARY_PATH, where a CUDA
+build needs it), names the interpreter by absolute
 path, appends all output to reports/cron/NAME.log, and on a non-zero exit prints that log's
 last line (the batch's summary) so cron mail says what went wrong, and only then.
 """
@@ -30,7 +31,7 @@ from orchestrator.errors import UserError
 MARKER = "# edgebench:"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # What the batch needs from the installing shell; cron gives a job almost none of it.
-PASSED_ENV = ("PATH", "HOME", "LANG", "EDGEBENCH_LOCK", "EDGEBENCH_CACHE")
+PASSED_ENV = ("PATH", "HOME", "LANG", "LD_LIBRARY_PATH", "EDGEBENCH_LOCK", "EDGEBENCH_CACHE")
 KINDS = ("run", "experiment")
 
 
@@ -162,7 +163,10 @@ class Crontab:
             from orchestrator.store import _atomic_write
 
             self.file.parent.mkdir(parents=True, exist_ok=True)
+            mode = self.file.stat().st_mode & 0o7777 if self.file.exists() else None
             _atomic_write(self.file, data)
+            if mode is not None:  # the rename gave it our umask's mode; cron may insist on its own
+                os.chmod(self.file, mode)
             return
         res = subprocess.run([_crontab_bin(), "-"], input=data, capture_output=True)
         if res.returncode != 0:

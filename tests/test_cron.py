@@ -38,6 +38,7 @@ def eb(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProce
 def tab(tmp_path) -> Path:
     path = tmp_path / "crontab"
     path.write_bytes(UNRELATED)
+    path.chmod(0o600)
     return path
 
 
@@ -63,6 +64,7 @@ def test_install_list_remove_leave_every_other_line_byte_for_byte(tmp_path, tab,
     assert res.returncode == 0, res.stderr
     assert "installed batch 'nightly'" in res.stdout
     data = tab.read_bytes()
+    assert tab.stat().st_mode & 0o777 == 0o600
     assert data.startswith(UNRELATED + b"\n")  # the missing newline was added, nothing else touched
     (line,) = ours(tab)
     assert line.startswith("0 2 * * * cd ")
