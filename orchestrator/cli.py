@@ -11,11 +11,14 @@ from orchestrator import __version__
 
 # name -> "module:attribute"; keep one line per command so parallel work merges cleanly.
 COMMANDS = {
+    "batch": "orchestrator.commands.batch:batch",
     "bench": "orchestrator.commands.bench:bench",
     "bootstrap": "orchestrator.commands.bootstrap:bootstrap",
+    "cron": "orchestrator.commands.cron:cron",
     "doctor": "orchestrator.commands.doctor:doctor",
     "report": "orchestrator.commands.report:report",
     "run": "orchestrator.commands.run:run",
+    "runs": "orchestrator.commands.runs:runs",
     "serve": "orchestrator.commands.serve:serve",
     "workloads": "orchestrator.commands.workloads:workloads",
 }

@@ -14,11 +14,21 @@ import pytest
 # A test that asks for one of these builds or runs the real llama.cpp: it is `slow`
 # (`pytest -m "not slow"` is the fast tier).
 REAL_LLAMA_FIXTURES = {"llama_bin_dir", "vocab_gguf", "tiny_model"}
+# Rendering figures with plotnine and loading pages in Chromium takes seconds per test.
+SLOW_MODULES = {"test_report.py", "test_report_browser.py"}
+
+
+def pytest_configure(config):
+    """A lock of this test session's own, before any fixture runs (module fixtures start runs
+    before the per-test lock below applies): a test run never collides with another checkout's."""
+    import tempfile
+
+    os.environ["EDGEBENCH_LOCK"] = os.path.join(tempfile.mkdtemp(prefix="edgebench-test-lock-"), "measure.lock")
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if REAL_LLAMA_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if REAL_LLAMA_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
 
 

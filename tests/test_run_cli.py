@@ -72,13 +72,15 @@ def test_a_second_measurement_is_refused_at_once_and_a_dead_holder_is_taken_over
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
+    killed = run_dirs(tmp_path)[0]
     quick = script(tmp_path / "quick", "exit 0")
     third = subprocess.run(args(quick), env=env, capture_output=True, text=True, timeout=60)
     assert f"took over the measurement lock left by PID {first.pid}" in third.stdout
     assert len(run_dirs(tmp_path)) == 2
+    new = next(d for d in run_dirs(tmp_path) if d != killed)  # ids of one second sort at random
     # a main that writes no -ld YAML fails every query: the run finishes and says so with 3
     assert third.returncode == 3, third.stderr
-    recs = [json.loads(x) for x in (run_dirs(tmp_path)[1] / "queries.jsonl").read_text().splitlines()]
+    recs = [json.loads(x) for x in (new / "queries.jsonl").read_text().splitlines()]
     assert [r["status"] for r in recs] == ["error"] * 3
 
 

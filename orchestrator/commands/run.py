@@ -59,6 +59,25 @@ def finish(session, result) -> None:
     sys.exit(result.exit_code)
 
 
+def config_from_options(*, binary, model, workload, out, seed, threads, n_gpu_layers, ignore_eos, interval_s,
+                        idle_timeout_s, timeout_s, limit, categories, memory_check, **_):
+    """The RunConfig that `run`'s options describe (`edgebench batch` parses the same options)."""
+    from orchestrator import paths
+    from orchestrator import session as sess
+    from orchestrator.config import RunConfig
+
+    # absolute paths: the manifest is what --resume reads back, maybe from another directory
+    return RunConfig(
+        binary=(binary or sess.default_binary()).absolute(),
+        model=(model or sess.default_model()).absolute(),
+        workload=(workload or sess.default_workload()).absolute(),
+        out_dir=(out or paths.reports_dir()).absolute(), seed=seed,
+        **({"threads": threads} if threads else {}), n_gpu_layers=n_gpu_layers, ignore_eos=ignore_eos,
+        interval_s=interval_s, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s, limit=limit,
+        categories=tuple(categories), memory_check=memory_check,
+    )
+
+
 @click.command(epilog=EXIT_CODES_HELP)
 @click.option("--workload", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="JSONL workload (default: workloads/default.jsonl).")
@@ -96,9 +115,7 @@ def finish(session, result) -> None:
 def run(ctx, workload, model, binary, out, resume, force, limit, categories, warmup, repeat, seed, threads,
         n_gpu_layers, interval_s, idle_timeout_s, timeout_s, memory_check, ignore_eos):
     """Run a workload: one llama.cpp `main` per query, measured, written as it goes."""
-    from orchestrator import paths
     from orchestrator import session as sess
-    from orchestrator.config import RunConfig
     from orchestrator.interrupts import exit_on_signals
     from orchestrator.measurelock import measuring
 
@@ -118,16 +135,7 @@ def run(ctx, workload, model, binary, out, resume, force, limit, categories, war
                 click.echo(f"resuming {session.store.dir}: {len(session.items) - len(session.pending())} of "
                            f"{len(session.items)} measurements already recorded")
             else:
-                # absolute paths: the manifest is what --resume reads back, maybe from another directory
-                cfg = RunConfig(
-                    binary=(binary or sess.default_binary()).absolute(),
-                    model=(model or sess.default_model()).absolute(),
-                    workload=(workload or sess.default_workload()).absolute(),
-                    out_dir=(out or paths.reports_dir()).absolute(), seed=seed,
-                    **({"threads": threads} if threads else {}), n_gpu_layers=n_gpu_layers, ignore_eos=ignore_eos,
-                    interval_s=interval_s, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s, limit=limit,
-                    categories=tuple(categories), memory_check=memory_check,
-                )
+                cfg = config_from_options(**ctx.params)
                 session = sess.Session.create(cfg, warmup=warmup, repeat=repeat, log=click.echo)
             lock.set_run_dir(session.store.dir)
             for w in session.warnings():

@@ -1,0 +1,131 @@
+"""`edgebench batch`: what a crontab line runs. Finishes this batch's unfinished run before
+starting a new one, and ends with one summary line in reports/cron/NAME.log."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from orchestrator.errors import UserError
+
+EXIT_HELP = """\b
+Exit codes: 0 every query ok; 1 an error, a full disk included (the message names the space
+needed); 2 a malformed command line; 3 some queries failed; 4 another measurement holds this
+machine (the batch did not run); 128+N stopped by signal N (143 SIGTERM). The next batch of
+the same name and arguments finishes what a stopped one left."""
+
+
+def parse_args(args: list[str]) -> tuple[str, dict]:
+    """(kind, options) of what follows `--`: `run` and its options. Raises for a typo, so that
+    `cron install` refuses it at once."""
+    if not args:
+        raise click.UsageError("say what the batch runs after --, e.g. -- run --limit 2")
+    kind, rest = args[0], list(args[1:])
+    if kind not in OPENERS:
+        if kind == "experiment":
+            # Extension point: an experiment batch needs an opener that builds its Session with
+            # items_for= and extra_manifest={"batch": ...}, registered in OPENERS.
+            raise UserError("this edgebench cannot run experiments in batches yet", fix="-- run [run options]")
+        raise click.UsageError(f"a batch runs `run` (its options follow), not {kind!r}: -- run --limit 2")
+    from orchestrator.commands.run import run as run_command
+
+    params = run_command.make_context(f"batch -- {kind}", rest).params
+    if params.get("resume") or params.get("force"):
+        raise UserError("a batch resumes its own unfinished run by itself; --resume and --force do not apply",
+                        fix="drop --resume/--force (--fresh before -- starts a new run instead)")
+    return kind, params
+
+
+def _open_run(name: str, args: list[str], params: dict, fresh: bool):
+    """(session, resumed): this batch's unfinished run, else a new one that records the batch."""
+    from orchestrator.batch import find_unfinished
+    from orchestrator.commands.run import config_from_options
+    from orchestrator.session import Session
+
+    cfg = config_from_options(**params)
+    found = None if fresh else find_unfinished(cfg.out_dir, name, args)
+    if found:
+        try:
+            return Session.resume(found, log=click.echo), True
+        except UserError as exc:
+            raise UserError(exc.message, fix=f"restore what changed, or edgebench batch --name {name} --fresh -- "
+                                             f"{' '.join(args)} to start a new run ({found} stays)") from None
+    return Session.create(cfg, warmup=params["warmup"], repeat=params["repeat"], log=click.echo,
+                          extra_manifest={"batch": {"name": name, "args": list(args)}}), False
+
+
+# kind -> opener(name, args, params, fresh) -> (Session, resumed)
+OPENERS = {"run": _open_run}
+
+
+@click.command(context_settings={"ignore_unknown_options": True}, epilog=EXIT_HELP)
+@click.option("--name", required=True, help="The batch's name: its log, and how it finds its unfinished run.")
+@click.option("--fresh", is_flag=True, help="Start a new run even if this batch left one unfinished.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, required=True)
+def batch(name, fresh, args):
+    """Run ARGS (`run` and its options, after --) unattended: resume first, summarise last."""
+    from orchestrator import batch as lib
+    from orchestrator.commands.run import finish, line_for
+    from orchestrator.cron import check_name, log_path
+    from orchestrator.interrupts import exit_on_signals
+    from orchestrator.measurelock import LockHeld, measuring
+
+    check_name(name)
+    args = list(args)
+    kind, params = parse_args(args)
+    log = log_path(name)
+    exit_on_signals()
+    session, before, code, note = None, 0, 1, None
+    try:
+        with measuring(log=click.echo) as lock:
+            session, resumed = OPENERS[kind](name, args, params, fresh)
+            lock.set_run_dir(session.store.dir)
+            before, todo = len(session.store.read_queries()), len(session.pending())
+            click.echo(f"batch {name}: {'resuming' if resumed else 'new run'} {session.store.dir}, {todo} of "
+                       f"{len(session.items)} measurements to go")
+            lib.check_room(session.store.dir, todo, name)
+
+            def on_record(record, i, total):
+                click.echo(line_for(record, i, total))
+                lib.check_room(session.store.dir, total - i, name)
+
+            result = session.run(on_record)
+            try:
+                finish(session, result)
+            except SystemExit as done:
+                code = done.code
+    except LockHeld as exc:
+        code, note = exc.exit_code, exc.message
+    except UserError as exc:
+        code, note = exc.exit_code, _error(exc)
+    except OSError as exc:
+        if not lib.is_enospc(exc):
+            raise
+        pending = len(session.pending()) if session else 0
+        out_dir = params.get("out") or log.parent.parent
+        full = lib.disk_full(session.store.dir if session else None, pending, out_dir, name)
+        code, note = full.exit_code, _error(full)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+        note = f"stopped by signal {code - 128}; the next batch finishes this run" if code > 128 else None
+    except KeyboardInterrupt:
+        code, note = 130, "stopped by Ctrl-C; the next batch finishes this run"
+    records = session.store.read_queries() if session else None
+    line = lib.summary_line(name, " ".join(args), code, run_dir=session.store.dir if session else None,
+                            records=records, ran=len(records) - before if records is not None else None,
+                            total=len(session.items) if session else None, note=note)
+    stream = sys.stdout if code in (0, 3) else sys.stderr
+    sys.stdout.flush()  # the summary must be the log's last line (cron mails `tail -n 1` on failure)
+    click.echo(line, err=stream is sys.stderr)
+    if not lib.same_file(stream, log):
+        try:
+            lib.append_log(log, line)
+        except OSError as exc:  # the log's disk may be the full one: the line was printed all the same
+            click.echo(f"warning: could not append to {log}: {exc}", err=True)
+    sys.exit(code)
+
+
+def _error(exc: UserError) -> str:
+    click.echo(f"error: {exc.format_message()}", err=True)
+    return f"error: {exc.message}" + (f" (fix: {exc.fix})" if exc.fix else "")

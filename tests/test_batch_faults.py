@@ -1,0 +1,218 @@
+"""Fault injection against the real llama.cpp `main` and the timing twin: `kill -9` of the
+batch at several points, SIGTERM mid-query, two batches at once, a full disk (a small tmpfs,
+when the test runs as root) and a corrupt model. After each, the next batch must leave every
+planned query recorded exactly once and every line of the run folder valid JSON.
+
+The kill points are found by watching the run folder as a user would see it (the raw folder
+of the next query appears just before its `main` is spawned; llama.cpp logs "generate:" to
+stderr.log when it starts to stream), never by hooks in the product."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+N = 6
+
+
+def write_workload(path: Path, n: int = N, max_tokens: int = 160) -> Path:
+    path.write_text("".join(json.dumps({"id": f"q{i}", "category": "simple", "prompt": f"Tell me about item {i}.",
+                                        "max_tokens": max_tokens, "prompt_tokens_est": 8}) + "\n"
+                            for i in range(n)))
+    return path
+
+
+class Batch:
+    def __init__(self, root: Path, llama_bin_dir: Path, model: Path, workload: Path, out: Path):
+        self.root, self.out = root, out
+        self.env = dict(os.environ, EDGEBENCH_ROOT=str(root))
+        # one thread: on a loaded 2-core machine more threads spin against each other
+        self.cmd = [sys.executable, "-m", "orchestrator", "batch", "--name", "nightly", "--", "run", "--binary",
+                    str(llama_bin_dir / "main"), "--model", str(model), "--workload", str(workload), "--out",
+                    str(out), "--threads", "1", "--interval", "0.05"]
+        self.log = root / "reports" / "cron" / "nightly.log"
+
+    def start(self) -> subprocess.Popen:
+        return subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def run(self) -> subprocess.CompletedProcess:
+        return subprocess.run(self.cmd, env=self.env, capture_output=True, text=True, timeout=600)
+
+    def runs(self) -> list[Path]:
+        return sorted(p for p in self.out.iterdir() if (p / "manifest.json").exists()) if self.out.exists() else []
+
+    def raw(self, i: int) -> list[Path]:
+        return list(self.out.glob(f"*/raw/q{i}-*/measure-0-*"))
+
+    def n_records(self) -> int:
+        path = next(iter(self.out.glob("*/queries.jsonl")), None) if self.out.exists() else None
+        return path.read_bytes().count(b"\n") if path else 0
+
+
+@pytest.fixture
+def batch(tmp_path, llama_bin_dir, tiny_model) -> Batch:
+    return Batch(tmp_path, llama_bin_dir, tiny_model, write_workload(tmp_path / "w.jsonl"), tmp_path / "out")
+
+
+def wait_for(pred, timeout=120.0, step=0.002) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
+def streaming(batch: Batch, i: int) -> bool:
+    logs = [p / "stderr.log" for p in batch.raw(i)]
+    return any(p.exists() and b"generate:" in p.read_bytes() for p in logs)
+
+
+def wait_no_main(batch: Batch, timeout=30.0) -> None:
+    """An orphaned `main` loses its pty with the batch and dies of SIGHUP; make sure it did
+    before the next batch measures. Ours write under our run folder (other checkouts' tests
+    run the same model at the same time)."""
+    def mains():
+        found = []
+        for p in psutil.process_iter(["cmdline", "status"]):
+            if p.info["status"] != psutil.STATUS_ZOMBIE and any(str(batch.out) in a for a in p.info["cmdline"] or []):
+                found.append(p)
+        return found
+    assert wait_for(lambda: not mains(), timeout=timeout, step=0.05), f"an orphaned main is still running: {mains()}"
+
+
+def every_line_json(run: Path) -> list[dict]:
+    """Every line of queries.jsonl and samples.jsonl parses, and each ends with its newline."""
+    for name in ("samples.jsonl", "queries.jsonl"):
+        data = (run / name).read_bytes()
+        assert not data or data.endswith(b"\n"), f"{name} ends in a torn line"
+        rows = [json.loads(x) for x in data.split(b"\n") if x]
+    json.loads((run / "manifest.json").read_text())
+    return rows
+
+
+def assert_complete(batch: Batch, run: Path, statuses=("ok",)) -> list[dict]:
+    recs = every_line_json(run)
+    assert [r["query_id"] for r in recs] == [f"q{i}" for i in range(N)]  # each once, in plan order
+    assert {r["status"] for r in recs} <= set(statuses), [(r["query_id"], r["status"], r.get("error")) for r in recs]
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["status"] == "finished" and m["n_queries"] == N
+    return recs
+
+
+@pytest.mark.parametrize("point", ["spawn", "mid-stream", "between-record-and-next-query"])
+def test_kill_9_then_the_next_batch_records_every_query_exactly_once(batch, tiny_model, point):
+    proc = batch.start()
+    if point == "spawn":
+        hit = wait_for(lambda: batch.raw(2) or proc.poll() is not None)
+    elif point == "mid-stream":
+        hit = wait_for(lambda: streaming(batch, 2) or proc.poll() is not None)
+    else:
+        hit = wait_for(lambda: batch.n_records() >= 2 or proc.poll() is not None)
+    assert proc.poll() is None, proc.communicate()
+    proc.kill()
+    proc.wait()
+    assert hit, f"never reached {point}"
+    wait_no_main(batch)
+    (run,) = batch.runs()
+    before = every_line_json(run)  # what the kill left is already valid
+    assert [r["query_id"] for r in before] == ["q0", "q1"]
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["status"] == "running"  # SIGKILL: no final state, which is what the next batch relies on not needing
+    if point == "mid-stream":  # and a power cut in the middle of two appends
+        for name, torn in (("queries.jsonl", b'{"query_id": "q2", "stat'), ("samples.jsonl", b'{"query_id": "q')):
+            with open(run / name, "ab") as f:
+                f.write(torn)
+
+    res = batch.run()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"resuming {run}, {N - 2} of {N} measurements to go" in res.stdout
+    assert batch.runs() == [run]
+    recs = assert_complete(batch, run)
+    assert recs[:2] == before  # earlier records untouched
+    last = batch.log.read_text().splitlines()[-1]
+    assert f"| {N} ok, 0 failed, {N}/{N} recorded, {N - 2} this batch | run {run} | exit 0" in last
+
+
+def test_sigterm_mid_query_and_a_second_batch_meanwhile(batch, tiny_model):
+    proc = batch.start()
+    assert wait_for(lambda: streaming(batch, 1) or proc.poll() is not None) and proc.poll() is None
+    second = batch.run()
+    assert second.returncode == 4
+    (line,) = second.stderr.splitlines()
+    assert f"another measurement holds this machine: PID {proc.pid}" in line
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    wait_no_main(batch, timeout=5)  # the query in flight was killed, not left running
+    (run,) = batch.runs()
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["status"] == "interrupted" and m["interrupted_by"] == "signal SIGTERM"
+    assert [r["query_id"] for r in every_line_json(run)] == ["q0"]
+    assert "stopped by signal 15" in err.splitlines()[-1]
+    res = batch.run()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert_complete(batch, run)
+
+
+def test_a_corrupt_model_fails_each_query_and_the_batch_goes_on(tmp_path, llama_bin_dir, tiny_model):
+    broken = tmp_path / "broken.gguf"
+    with open(tiny_model, "rb") as src, open(broken, "wb") as dst:  # a copy cut short: header whole, tensors not
+        dst.write(src.read(tiny_model.stat().st_size - 100_000))
+    b = Batch(tmp_path, llama_bin_dir, broken, write_workload(tmp_path / "w.jsonl", max_tokens=8), tmp_path / "out")
+    res = b.run()
+    assert res.returncode == 3, res.stdout + res.stderr
+    (run,) = b.runs()
+    recs = assert_complete(b, run, statuses=("crashed", "error"))
+    assert all(r["status"] == "crashed" for r in recs)  # main faults on the missing tensor data
+    assert f"| 0 ok, {N} failed, {N}/{N} recorded" in b.log.read_text().splitlines()[-1]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_disk_stops_the_batch_cleanly_and_the_next_one_finishes(tmp_path, llama_bin_dir, tiny_model,
+                                                                     small_disk):
+    n = 40
+    b = Batch(tmp_path, llama_bin_dir, tiny_model, write_workload(tmp_path / "w.jsonl", n=n, max_tokens=8),
+              small_disk / "out")
+    res = b.run()
+    assert res.returncode == 1, res.stdout + res.stderr
+    (run,) = b.runs()
+    before = every_line_json(run)
+    assert 0 < len(before) < n and all(r["status"] == "ok" for r in before)
+    left = n - len(before)
+    assert f"the disk holding {run} is full:" in res.stderr
+    assert f"the {left} measurements left need about" in res.stderr and "free at least" in res.stderr
+    last = b.log.read_text().splitlines()[-1]  # the log is on the big disk, under the project root
+    assert "is full" in last and last.endswith("exit 1")
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["status"] == "interrupted" and "DiskFull" in m["interrupted_by"]
+
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+    again = b.run()
+    assert again.returncode == 0, again.stdout + again.stderr
+    recs = every_line_json(run)
+    assert [r["query_id"] for r in recs] == [f"q{i}" for i in range(n)] and recs[: len(before)] == before
+    assert all(r["status"] == "ok" for r in recs)
+
+
