@@ -38,10 +38,6 @@ VARIANT_KEYS = ("max_tokens", "n_gpu_layers", "interval_s", "threads", "batch_si
 CHECKED_PLATFORM_KEYS = ("machine", "cpu_model", "l4t_release", "jetson_model")
 
 
-def ledger_path() -> Path:
-    return paths.build_dir() / "ledger.json"
-
-
 def default_binary() -> Path:
     return paths.build_dir() / "llama.cpp" / "main"
 
@@ -49,7 +45,7 @@ def default_binary() -> Path:
 def default_model() -> Path:
     from orchestrator.bootstrap.ledger import Ledger
 
-    entry = Ledger(ledger_path()).get("model")
+    entry = Ledger(paths.ledger_path()).get("model")
     if not entry:
         raise UserError("no model has been set up in this checkout", fix="make bootstrap, or --model PATH")
     return Path(entry["path"])
@@ -215,7 +211,7 @@ def model_facts(cfg: RunConfig, prep: Prepared) -> dict:
     from orchestrator.net import sha256_file
 
     sha = sha256_file(cfg.model)
-    return {**prep.model_info, "sha256": sha, **provenance(sha, ledger_path())}
+    return {**prep.model_info, "sha256": sha, **provenance(sha, paths.ledger_path())}
 
 
 def board_state() -> dict:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
 from orchestrator.doctor import gather
 
 
-@click.command()
+@click.command(epilog="Exit codes: 0 everything a run needs is there; 1 something is missing (listed with its fix).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def doctor(as_json):
     """Report the platform, the llama.cpp build and the model; say how to fix what is missing."""
     d = gather()
     if as_json:
         click.echo(json.dumps(d, indent=2, sort_keys=True))
-        return
+        sys.exit(1 if d["problems"] else 0)
     p = d["platform"]
     gib = 1 << 30
     lines = [
@@ -48,5 +49,6 @@ def doctor(as_json):
         click.echo("\nto fix:")
         for f in d["problems"]:
             click.echo(f"  - {f}")
+        sys.exit(1)
     else:
         click.echo("\nall good: edgebench can run")
