@@ -14,6 +14,7 @@ COMMANDS = {
     "bench": "orchestrator.bench:bench",
     "bootstrap": "orchestrator.bootstrap.cli:bootstrap",
     "doctor": "orchestrator.doctor:doctor",
+    "nano-check": "orchestrator.commands.nano_check:nano_check",
     "run": "orchestrator.run_cli:run",
     "workloads": "orchestrator.workloads.cli:workloads",
 }

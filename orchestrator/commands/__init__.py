@@ -1,0 +1,1 @@
+"""The `edgebench` subcommands: option parsing and printing only; the work lives in library modules."""
