@@ -171,15 +171,17 @@ def read_object(cuobjdump: str, obj: Path) -> dict:
     return kernel_figures(regs, bounds)
 
 
-def ptxas_maxrregcount(tree: Path, make_vars: dict[str, str], env) -> int | None:
+def ptxas_maxrregcount(tree: Path, make_vars: dict[str, str], env) -> dict:
     """The -maxrregcount that ptxas gets: the Makefile's own nvcc command for ggml-cuda.o (make -n),
     rerun with -dryrun, which lists each sub-command nvcc would run."""
     listing = common.make(tree, make_vars, ("ggml-cuda.o",), Path(os.devnull), env=env, dry=True)
     nvcc = make_vars["LLAMA_CUDA_NVCC"].split()[0]
-    line = next((ln for ln in listing.splitlines() if ln.startswith(nvcc)), None)
+    line = next((ln for ln in listing.splitlines() if nvcc in ln and "ggml-cuda.cu" in ln), None)
+    found: dict = {"ptxas_line_found": False, "ptxas_maxrregcount": None}
     if line is None:
-        return None
+        return found
     argv = shlex.split(line)
+    argv = argv[argv.index(nvcc):]  # past a ccache the Makefile may put in front
     argv.insert(1, "-dryrun")
     full_env = dict(os.environ)
     for k, v in env:
@@ -188,8 +190,8 @@ def ptxas_maxrregcount(tree: Path, make_vars: dict[str, str], env) -> int | None
     for ln in (proc.stdout + proc.stderr).splitlines():
         if re.search(r"\bptxas\b", ln):
             m = re.search(r"maxrregcount[= ]+(\d+)", ln)
-            return int(m.group(1)) if m else None
-    return None
+            found.update(ptxas_line_found=True, ptxas_maxrregcount=int(m.group(1)) if m else None)
+    return found
 
 
 def check(work: Path, log) -> dict:
@@ -216,7 +218,7 @@ def check(work: Path, log) -> dict:
         common.make(tree, mv, targets, work / "logs" / f"cuda-{name}.log", env=env)
         fig = read_object(cuobjdump, tree / "ggml-cuda.o")
         fig["sass_archs"] = sass_archs(cuobjdump, tree / targets[0])
-        fig["ptxas_maxrregcount"] = ptxas_maxrregcount(tree, mv, env)
+        fig.update(ptxas_maxrregcount(tree, mv, env))
         fig["maxrregcount_in_ptxas"] = fig["ptxas_maxrregcount"] == PATCH_REG_CAP
         if patched:
             fig["main_linked"] = (tree / "main").is_file()

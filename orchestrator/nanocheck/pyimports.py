@@ -10,11 +10,13 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from orchestrator import paths
+from orchestrator.errors import UserError
 from orchestrator.nanocheck import common
 from orchestrator.nanocheck.aarch64 import QEMU_CPU
 
@@ -53,7 +55,9 @@ def _apt_options(state: Path) -> list[str]:
             f"-oDir::State::status={state / 'status'}",
             f"-oDir::Cache={state}", f"-oDir::Etc::SourceList={state / 'sources.list'}",
             f"-oDir::Etc::SourceParts={state / 'parts'}", "-oAPT::Architecture=arm64", "-oAPT::Architectures::=arm64",
-            "-oDebug::NoLocking=1", "-oAPT::Sandbox::User=" + ("root" if os.geteuid() == 0 else "")]
+            "-oDebug::NoLocking=1",
+            # as root, apt would hand the download to user _apt, who cannot write into our folders
+            *(["-oAPT::Sandbox::User=root"] if os.geteuid() == 0 else [])]
 
 
 def arm64_python(root: Path, log) -> Path:
@@ -74,8 +78,6 @@ def arm64_python(root: Path, log) -> Path:
         for argv in (["apt-get", *opts, "-qq", "update"], ["apt-get", *opts, "-qq", "download", *DEBS]):
             proc = common.run(argv, timeout=900, cwd=str(debs))
             if proc.returncode != 0:
-                from orchestrator.errors import UserError
-
                 raise UserError(f"`{' '.join(argv[:1] + argv[-3:])}` failed: {proc.stderr.strip()[-800:]}",
                                 fix=f"check that {MIRROR} is reachable, then rerun `make nano-check`")
     shutil.rmtree(root, ignore_errors=True)
@@ -111,8 +113,6 @@ def install_wheels(site: Path, requirements: list[str], log) -> None:
             "--abi", "cp311", *(a for p in platforms for a in ("--platform", p)), *requirements]
     proc = common.run(argv, timeout=1800)
     if proc.returncode != 0:
-        from orchestrator.errors import UserError
-
         raise UserError(f"pip could not fetch the aarch64 wheels: {proc.stderr.strip()[-1500:]}",
                         fix="check that PyPI is reachable, then rerun `make nano-check`")
 
@@ -159,8 +159,8 @@ def import_one(python: Path, root: Path, site: Path, module: str, work: Path) ->
     argv = [shutil.which(common.QEMU) or common.QEMU, "-cpu", QEMU_CPU, "-L", str(root), str(python), "-c", code]
     try:
         proc = common.run(argv, timeout=600, env=env, cwd=str(work))
-    except Exception as exc:  # a timeout is a result too
-        return {"status": "error", "error": str(exc)}
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "error": "no answer within 600 s", "exercised": module in EXERCISE}
     status, error = classify(proc.returncode, proc.stderr)
     return {"status": status, "exercised": module in EXERCISE, **({"error": error} if error else {})}
 

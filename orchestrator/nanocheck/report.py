@@ -39,7 +39,8 @@ def acceptance(report: dict) -> list[dict]:
                    r["unpatched"].get("sass_archs") == ["sm_53"] and r["unpatched"].get("kernels", 0) > 0,
                    "figures of an sm_53 build"),
             _judge("unpatched.maxrregcount_in_ptxas", r["unpatched"].get("maxrregcount_in_ptxas"),
-                   r["unpatched"].get("maxrregcount_in_ptxas") is False, "false (no patch, no cap)"),
+                   r["unpatched"].get("ptxas_line_found") and r["unpatched"].get("maxrregcount_in_ptxas") is False,
+                   "false (no patch, no cap)"),
         ]
     if "qemu_cpu" in report:
         r = report
