@@ -187,3 +187,16 @@ def test_nano_check_python_stack_imports_on_armv8_0(nano_report):
     assert {k: v for k, v in imports.items() if v["status"] != "ok"} == {}
     assert imports["numpy"]["exercised"] and imports["polars"]["exercised"]
     assert nano_report["ok"] is True, [a for a in nano_report["acceptance"] if not a["ok"]]
+
+
+def test_the_cli_stops_with_the_install_command_when_tools_are_missing(monkeypatch, tmp_path, isolated_root):
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(common, "NEEDS", {**common.NEEDS, "aarch64": ("aarch64-linux-gnu-g++", "qemu-aarch64-static")})
+    res = CliRunner().invoke(main, ["nano-check", "--only", "aarch64", "--no-install"])
+    assert res.exit_code != 0
+    assert "aarch64-linux-gnu-g++" in res.output and "fix: sudo tools/nano-check-deps.sh" in res.output
+    assert not (isolated_root / "build" / "nano-check" / "report.json").exists()
