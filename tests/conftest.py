@@ -38,7 +38,7 @@ def llama_bin_dir() -> Path:
     env = os.environ.get("EDGEBENCH_TEST_LLAMA_DIR")
     if env:
         return Path(env)
-    import support
+    from orchestrator.bootstrap import scratch as support
 
     return support.ensure_llama_build()
 
@@ -49,7 +49,7 @@ def vocab_gguf() -> Path:
     env = os.environ.get("EDGEBENCH_TEST_VOCAB")
     if env:
         return Path(env)
-    import support
+    from orchestrator.bootstrap import scratch as support
 
     return support.ensure_vocab()
 
@@ -57,7 +57,7 @@ def vocab_gguf() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(llama_bin_dir, vocab_gguf) -> Path:
     """A small timing twin: the real vocabulary, 2 layers, Q5_K_M, runs in well under a second."""
-    import support
+    from orchestrator.bootstrap import scratch as support
 
     return support.ensure_tiny_twin(llama_bin_dir, vocab_gguf)
 

@@ -1,5 +1,7 @@
-"""The real llama.cpp build, vocabulary and small twin that the test suite shares, made by
-the same steps `edgebench bootstrap` runs and kept in the per-user cache between runs."""
+"""A scratch host build of llama.cpp a33e6a0, the Llama vocabulary and a small twin (2 layers),
+made by the same steps `edgebench bootstrap` runs and kept in the per-user cache: what
+`edgebench nano-check` compares the emulated Nano against, and what the test suite runs on.
+It never touches the checkout's build/."""
 
 from __future__ import annotations
 

@@ -1,0 +1,31 @@
+"""`edgebench nano-check`: prove the Jetson Nano's build on this x86 host (see orchestrator/nanocheck)."""
+
+from __future__ import annotations
+
+import click
+
+from orchestrator.errors import UserError
+
+
+@click.command("nano-check")
+@click.option("--only", "only", multiple=True, type=click.Choice(["cuda", "aarch64", "python"]),
+              help="Run only these checks (repeatable); default: all three.")
+@click.option("--no-install", is_flag=True,
+              help="Never install the Debian packages it needs (as root it runs tools/nano-check-deps.sh).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON instead of the table.")
+def nano_check(only: tuple[str, ...], no_install: bool, as_json: bool):
+    """Build llama.cpp for the Nano without a board: CUDA 11.8 for sm_53 with the patch, main
+    cross-built for aarch64 and run under qemu as a Cortex-A57, and the Python stack imported
+    there. Writes build/nano-check/report.json."""
+    import json
+
+    from orchestrator.nanocheck import common, report
+
+    checks = tuple(c for c in report.CHECKS if not only or c in only)
+    out_dir = common.check_dir()
+    result = report.run(out_dir, checks, install=not no_install, log=lambda s: click.echo(s, err=True))
+    click.echo(json.dumps(result, indent=2, default=str) if as_json else report.table(result))
+    click.echo(f"report: {out_dir / report.REPORT}", err=True)
+    if not result["ok"]:
+        failed = ", ".join(a["key"] for a in result["acceptance"] if not a["ok"])
+        raise UserError(f"nano-check failed: {failed}", fix=f"read {out_dir / report.REPORT} and the logs beside it")
