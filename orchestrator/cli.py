@@ -14,6 +14,7 @@ COMMANDS = {
     "bench": "orchestrator.commands.bench:bench",
     "bootstrap": "orchestrator.bootstrap.cli:bootstrap",
     "doctor": "orchestrator.doctor:doctor",
+    "experiment": "orchestrator.commands.experiment:experiment",
     "run": "orchestrator.commands.run:run",
     "workloads": "orchestrator.workloads.cli:workloads",
 }
