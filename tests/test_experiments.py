@@ -203,7 +203,10 @@ class SixReadings(Sampler):
     name, kind = "six", "gpu"
 
     def stop(self):
-        return [{"t_s": 0.01 * i, "gpu_mem_bytes": 1000 * i} for i in range(6)]
+        return [{"t_s": 0.01 * i, "gpu_mem_bytes": 1000 * i} for i in reversed(range(6))]
+
+    def aggregate(self, samples, timeline):
+        return {"gpu_mem_low_bytes": min(s["gpu_mem_bytes"] for s in samples), "gpu_n_readings": len(samples)}
 
 
 def test_granular_marks_the_first_four_readings_of_each_measured_query_and_stats_skip_them(setup):
@@ -216,8 +219,10 @@ def test_granular_marks_the_first_four_readings_of_each_measured_query_and_stats
     assert len(recs) == 10 and len(samples) == 60  # nothing deleted
     for r in recs:
         mine = [x for x in samples if x["attempt"] == r["attempt"]]
-        marked = [x["gpu_mem_bytes"] for x in mine if x.get("discard")]
+        marked = sorted(x["gpu_mem_bytes"] for x in mine if x.get("discard"))
         assert marked == ([0, 1000, 2000, 3000] if r["phase"] == "measure" else [])
+        # the record's figures come from the kept readings only
+        assert (r["gpu_mem_low_bytes"], r["gpu_n_readings"]) == ((4000, 2) if r["phase"] == "measure" else (0, 6))
     kept = stats.describe_samples(samples, "gpu_mem_bytes", recs)
     assert kept["n"] == 5 * 2 and kept["min"] == 4000  # warm-ups and discarded readings left out
 

@@ -154,31 +154,54 @@ def check_runnable(res: Resolved) -> None:
 
 
 # -- hooks -------------------------------------------------------------------------------
-def discard_marker(n: int):
-    """Marks the first `n` readings of each sampler of each measured item `discard: true`
-    (the study dropped them: the process is still settling); warm-ups are marked by phase."""
-    if not n:
-        return None
+class Discarding:
+    """Wraps a sampler so that the first `n` readings of each measured item are marked
+    `discard: true` when they are stored (the study dropped them: the process is still
+    settling) and left out of the figures the sampler aggregates into the record. Warm-ups
+    are marked by their phase instead. The session's before_item hook sets the phase."""
 
-    def mark(item, flat: list[dict]) -> list[dict]:
-        if item.phase != "measure":
-            return flat
-        order: dict = {}
-        for i, s in enumerate(flat):
-            order.setdefault(s.get("sampler"), []).append(i)
-        for idx in order.values():
-            for i in sorted(idx, key=lambda i: flat[i].get("t_s", 0))[:n]:
-                flat[i] = dict(flat[i], discard=True)
-        return flat
+    def __init__(self, inner, n: int):
+        self.inner, self.n, self.phase = inner, n, "measure"
 
-    return mark
+    def __getattr__(self, attr):  # name, kind, set_interval, ...
+        return getattr(self.inner, attr)
+
+    def open(self):
+        self.inner.open()
+
+    def close(self):
+        self.inner.close()
+
+    def start(self, pid, t0_ns):
+        self.inner.start(pid, t0_ns)
+
+    def stop(self) -> list[dict]:
+        samples = self.inner.stop()
+        if self.phase != "measure":
+            return samples
+        first = set(sorted(range(len(samples)), key=lambda i: samples[i].get("t_s", 0))[: self.n])
+        return [dict(s, discard=True) if i in first else s for i, s in enumerate(samples)]
+
+    def aggregate(self, samples, timeline):
+        return self.inner.aggregate([s for s in samples if not s.get("discard")], timeline)
+
+    def info(self):
+        return dict(self.inner.info(), discard_first=self.n)
 
 
-def item_hook(name: str, part: str, gate=None):
-    """Tags each record with its experiment and part; a thermal gate waits first."""
+def discarding(samplers: list, n: int) -> list:
+    return [Discarding(s, n) for s in samplers] if n else samplers
+
+
+def item_hook(name: str, part: str, gate=None, samplers=()):
+    """Tags each record with its experiment and part, tells discarding samplers the item's
+    phase, and lets a thermal gate wait first."""
     tag = {"experiment": {"name": name, "part": part}}
 
     def before(item) -> dict:
+        for s in samplers:
+            if isinstance(s, Discarding):
+                s.phase = item.phase
         return {**(gate(item) if gate else {}), **tag}
 
     return before
@@ -199,22 +222,25 @@ def start(res: Resolved, *, name: str | None = None, part: str | None = None, ru
     name, part = name or res.plan.name, part or res.plan.name
     experiment = {"name": name, "part": part, "plan": res.plan.to_json(), "repeat": res.repeat,
                   "selection": res.summary()["queries"], "gating": gating}
-    return sess.Session.create(res.cfg, items_for=res.items, run_dir=run_dir, samplers=samplers, executor=executor,
+    smp = discarding(samplers if samplers is not None else sess.default_samplers(res.cfg), res.plan.discard_first)
+    return sess.Session.create(res.cfg, items_for=res.items, run_dir=run_dir, samplers=smp, executor=executor,
                                extra_manifest={"experiment": experiment}, log=log,
-                               before_item=item_hook(name, part, _gate_from(gating, log)),
-                               mark_samples=discard_marker(res.plan.discard_first))
+                               before_item=item_hook(name, part, _gate_from(gating, log), smp))
 
 
 def resume(run_dir: Path, *, force: bool = False, executor=None, samplers=None, log=print) -> sess.Session:
     """Reopen a part (or a single plan's run) with the hooks its manifest records."""
     from orchestrator.store import RunReader
 
-    exp = RunReader(run_dir).manifest.get("experiment")
+    manifest = RunReader(run_dir).manifest
+    exp = manifest.get("experiment")
     if not exp:
         raise UserError(f"{run_dir} is a run folder, not an experiment's", fix=f"edgebench run --resume {run_dir}")
-    return sess.Session.resume(run_dir, force=force, executor=executor, samplers=samplers, log=log,
-                               before_item=item_hook(exp["name"], exp["part"], _gate_from(exp.get("gating"), log)),
-                               mark_samples=discard_marker(exp["plan"].get("discard_first", 0)))
+    if samplers is None:
+        samplers = sess.default_samplers(sess.config_from_manifest(manifest, Path(run_dir).parent))
+    smp = discarding(samplers, exp["plan"].get("discard_first", 0))
+    return sess.Session.resume(run_dir, force=force, executor=executor, samplers=smp, log=log,
+                               before_item=item_hook(exp["name"], exp["part"], _gate_from(exp.get("gating"), log), smp))
 
 
 def results(records: list[dict], plan: dict) -> dict:
