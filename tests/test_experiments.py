@@ -323,3 +323,43 @@ def test_interrupted_experiment_all_resumes_each_item_exactly_once(setup):
         total += len(keys)
     # the second run ran exactly what the first had not
     assert len(again.calls) == total - (calls[0] - 1)
+
+
+def test_cli_experiment_all_interrupted_then_the_same_command_finishes_it(setup, monkeypatch):
+    calls = [0]
+
+    def interrupt_once(argv):
+        calls[0] += 1
+        if calls[0] == len(rows()) + 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("orchestrator.engine.child.run_child", FakeMain(interrupt_once))
+    first = cli(setup, "all")
+    assert first.exit_code == 130 and f"experiment --resume {setup.out_dir}" in first.output
+    (exp,) = [p for p in setup.out_dir.iterdir()]
+    assert json.loads((exp / "experiment.json").read_text())["status"] == "interrupted"
+    again = cli(setup, "all")
+    assert again.exit_code == 0, again.output
+    assert f"finishing the unfinished experiment {exp}" in again.output
+    assert [p for p in setup.out_dir.iterdir()] == [exp]  # no second experiment folder
+    index = json.loads((exp / "experiment.json").read_text())
+    assert index["status"] == "finished" and all(p["status"] == "finished" for p in index["parts"])
+    # a finished experiment is not picked up again: the next `all` starts a new folder
+    assert cli(setup, "all").exit_code == 0 and len(list(setup.out_dir.iterdir())) == 2
+
+
+def test_cli_resume_of_a_single_plan_run(setup, monkeypatch):
+    def interrupt_third(argv, n=[0]):  # noqa: B006 - a call counter
+        n[0] += 1
+        if n[0] == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("orchestrator.engine.child.run_child", FakeMain(interrupt_third))
+    first = cli(setup, "output-sweep")
+    assert first.exit_code == 130
+    (run,) = [p for p in setup.out_dir.iterdir()]
+    res = CliRunner().invoke(main, ["experiment", "--resume", str(run)])
+    assert res.exit_code == 0, res.output
+    recs = RunReader(run).queries()
+    assert len(recs) == len({record_key(r) for r in recs}) == 10
+    assert sorted(r["output_tokens"] for r in recs if r["phase"] == "measure") == [10, 50, 120, 230, 400]

@@ -137,7 +137,7 @@ def experiment(name, plan_file, workload, model, binary, out, plan_only, repeat,
     with _measuring() as lock:
         session = xrun.start(res, gating=gating, log=click.echo)
         lock.set_run_dir(session.store.dir)
-        _exit([_run_part(session)])
+        _exit([_interruptible(lambda: _run_part(session), session.store.dir)])
 
 
 def _measuring():
@@ -172,13 +172,18 @@ def _all(base, repeat, gating, plan_only, new, force):
         _exit(_run_all(xrun, exp_dir, force, lock))
 
 
-def _run_all(xrun, exp_dir, force, lock):
+def _interruptible(fn, folder: Path):
     try:
-        return xrun.run_all(exp_dir, run_session=lambda s, part: _run_part(s, part), force=force, log=click.echo,
-                            on_lock=lock.set_run_dir)
+        return fn()
     except KeyboardInterrupt:
-        click.echo(f"interrupted (Ctrl-C): finish it with edgebench experiment all --resume {exp_dir}", err=True)
+        click.echo(f"interrupted (Ctrl-C): what was recorded stays; finish it with edgebench experiment --resume "
+                   f"{folder}", err=True)
         sys.exit(130)
+
+
+def _run_all(xrun, exp_dir, force, lock):
+    return _interruptible(lambda: xrun.run_all(exp_dir, run_session=lambda s, part: _run_part(s, part), force=force,
+                                               log=click.echo, on_lock=lock.set_run_dir), exp_dir)
 
 
 def _resume(folder: Path, force: bool):
@@ -189,4 +194,4 @@ def _resume(folder: Path, force: bool):
             _exit(_run_all(xrun, folder, force, lock))
         session = xrun.resume(folder, force=force, log=click.echo)
         lock.set_run_dir(session.store.dir)
-        _exit([_run_part(session)])
+        _exit([_interruptible(lambda: _run_part(session), folder)])
