@@ -228,10 +228,12 @@ def test_granular_marks_the_first_four_readings_of_each_measured_query_and_stats
 
 
 def thermal_root(tmp_path: Path, temps: list[float]) -> Path:
-    for i, t in enumerate(temps):
+    """Zones as a Nano names them, plus its PMIC-Die zone that always reads 100 C."""
+    names = ["CPU-therm", "GPU-therm", "PLL-therm"]
+    for i, (name, t) in enumerate([*zip(names[: len(temps)], temps, strict=True), ("PMIC-Die", 100.0)]):
         z = tmp_path / "sys" / "class" / "thermal" / f"thermal_zone{i}"
         z.mkdir(parents=True, exist_ok=True)
-        (z / "type").write_text(f"zone{i}\n")
+        (z / "type").write_text(f"{name}\n")
         (z / "temp").write_text(f"{int(t * 1000)}\n")
     return tmp_path
 
@@ -248,7 +250,7 @@ def test_thermal_gate_waits_for_the_board_to_cool_and_notes_how_long(tmp_path):
     gate = Gate(cooldown_s=0, max_temp_c=50, timeout_s=60, root=root, poll_s=2, sleep=sleep, clock=lambda: clock[0])
     note = gate(None)["gate"]
     assert note["temp_start_c"] == 62.5 and note["temp_end_c"] == 47.5 and note["waited_s"] == 6
-    assert note["timed_out"] is False
+    assert note["timed_out"] is False  # the PMIC-Die zone's constant 100 C did not hold it
     stuck = Gate(max_temp_c=10, timeout_s=5, root=root, poll_s=2, sleep=lambda s: clock.__setitem__(0, clock[0] + s),
                  clock=lambda: clock[0], log=lambda m: None)
     assert stuck(None)["gate"]["timed_out"] is True

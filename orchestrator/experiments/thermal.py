@@ -9,10 +9,15 @@ from pathlib import Path
 
 from orchestrator.errors import UserError
 
+# The Nano's PMIC-Die zone is not a sensor: it reads a constant 100 C (tegrastats shows
+# PMIC@100C on an idle board). Gating on it would never pass.
+IGNORED_ZONES = ("PMIC",)
+
 
 def read_temps(root: Path) -> dict[str, float]:
     """Zone type (or name) -> degrees C from sys/class/thermal/thermal_zone*/temp (millidegrees).
-    Zones that cannot be read (some report errors while the sensor is off) are left out."""
+    Zones that cannot be read (some report errors while the sensor is off) are left out, and so
+    are the constant ones in IGNORED_ZONES."""
     out = {}
     for zone in sorted((root / "sys" / "class" / "thermal").glob("thermal_zone*")):
         try:
@@ -23,6 +28,8 @@ def read_temps(root: Path) -> dict[str, float]:
             name = (zone / "type").read_text().strip() or zone.name
         except OSError:
             name = zone.name
+        if name.startswith(IGNORED_ZONES):
+            continue
         out[name if name not in out else zone.name] = milli / 1000
     return out
 
