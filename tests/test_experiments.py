@@ -365,3 +365,11 @@ def test_cli_resume_of_a_single_plan_run(setup, monkeypatch):
     recs = RunReader(run).queries()
     assert len(recs) == len({record_key(r) for r in recs}) == 10
     assert sorted(r["output_tokens"] for r in recs if r["phase"] == "measure") == [10, 50, 120, 230, 400]
+
+
+def test_name_and_plan_file_are_one_or_the_other(setup, tmp_path):
+    both = cli(setup, "granular", "--plan", str(plans.find("granular")))
+    assert both.exit_code == 2 and "or --plan FILE" in both.output
+    unknown = cli(setup, "granualr", "--plan-only")
+    assert unknown.exit_code == 1 and "no experiment plan named 'granualr'" in unknown.output
+    assert "granular" in unknown.output  # the fix lists the plans

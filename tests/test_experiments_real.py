@@ -142,3 +142,20 @@ def test_ngl_sweep_plan_only_on_the_cpu_build_says_why_not(study):
     assert res.returncode == 1
     assert "\"would_run\": false" in res.stdout and "every step would measure the same CPU run" in res.stdout
     assert "fix:" in res.stderr and "LLAMA_CUBLAS=1" in res.stderr
+
+
+def test_queries_without_estimates_are_counted_with_the_real_tokenizer(tmp_path, llama_bin_dir, tiny_model):
+    rows = [json.loads(line) for line in (REPO / "workloads" / "default.jsonl").read_text().splitlines()]
+    conv = [r for r in rows if r["category"] == "conversational"]
+    stripped = tmp_path / "conv.jsonl"
+    stripped.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "prompt_tokens_est"}) + "\n"
+                                for r in conv))
+    res = subprocess.run(eb_cmd("output-sweep", "--plan-only", "--binary", str(llama_bin_dir / "main"), "--model",
+                                str(tiny_model), "--workload", str(stripped)),
+                         env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    (q,) = json.loads(res.stdout)["queries"]
+    assert q["prompt_tokens_from"] == "tokenizer"
+    # the same count `edgebench workloads build` stored in the shipped workload
+    assert q["prompt_tokens"] == next(r["prompt_tokens_est"] for r in conv if r["id"] == q["id"])

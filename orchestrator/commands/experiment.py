@@ -165,6 +165,9 @@ def _all(base, repeat, gating, plan_only, new, force):
                 found = None
         if found:
             click.echo(f"finishing the unfinished experiment {found} (--new starts another)")
+            stored = xrun.read_experiment(found)
+            if (repeat, gating) != (stored.get("repeat"), stored.get("gating")):
+                click.echo("note: it keeps the --repeat, --cooldown and --max-temp it was started with")
             exp_dir = found
         else:
             exp_dir, _ = xrun.create_all(base, repeat=repeat, gating=gating)
