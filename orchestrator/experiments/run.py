@@ -130,6 +130,9 @@ def resolve(plan: plans_mod.Plan, base: RunConfig, *, repeat: int | None = None)
         if top is None:
             raise UserError(f"{cfg.model} does not say how many layers it has, so 'to: all' cannot be resolved",
                             fix=f"set n_gpu_layers.to to a number in {plan.source}")
+        if ngl["from"] > top:
+            raise UserError(f"{plan.source}: n_gpu_layers.from is {ngl['from']}, more than the {top} layers of "
+                            f"{cfg.model.name}", fix=f"set n_gpu_layers.from to at most {top}")
         steps = list(range(ngl["from"], top + 1, ngl["step"]))
         if steps[-1] != top:
             steps.append(top)  # "to all" must end at all of them, whatever the step
@@ -143,14 +146,14 @@ def resolve(plan: plans_mod.Plan, base: RunConfig, *, repeat: int | None = None)
     return Resolved(plan, cfg, picks, tokens, counted, variants, repeat or plan.repeat, runnable, why_not, gpu)
 
 
-def refuse_fix(plan) -> str:
-    return ("on a board or host with CUDA: edgebench bootstrap --force build (a CUDA build), or --binary PATH to a "
-            "llama.cpp main built with LLAMA_CUBLAS=1")
+# bootstrap builds with CUDA for the Jetson profiles only; a host build is CPU-only.
+NO_GPU_FIX = ("run it on a Jetson after edgebench bootstrap (its build has CUDA), or pass --binary PATH to a "
+              "llama.cpp main built with LLAMA_CUBLAS=1")
 
 
 def check_runnable(res: Resolved) -> None:
     if not res.runnable:
-        raise UserError(f"not running {res.plan.name}: {res.why_not}", fix=refuse_fix(res.plan))
+        raise UserError(f"not running {res.plan.name}: {res.why_not}", fix=NO_GPU_FIX)
 
 
 # -- hooks -------------------------------------------------------------------------------
