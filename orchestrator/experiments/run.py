@@ -1,5 +1,5 @@
-"""A plan resolved against a workload and a binary (the items it will run, and why), run as
-one session; and `experiment all`: the study's five plans as parts of one experiment folder.
+"""A resolved plan (experiments/resolve.py) run as one session, with its hooks (thermal gate,
+experiment tag, discarding samplers); and `experiment all`: the study's five plans as parts of one experiment folder.
 
     reports/<id>/experiment.json   {"schema_version": 1, "name": "all", "created_at", "status",
                                     "parts": [{"name", "run_dir", "status", "plan"}, ...]}
@@ -11,191 +11,21 @@ run again, so rerunning an interrupted `experiment all` completes it whatever st
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import session as sess
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
 from orchestrator.experiments import plans as plans_mod
-from orchestrator.experiments import select
+from orchestrator.experiments.discard import Discarding, discarding
+from orchestrator.experiments.resolve import Resolved, check_runnable, resolve
 
 EXPERIMENT = "experiment.json"
 EXPERIMENT_SCHEMA = 1
 
 
-# -- resolving ---------------------------------------------------------------------------
-def gpu_offload(binary: Path) -> tuple[bool, str]:
-    """Whether this `main` can offload layers, and how we know: the bootstrap ledger's build
-    backend for this very binary, else its --help (a33e6a0 lists -ngl only in GPU builds; a CPU
-    build warns and ignores the option, so a sweep would measure the same thing N times)."""
-    backend = ((sess.binary_facts(binary).get("build_flags") or {}).get("backend"))
-    if backend:
-        if backend == "cpu":
-            return False, f"the bootstrap ledger records {binary} as a CPU build (backend cpu)"
-        return True, f"the bootstrap ledger records {binary} as a {backend} build"
-    try:
-        proc = subprocess.run([str(binary), "--help"], capture_output=True, text=True, errors="replace", timeout=30,
-                              check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"`{binary} --help` could not be run ({exc}), so GPU offload cannot be confirmed"
-    text = proc.stdout + proc.stderr
-    if "--n-gpu-layers" in text or "-ngl" in text:
-        return True, f"`{binary} --help` lists -ngl/--n-gpu-layers"
-    return False, f"`{binary} --help` has no -ngl/--n-gpu-layers option: it was built without GPU offload"
-
-
-@dataclass
-class Resolved:
-    plan: plans_mod.Plan
-    cfg: RunConfig
-    picks: list  # (query, why)
-    tokens: dict  # query id -> prompt tokens
-    counted: set  # ids whose count came from the tokenizer, not the workload
-    variants: list[dict]
-    repeat: int
-    runnable: bool = True
-    why_not: str | None = None
-    gpu: str | None = None
-
-    def items(self, queries: list | None = None) -> list:
-        """The session items; `queries` (the session's own objects) replace the picked ones by id."""
-        by_id = {q.id: q for q in queries or []}
-        chosen = [by_id.get(q.id, q) for q, _ in self.picks]
-        return sess.plan_items(chosen, self.plan.warmup, self.repeat, self.variants)
-
-    def summary(self) -> dict:
-        from orchestrator.engine.argv import ctx_size_for
-
-        rows = []
-        for q, why in self.picks:
-            limits = [v.get("max_tokens", q.max_tokens) for v in self.variants] or [q.max_tokens]
-            limits = list(dict.fromkeys(limits))
-            rows.append({"id": q.id, "category": q.category, "prompt_tokens": self.tokens[q.id],
-                         "prompt_tokens_from": "tokenizer" if q.id in self.counted else "workload estimate",
-                         "max_tokens": limits,
-                         "ctx_size": [ctx_size_for(self.tokens[q.id], n, self.cfg.ctx_min) for n in limits],
-                         "why": why})
-        out = {"experiment": self.plan.name, "plan_file": self.plan.source, "description": self.plan.description,
-               "rule": self.plan.rule, "would_run": self.runnable}
-        if not self.runnable:
-            out["why_not"] = self.why_not
-        if self.gpu:
-            out["gpu_offload"] = self.gpu
-        out.update(interval_s=self.plan.interval_s, warmup=self.plan.warmup, repeat=self.repeat,
-                   discard_first_readings=self.plan.discard_first, seed=self.plan.seed,
-                   variants=self.variants, queries=rows, n_items=len(self.items()) if self.runnable else 0)
-        if self.plan.rule == "matched-pair":
-            a, b = (self.tokens[q.id] for q, _ in self.picks)
-            out["matched_pair"] = {"prompt_tokens": [a, b], "difference_tokens": abs(a - b),
-                                   "compare": self.plan.compare}
-        if self.plan.rule == "spread":
-            out["spread"] = {"prompt_tokens": [self.tokens[q.id] for q, _ in self.picks]}
-        return out
-
-
-def plan_config(plan: plans_mod.Plan, base: RunConfig) -> RunConfig:
-    return dataclasses.replace(base, interval_s=plan.interval_s, seed=plan.seed, categories=(), limit=None)
-
-
-def resolve(plan: plans_mod.Plan, base: RunConfig, *, repeat: int | None = None) -> Resolved:
-    """Every check and choice before a run folder exists; raises UserError for what cannot run,
-    except a missing GPU build, which is reported in the result (--plan-only explains it)."""
-    cfg = plan_config(plan, base)
-    prep = sess.prepare(cfg)
-    wanted = [q for q in prep.queries if q.category in plan.categories]
-    tokens, counted = {}, set()
-    for q in wanted:
-        if q.prompt_tokens_est:
-            tokens[q.id] = q.prompt_tokens_est
-        else:
-            from orchestrator.workloads.tokens import count_tokens
-
-            try:
-                tokens[q.id] = count_tokens(q.prompt, prep.tokenizer, cfg.model)
-            except ValueError as exc:
-                raise UserError(f"cannot count the prompt tokens of {q.id}: {exc}",
-                                fix="edgebench workloads build (stores prompt_tokens_est)") from None
-            counted.add(q.id)
-    picks = select.apply(plan, wanted, tokens)
-    variants = [{"max_tokens": n} for n in plan.max_tokens] or [{}]
-    runnable, why_not, gpu = True, None, None
-    if plan.n_gpu_layers is not None:
-        n_layers = prep.model_info.get("block_count")
-        ngl = plan.n_gpu_layers
-        top = n_layers if ngl["to"] == "all" else ngl["to"]
-        if top is None:
-            raise UserError(f"{cfg.model} does not say how many layers it has, so 'to: all' cannot be resolved",
-                            fix=f"set n_gpu_layers.to to a number in {plan.source}")
-        if ngl["from"] > top:
-            raise UserError(f"{plan.source}: n_gpu_layers.from is {ngl['from']}, more than the {top} layers of "
-                            f"{cfg.model.name}", fix=f"set n_gpu_layers.from to at most {top}")
-        steps = list(range(ngl["from"], top + 1, ngl["step"]))
-        if steps[-1] != top:
-            steps.append(top)  # "to all" must end at all of them, whatever the step
-        variants = [dict(v, n_gpu_layers=n) for v in variants for n in steps]
-    if plan.requires_gpu:
-        runnable, gpu = gpu_offload(cfg.binary)
-        if not runnable:
-            why_not = (f"{plan.name} varies the layers offloaded to the GPU, and {gpu}; every step would "
-                       "measure the same CPU run")
-    variants = [] if variants == [{}] else variants  # [] = each query at its own limit
-    return Resolved(plan, cfg, picks, tokens, counted, variants, repeat or plan.repeat, runnable, why_not, gpu)
-
-
-# bootstrap builds with CUDA for the Jetson profiles only; a host build is CPU-only.
-NO_GPU_FIX = ("run it on a Jetson after edgebench bootstrap (its build has CUDA), or pass --binary PATH to a "
-              "llama.cpp main built with LLAMA_CUBLAS=1")
-
-
-def check_runnable(res: Resolved) -> None:
-    if not res.runnable:
-        raise UserError(f"not running {res.plan.name}: {res.why_not}", fix=NO_GPU_FIX)
-
-
 # -- hooks -------------------------------------------------------------------------------
-class Discarding:
-    """Wraps a sampler so that the first `n` readings of each measured item are marked
-    `discard: true` when they are stored (the study dropped them: the process is still
-    settling) and left out of the figures the sampler aggregates into the record. Warm-ups
-    are marked by their phase instead. The session's before_item hook sets the phase."""
-
-    def __init__(self, inner, n: int):
-        self.inner, self.n, self.phase = inner, n, "measure"
-
-    def __getattr__(self, attr):  # name, kind, set_interval, ...
-        return getattr(self.inner, attr)
-
-    def open(self):
-        self.inner.open()
-
-    def close(self):
-        self.inner.close()
-
-    def start(self, pid, t0_ns):
-        self.inner.start(pid, t0_ns)
-
-    def stop(self) -> list[dict]:
-        samples = self.inner.stop()
-        if self.phase != "measure":
-            return samples
-        first = set(sorted(range(len(samples)), key=lambda i: samples[i].get("t_s", 0))[: self.n])
-        return [dict(s, discard=True) if i in first else s for i, s in enumerate(samples)]
-
-    def aggregate(self, samples, timeline):
-        return self.inner.aggregate([s for s in samples if not s.get("discard")], timeline)
-
-    def info(self):
-        return dict(self.inner.info(), discard_first=self.n)
-
-
-def discarding(samplers: list, n: int) -> list:
-    return [Discarding(s, n) for s in samplers] if n else samplers
-
-
 def item_hook(name: str, part: str, gate=None, samplers=()):
     """Tags each record with its experiment and part, tells discarding samplers the item's
     phase, and lets a thermal gate wait first."""
