@@ -16,6 +16,7 @@ COMMANDS = {
     "bootstrap": "orchestrator.commands.bootstrap:bootstrap",
     "cron": "orchestrator.commands.cron:cron",
     "doctor": "orchestrator.commands.doctor:doctor",
+    "experiment": "orchestrator.commands.experiment:experiment",
     "nano-check": "orchestrator.commands.nano_check:nano_check",
     "report": "orchestrator.commands.report:report",
     "run": "orchestrator.commands.run:run",

@@ -244,13 +244,16 @@ class Session:
     """One run folder being measured. Build it with `create` or `resume`, then `run()`."""
 
     def __init__(self, cfg: RunConfig, prep: Prepared, store, items: list[Item], samplers: list,
-                 executor=None, log=print):
+                 executor=None, log=print, before_item=None):
         from orchestrator.engine.child import run_child
 
         self.cfg, self.prep, self.store, self.items = cfg, prep, store, items
         self.samplers = samplers
         self.executor = executor or run_child
         self.log = log
+        # `before_item(item) -> dict | None` runs before each item (an experiment's thermal gate
+        # waits there, its samplers learn the phase); what it returns is merged into the record.
+        self.before_item = before_item
         self._by_id = {q.id: q for q in prep.queries}
         self._open = False
 
@@ -258,7 +261,7 @@ class Session:
     @classmethod
     def create(cls, cfg: RunConfig, *, warmup: int = 0, repeat: int = 1, variants: list[dict] | None = None,
                items_for=None, run_dir: Path | None = None, samplers=None, executor=None, extra_manifest=None,
-               log=print) -> Session:
+               log=print, before_item=None) -> Session:
         """A new run folder. `items_for(queries)` replaces the warm-up/repeat/variant plan
         (experiments choose their own items); `extra_manifest` is recorded as is."""
         from orchestrator.net import sha256_file
@@ -288,10 +291,11 @@ class Session:
             **(extra_manifest or {}),
         }
         store = RunStore.create(run_dir, manifest)
-        return cls(cfg, prep, store, items, smp, executor, log)
+        return cls(cfg, prep, store, items, smp, executor, log, before_item)
 
     @classmethod
-    def resume(cls, run_dir: Path, *, force: bool = False, samplers=None, executor=None, log=print) -> Session:
+    def resume(cls, run_dir: Path, *, force: bool = False, samplers=None, executor=None, log=print,
+               before_item=None) -> Session:
         """Reopen a run folder; refuse (unless `force`) when the binary, model, workload or
         machine differ from what the manifest recorded."""
         from orchestrator.store import RunStore
@@ -322,7 +326,7 @@ class Session:
                                 fix="start a new run")
             items.append(Item(q, it["variant"], it["phase"], it["repetition"]))
         smp = samplers if samplers is not None else default_samplers(cfg)
-        return cls(cfg, prep, store, items, smp, executor, log)
+        return cls(cfg, prep, store, items, smp, executor, log, before_item)
 
     def warnings(self) -> list[str]:
         """What makes this run's timings unrepresentative, each naming its fix."""
@@ -380,6 +384,7 @@ class Session:
         from orchestrator.engine.query import failed, run_query
 
         self.open()
+        gate = self.before_item(item) if self.before_item else None
         cfg, q = self.item_config(item)
         attempt = uuid.uuid4().hex[:12]
         raw = self.store.raw_dir(q.id, _raw_leaf(item))
@@ -394,7 +399,7 @@ class Session:
             record, samples = run_query(cfg, q, attempt, raw, self.prep.pieces, self.prep.n_ctx_train, n_prompt,
                                         self.prep.ignore_eos, self.samplers, self.executor)
         record.update(phase=item.phase, repetition=item.repetition, variant=item.variant,
-                      variant_id=variant_id(item.variant))
+                      variant_id=variant_id(item.variant), **(gate or {}))
         record["raw_dir"] = str(raw.relative_to(self.store.dir / "raw"))
         flat = [dict(s, sampler=name) for name, series in samples.items() for s in series]
         record["n_samples"] = len(flat)

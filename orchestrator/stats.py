@@ -68,3 +68,59 @@ def by_category(records: list[dict], categories: tuple[str, ...]) -> list[dict]:
             "total_cv": repetition_spread(recs)["p50"],
         })
     return rows
+
+
+# Two-sided 95% Student t quantiles (t_{0.975, df}) for df 1..30; beyond, a Cornish-Fisher
+# expansion around the normal quantile, within 1e-4 of the exact value. A table rather than
+# scipy: the measuring process prints these and must stay light.
+_T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+         2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+         2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+_Z975 = 1.959964
+
+
+def t975(df: int) -> float:
+    if df < 1:
+        raise ValueError(f"a t quantile needs df >= 1, got {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = _Z975
+    return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
+
+
+def ci95(values: list[float]) -> dict:
+    """Mean with its 95% confidence interval (t-distribution, sample standard deviation).
+    One value has no interval: its bounds are None."""
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return {"n": 0, "mean": None, "half_width": None, "low": None, "high": None}
+    mean = statistics.fmean(vals)
+    if len(vals) < 2:
+        return {"n": 1, "mean": mean, "half_width": None, "low": None, "high": None}
+    half = t975(len(vals) - 1) * statistics.stdev(vals) / math.sqrt(len(vals))
+    return {"n": len(vals), "mean": mean, "half_width": half, "low": mean - half, "high": mean + half}
+
+
+def ci_by_item(records: list[dict], keys: tuple[str, ...] = ("ttft_s", "tpot_s", "total_s")) -> list[dict]:
+    """Per (query, variant), over its ok measured repetitions: a 95% interval for each key."""
+    groups: dict = {}
+    for r in measured(records):
+        if r["status"] == "ok":
+            groups.setdefault((r["query_id"], r.get("variant_id", "")), []).append(r)
+    return [{"query_id": qid, "variant_id": vid, "category": recs[0]["category"], "n": len(recs),
+             **{k: ci95([r.get(k) for r in recs]) for k in keys}}
+            for (qid, vid), recs in groups.items()]
+
+
+def kept_samples(samples: list[dict], records: list[dict] | None = None) -> list[dict]:
+    """The readings statistics may use: not marked `discard` (an experiment's settling
+    readings), and, given the records, only those of measured attempts (not warm-ups)."""
+    keep = None
+    if records is not None:
+        keep = {r["attempt"] for r in measured(records)}
+    return [s for s in samples if not s.get("discard") and (keep is None or s.get("attempt") in keep)]
+
+
+def describe_samples(samples: list[dict], field: str, records: list[dict] | None = None) -> dict:
+    return describe([s.get(field) for s in kept_samples(samples, records) if s.get(field) is not None])

@@ -45,8 +45,8 @@ def run_with_progress(session) -> object:
     return session.run(lambda r, i, n: click.echo(line_for(r, i, n)))
 
 
-def finish(session, result) -> None:
-    """The per-category table and the summary page; then exit with what happened."""
+def show(session, result) -> None:
+    """The per-category table and the summary page."""
     from orchestrator import summary
 
     rows = summary.rows_for(result.records)
@@ -54,6 +54,11 @@ def finish(session, result) -> None:
     html = summary.write_html(session.store, rows, result.records)
     click.echo(f"\nreport: {html}")
     click.echo(f"figures, CSV and Parquet: edgebench report {session.store.dir}")
+
+
+def finish(session, result) -> None:
+    """The per-category table and the summary page; then exit with what happened."""
+    show(session, result)
     if result.n_failed:
         click.echo(f"{result.n_failed} of {len(result.records)} query attempts failed (exit 3)", err=True)
     sys.exit(result.exit_code)
