@@ -106,9 +106,9 @@ def finish_results(session) -> dict:
 
 # -- experiment all ----------------------------------------------------------------------
 def _write(exp_dir: Path, data: dict) -> None:
-    from orchestrator.store import _atomic_write
+    from orchestrator.fsutil import atomic_write
 
-    _atomic_write(exp_dir / EXPERIMENT, (json.dumps(data, indent=2) + "\n").encode())
+    atomic_write(exp_dir / EXPERIMENT, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def read_experiment(exp_dir: Path) -> dict:
@@ -144,7 +144,8 @@ def create_all(base: RunConfig, *, repeat: int | None = None, gating: dict | Non
                exp_dir: Path | None = None) -> tuple[Path, list[Resolved]]:
     """Resolve the study's five plans (every one must be runnable before anything runs) and
     write the experiment folder's index."""
-    from orchestrator.store import _fsync_dir, new_run_id
+    from orchestrator.fsutil import fsync_dir
+    from orchestrator.store import new_run_id
 
     resolved = [resolve(plans_mod.load(plans_mod.find(n)), base, repeat=repeat) for n in plans_mod.STUDY]
     for r in resolved:
@@ -154,7 +155,7 @@ def create_all(base: RunConfig, *, repeat: int | None = None, gating: dict | Non
         raise UserError(f"{exp_dir} already exists and is not empty",
                         fix=f"edgebench experiment all --resume {exp_dir}")
     exp_dir.mkdir(parents=True, exist_ok=True)
-    _fsync_dir(exp_dir.parent)
+    fsync_dir(exp_dir.parent)
     _write(exp_dir, {"schema_version": EXPERIMENT_SCHEMA, "name": "all", "created_at": sess.now(),
                      "status": "running", "config": base.to_json(), "repeat": repeat, "gating": gating,
                      "parts": [{"name": r.plan.name, "run_dir": r.plan.name, "status": "pending",

@@ -41,7 +41,7 @@ class Gate:
 
     def __init__(self, cooldown_s: float = 0.0, max_temp_c: float | None = None, timeout_s: float = 600.0,
                  root: Path | None = None, poll_s: float = 1.0, sleep=time.sleep, clock=time.monotonic, log=print):
-        from orchestrator.platform import sysroot
+        from orchestrator.sysinfo import sysroot
 
         self.cooldown_s, self.max_temp_c, self.timeout_s = cooldown_s, max_temp_c, timeout_s
         self.root = root or sysroot()
