@@ -15,6 +15,7 @@ COMMANDS = {
     "bootstrap": "orchestrator.bootstrap.cli:bootstrap",
     "doctor": "orchestrator.doctor:doctor",
     "run": "orchestrator.run_cli:run",
+    "telemetry": "orchestrator.commands.telemetry:telemetry",
     "workloads": "orchestrator.workloads.cli:workloads",
 }
 

@@ -1,0 +1,1 @@
+"""The `edgebench` subcommands: each module parses options, calls library code and prints."""
