@@ -1,0 +1,100 @@
+"""GPU/board samplers against fake boards: sysfs tree, tegrastats program, jtop module, NVML module."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from fakes.sysfs_tree import MAX_FREQ_HZ, NANO_FRAMES, NanoSysfs, OrinSysfs, TraceWriter
+
+from orchestrator.sampling.sysfs import SysfsSampler, parse_nvmap_clients
+
+NVMAP = ("CLIENT                        PROCESS      PID        SIZE\n"
+         "user                             main    {pid}     204800K\n"
+         "user                     Xorg       999      10240K\n"
+         "total                                          215040K\n")
+
+
+@pytest.fixture
+def thread_errors(monkeypatch) -> list:
+    errors: list = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    return errors
+
+
+def sleeper(seconds: float) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"])
+
+
+def run_query(sampler, seconds: float) -> tuple[list[dict], int]:
+    child = sleeper(seconds)
+    t0 = time.perf_counter_ns()
+    sampler.start(child.pid, t0)
+    child.wait()
+    samples = sampler.stop()
+    return samples, child.pid
+
+
+def test_sysfs_reads_load_clock_rails_temps_and_times_the_load_refresh(tmp_path, thread_errors):
+    board = NanoSysfs(tmp_path)
+    writer = TraceWriter(board, NANO_FRAMES, period_s=0.05)
+    sampler = SysfsSampler(interval_s=0.01, root=tmp_path)
+    try:
+        sampler.open()
+        samples, _ = run_query(sampler, 1.0)
+    finally:
+        writer.close()
+        sampler.close()
+    assert thread_errors == []
+    assert len(samples) >= 50
+    loads = {s["gpu_load_pct"] for s in samples if "gpu_load_pct" in s}
+    assert loads <= {0.0, 50.0, 99.0} and {50.0, 99.0} <= loads
+    s = next(x for x in samples if x.get("gpu_load_pct") == 99.0 and "power_pom_5v_in_mw" in x)
+    assert s["gpu_freq_max_mhz"] == MAX_FREQ_HZ / 1e6
+    # Files are rewritten one by one, so one reading may straddle two frames (as on a board).
+    assert s["power_total_mw"] == s["power_pom_5v_in_mw"] in {f["rails"]["POM_5V_IN"] for f in NANO_FRAMES}
+    assert s["temp_pmic_die_c"] == 100.0
+    assert s["temp_gpu_c"] in {f["temps_milli"]["GPU-therm"] / 1000 for f in NANO_FRAMES}
+    info = sampler.info()
+    assert info["name"] == "sysfs" and info["kind"] == "gpu" and info["interval_s"] == 0.01
+    assert 0.009 < info["achieved_interval_s"] < 0.02
+    assert info["cpu_time_s"] > 0
+    # The fake driver rewrites `load` every 50 ms, and 3 of the 4 frames change its value.
+    assert 0.04 <= info["load_refresh_s"] <= 0.11, info
+    assert any("nvmap" in w for w in info["warnings"])
+    assert info["rails"] == ["POM_5V_CPU", "POM_5V_GPU", "POM_5V_IN"]
+
+
+def test_sysfs_per_process_gpu_memory_from_nvmap_and_orin_hwmon_rails(tmp_path):
+    board = OrinSysfs(tmp_path)
+    clients = board.root / "sys/kernel/debug/nvmap/iovmm/clients"
+    clients.parent.mkdir(parents=True)
+    child = sleeper(0.3)
+    clients.write_text(NVMAP.format(pid=child.pid))
+    sampler = SysfsSampler(interval_s=0.05, root=tmp_path)
+    sampler.open()
+    sampler.start(child.pid, time.perf_counter_ns())
+    child.wait()
+    samples = sampler.stop()
+    sampler.close()
+    s = samples[0]
+    assert s["gpu_mem_proc_bytes"] == 204800 * 1024 and s["ram_shared_bytes"] == 215040 * 1024
+    assert s["power_vdd_gpu_soc_mw"] == 10000 and s["power_vdd_cpu_cv_mw"] == 2000
+    assert "power_nc_mw" not in s
+    assert s["power_total_mw"] == 10000 + 2000 + 5000
+    assert (s["gpu_load_pct"], s["gpu_freq_mhz"]) == (94.0, 1300.5)
+
+
+def test_nvmap_clients_parse():
+    assert parse_nvmap_clients(NVMAP.format(pid=42), 42) == (204800 * 1024, 215040 * 1024)
+    assert parse_nvmap_clients(NVMAP.format(pid=42), 7) == (None, 215040 * 1024)
+
+
+def test_sysfs_without_a_gpu_says_why(tmp_path):
+    sampler = SysfsSampler(interval_s=0.01, root=tmp_path)
+    assert "no GPU devfreq load file" in sampler.available()
+    with pytest.raises(RuntimeError, match="no GPU devfreq"):
+        sampler.open()
