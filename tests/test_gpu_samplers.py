@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from fakes.sysfs_tree import MAX_FREQ_HZ, NANO_FRAMES, NanoSysfs, OrinSysfs, TraceWriter
 
 from orchestrator.sampling.sysfs import SysfsSampler, parse_nvmap_clients
+from orchestrator.sampling.tegrastats import TegrastatsSampler
 
 NVMAP = ("CLIENT                        PROCESS      PID        SIZE\n"
          "user                             main    {pid}     204800K\n"
@@ -98,3 +101,58 @@ def test_sysfs_without_a_gpu_says_why(tmp_path):
     assert "no GPU devfreq load file" in sampler.available()
     with pytest.raises(RuntimeError, match="no GPU devfreq"):
         sampler.open()
+
+
+FAKE_BIN = Path(__file__).parent / "fakes" / "bin"
+DATA = Path(__file__).parent / "data" / "tegrastats"
+
+
+@pytest.fixture
+def fake_tegrastats(monkeypatch, tmp_path):
+    args = tmp_path / "tegrastats.args"
+    monkeypatch.setenv("EDGEBENCH_TEGRASTATS", str(FAKE_BIN / "tegrastats"))
+    monkeypatch.setenv("FAKE_TEGRASTATS_ARGS", str(args))
+    monkeypatch.setenv("EDGEBENCH_SYSROOT", str(tmp_path / "root"))
+    return args
+
+
+def test_tegrastats_stamps_lines_of_each_query_only(fake_tegrastats, monkeypatch, thread_errors):
+    monkeypatch.setenv("FAKE_TEGRASTATS_LINES", str(DATA / "nano_root.txt"))
+    NanoSysfs(Path(os.environ["EDGEBENCH_SYSROOT"]))  # gives the GPU's max clock
+    sampler = TegrastatsSampler(interval_s=0.05)
+    sampler.open()
+    try:
+        deadline = time.monotonic() + 10
+        while sampler.n_lines < 3 and time.monotonic() < deadline:  # lines between queries are no samples
+            time.sleep(0.01)
+        first, _ = run_query(sampler, 0.5)
+        second, _ = run_query(sampler, 0.3)
+    finally:
+        sampler.close()
+    assert thread_errors == []
+    assert fake_tegrastats.read_text().split() == ["--interval", "50"]
+    # 0.5 s and 0.3 s at 50 ms, give or take the spawn and a loaded 2-core machine
+    assert 5 <= len(first) <= 14 and 3 <= len(second) <= 9
+    assert all(0 <= s["t_s"] <= 0.6 for s in first)
+    assert {s["gpu_load_pct"] for s in first} == {0, 97, 99}
+    assert all(s["gpu_freq_max_mhz"] == MAX_FREQ_HZ / 1e6 for s in first)
+    info = sampler.info()
+    assert info["n_lines"] >= len(first) + len(second) + 3
+    assert 0.045 < info["achieved_interval_s"] < 0.06
+    assert info["n_malformed"] == 0 and info["cpu_time_s"] > 0 and info["child_cpu_time_s"] is not None
+    assert sampler._proc is None
+
+
+def test_tegrastats_skips_malformed_lines_with_a_warning(fake_tegrastats, monkeypatch, thread_errors):
+    monkeypatch.setenv("FAKE_TEGRASTATS_LINES", str(DATA / "malformed.txt"))
+    sampler = TegrastatsSampler(interval_s=0.02)
+    sampler.open()
+    try:
+        samples, _ = run_query(sampler, 0.4)
+    finally:
+        sampler.close()
+    assert thread_errors == []
+    assert {s["gpu_load_pct"] for s in samples} == {0, 5}
+    info = sampler.info()
+    assert info["n_malformed"] >= 2
+    assert any("not closed" in w for w in info["warnings"])
