@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from fakes.sysfs_tree import MAX_FREQ_HZ, NANO_FRAMES, NanoSysfs, OrinSysfs, TraceWriter
 
+from orchestrator.sampling.jtop import JtopSampler
+from orchestrator.sampling.nvml import NvmlSampler
 from orchestrator.sampling.sysfs import SysfsSampler, parse_nvmap_clients
 from orchestrator.sampling.tegrastats import TegrastatsSampler
 
@@ -156,3 +158,101 @@ def test_tegrastats_skips_malformed_lines_with_a_warning(fake_tegrastats, monkey
     info = sampler.info()
     assert info["n_malformed"] >= 2
     assert any("not closed" in w for w in info["warnings"])
+
+
+MODULES = Path(__file__).parent / "fakes" / "modules"
+
+
+@pytest.fixture
+def fake_modules(monkeypatch):
+    """The fake `jtop` and `pynvml` importable, as if jetson-stats / nvidia-ml-py were installed."""
+    monkeypatch.syspath_prepend(str(MODULES))
+    for name in ("jtop", "pynvml"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setenv("FAKE_JTOP_GPU_COMMS", "sleep")
+    monkeypatch.setenv("FAKE_NVML_GPU_COMMS", "sleep")
+
+
+def sleep_query(sampler, seconds: float) -> tuple[list[dict], int]:
+    child = subprocess.Popen(["sleep", str(seconds)])
+    sampler.start(child.pid, time.perf_counter_ns())
+    child.wait()
+    return sampler.stop(), child.pid
+
+
+def test_jtop_reads_each_service_update_with_units_converted(fake_modules, monkeypatch, thread_errors):
+    monkeypatch.setenv("FAKE_JTOP_SERVICE", "active")
+    sampler = JtopSampler(interval_s=0.05)
+    sampler.open()
+    try:
+        samples, pid = sleep_query(sampler, 0.6)
+    finally:
+        sampler.close()
+    assert thread_errors == []
+    assert 6 <= len(samples) <= 14
+    assert {s["gpu_load_pct"] for s in samples} == {0.0, 60.0, 99.0}
+    busy = next(s for s in samples if s["gpu_load_pct"] == 99.0)
+    assert busy["gpu_freq_mhz"] == busy["gpu_freq_max_mhz"] == 921.6  # kHz -> MHz
+    assert busy["gpu_mem_proc_bytes"] == 390000 * 1024  # kB -> bytes, the child's row
+    assert busy["proc_rss_bytes"] % os.sysconf("SC_PAGE_SIZE") == 0 and busy["proc_rss_bytes"] > 0  # pages
+    assert busy["ram_shared_bytes"] == 430000 * 1024
+    assert busy["power_total_mw"] == busy["power_pom_5v_in_mw"] == 6000 and busy["power_pom_5v_gpu_mw"] == 2600
+    assert busy["temp_gpu_c"] == 49.5 and busy["emc_freq_mhz"] == 1600
+    info = sampler.info()
+    assert info["service_interval_s"] == 0.05 and info["warnings"] == []
+    assert 0.04 < info["achieved_interval_s"] < 0.07
+    assert info["nvpmodel"] == {"name": "MAXN", "id": 0} and info["jetson_clocks"] is False
+    assert info["jetson_stats"] == "4.3.2"
+
+
+def test_jtop_records_the_interval_another_client_set(fake_modules, monkeypatch):
+    monkeypatch.setenv("FAKE_JTOP_SERVICE", "active")
+    monkeypatch.setenv("FAKE_JTOP_SERVICE_INTERVAL", "0.2")
+    sampler = JtopSampler(interval_s=0.05)
+    sampler.open()
+    try:
+        samples, _ = sleep_query(sampler, 0.5)
+    finally:
+        sampler.close()
+    info = sampler.info()
+    assert info["interval_s"] == 0.05 and info["service_interval_s"] == 0.2
+    assert "every 0.2 s, not the 0.05 s asked" in info["warnings"][0]
+    assert 1 <= len(samples) <= 4
+
+
+@pytest.mark.parametrize("env, message", [
+    ({}, "jtop.service is not active"),
+    ({"FAKE_JTOP_SERVICE": "active", "FAKE_JTOP_SERVICE_VERSION": "4.2.12"}, "Mismatch version jtop service"),
+])
+def test_jtop_refusals_say_why(fake_modules, monkeypatch, env, message):
+    monkeypatch.delenv("FAKE_JTOP_SERVICE", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(RuntimeError, match=message):
+        JtopSampler(0.5).open()
+
+
+def test_nvml_reads_the_child_memory_power_and_clocks(fake_modules, monkeypatch, thread_errors):
+    monkeypatch.setenv("FAKE_NVML_NO_TEMP", "1")
+    sampler = NvmlSampler(interval_s=0.02)
+    assert sampler.available() is None
+    sampler.open()
+    try:
+        samples, _ = sleep_query(sampler, 0.3)
+    finally:
+        sampler.close()
+    assert thread_errors == []
+    assert len(samples) >= 8
+    s = samples[len(samples) // 2]  # while the child certainly ran
+    assert s["gpu_load_pct"] == 87.0 and s["gpu_mem_proc_bytes"] == 1234 << 20
+    assert s["power_total_mw"] == 250000 and s["gpu_freq_mhz"] == 1755.0 and s["gpu_freq_max_mhz"] == 1980.0
+    assert "temp_gpu_c" not in s
+    info = sampler.info()
+    assert info["gpu_name"] == "Fake H100 80GB HBM3" and info["driver"] == "550.54.15"
+    assert [w for w in info["warnings"] if "temperature" in w] == [
+        "NVML temperature unavailable on this device, not sampled: Not Supported"]
+
+
+def test_nvml_without_a_driver_says_why(fake_modules, monkeypatch):
+    monkeypatch.setenv("FAKE_NVML", "absent")
+    assert "no NVIDIA driver answers NVML" in NvmlSampler(0.1).available()
