@@ -197,4 +197,5 @@ class JtopSampler(Sampler):
             "jetson_stats": self.version,
             **self.board,
             "warnings": list(self.warnings),
+            "selection": getattr(self, "selection", None),
         }

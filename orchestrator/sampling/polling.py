@@ -76,6 +76,7 @@ class PollingSampler(Sampler):
             "missed_ticks": self.missed_ticks,
             "cpu_time_s": round(self.cpu_time_s, 6),
             "warnings": list(self.warnings),
+            "selection": getattr(self, "selection", None),
         }
 
     def _run(self, pid: int, t0_ns: int, quit_: threading.Event, samples: list[dict]) -> None:

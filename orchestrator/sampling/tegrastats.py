@@ -160,4 +160,5 @@ class TegrastatsSampler(Sampler):
             "child_cpu_time_s": self.child_cpu_time_s,
             "binary": self.binary,
             "warnings": list(self.warnings),
+            "selection": getattr(self, "selection", None),
         }
