@@ -3,7 +3,6 @@ figure measured against its baseline in the same run (reports/bench/bench.json).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator import paths
+from orchestrator.measurelock import LENT_ENV
 
 TARGETS = {
     "overhead_ratio": 1.03,
@@ -30,23 +29,17 @@ COMMAND = "make bench"
 OVERHEAD_CATEGORIES = ("simple", "conversational", "complex")
 
 
-def _engine_pass(cfg, prep, queries, interval_s, work: Path) -> list[dict]:
-    from orchestrator.engine.query import run_query
-    from orchestrator.runner import prompt_tokens_for
-    from orchestrator.sampling.process import ProcessSampler
+def _session(cfg, queries, work: Path, interval_s: float, reps: int = 1):
+    """A session over `queries`, `reps` measured repetitions each, in a scratch run folder:
+    bench measures through exactly the code path `edgebench run` uses."""
+    from dataclasses import replace
 
-    out = []
-    for q in queries:
-        raw = Path(tempfile.mkdtemp(dir=work))
-        started = time.perf_counter()
-        rec, samples = run_query(cfg, q, "bench", raw, prep.pieces, prep.n_ctx_train,
-                                 prompt_tokens_for(q, prep, cfg.model), prep.ignore_eos, [ProcessSampler(interval_s)])
-        rec["wall_s"] = time.perf_counter() - started
-        rec["n_samples"] = len(samples.get("process", []))
-        if rec["status"] != "ok":
-            raise click.ClickException(f"bench query {q.id} failed: {rec.get('error')}")
-        out.append(rec)
-    return out
+    from orchestrator.session import Session, plan_items
+
+    ids = {q.id for q in queries}
+    return Session.create(replace(cfg, interval_s=interval_s, out_dir=work),
+                          items_for=lambda qs: plan_items([q for q in qs if q.id in ids], repeat=reps),
+                          run_dir=work / f"interval-{interval_s:g}", log=lambda s: None)
 
 
 def _bare(argv: list[str], work: Path) -> float:
@@ -56,31 +49,36 @@ def _bare(argv: list[str], work: Path) -> float:
     return time.perf_counter() - started
 
 
-def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
-    from orchestrator import runner
-    from orchestrator.engine.argv import build_argv, ctx_size_for
+def _ok(rec: dict) -> dict:
+    if rec["status"] != "ok":
+        raise click.ClickException(f"bench query {rec['query_id']} failed: {rec.get('error')}")
+    return rec
 
-    prep = runner.prepare(cfg)
+
+def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
+    from orchestrator.session import prepare
+
     firsts = {}
-    for q in prep.queries:
+    for q in prepare(cfg).queries:
         firsts.setdefault(q.category, q)
     queries = list(firsts.values())
 
     short = [q for q in queries if q.category in OVERHEAD_CATEGORIES]
     log(f"[1/4] overhead: {reps} interleaved pairs (bare main, then through edgebench) on {len(short)} queries")
     bare, through = [], []
-    for _ in range(reps):
-        for q in short:
-            n_prompt = runner.prompt_tokens_for(q, prep, cfg.model)
+    pairs = _session(cfg, short, work, 0.5, reps)
+    with pairs.store.lock():
+        for item in pairs.items:
             ld = Path(tempfile.mkdtemp(dir=work))
-            argv = build_argv(cfg, q.prompt, q.max_tokens, ctx_size_for(n_prompt, q.max_tokens, cfg.ctx_min), ld,
-                              prep.ignore_eos)
-            bare.append(_bare(argv, work))
-            through.append(_engine_pass(cfg, prep, [q], 0.5, work)[0]["wall_s"])
+            bare.append(_bare(pairs.argv_for(item, ld), work))
+            started = time.perf_counter()
+            _ok(pairs.run_one(item))
+            through.append(time.perf_counter() - started)
+        pairs.close()
     log("[2/4] harness CPU while sampling every 500 ms")
-    slow = _engine_pass(cfg, prep, queries, 0.5, work)
+    slow = [_ok(r) for r in _session(cfg, queries, work, 0.5).run().records]
     log("[3/4] harness CPU while sampling every 10 ms")
-    fast = _engine_pass(cfg, prep, queries, 0.01, work)
+    fast = [_ok(r) for r in _session(cfg, queries, work, 0.01).run().records]
     log("[4/4] harness RSS: a real `edgebench run` process")
     rss, main_rss = _harness_rss(cfg, work)
 
@@ -118,37 +116,10 @@ def _harness_rss(cfg, work: Path) -> tuple[int, int]:
     out = work / "runs"
     cmd = [sys.executable, "-m", "orchestrator", "run", "--binary", str(cfg.binary), "--model", str(cfg.model),
            "--workload", str(cfg.workload), "--out", str(out), "--limit", "1", "--category", "simple"]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **{LENT_ENV: str(os.getpid())})  # it measures under our lock
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
     run_dir = sorted(out.iterdir())[-1]
-    from orchestrator.store import RunStore
+    from orchestrator.store import RunReader
 
-    store = RunStore.open(run_dir)
-    return store.manifest["harness"]["peak_rss_bytes"], max(r.get("peak_rss_bytes") or 0 for r in store.read_queries())
-
-
-@click.command()
-@click.option("--reps", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Interleaved bare/edgebench pairs per query for overhead_ratio.")
-@click.option("--model", type=click.Path(path_type=Path, dir_okay=False), default=None)
-@click.option("--binary", type=click.Path(path_type=Path, dir_okay=False), default=None)
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Default: reports/bench/bench.json.")
-def bench(reps, model, binary, out):
-    """Measure edgebench's overhead, timing accuracy, CPU and memory on the bootstrapped model."""
-    from orchestrator.config import RunConfig
-    from orchestrator.run_cli import default_binary, default_model
-
-    cfg = RunConfig(binary=binary or default_binary(), model=model or default_model(),
-                    workload=paths.project_root() / "workloads" / "default.jsonl", out_dir=paths.reports_dir())
-    out = out or paths.reports_dir() / "bench" / "bench.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="edgebench-bench-") as tmp:
-        result = measure(cfg, reps, Path(tmp))
-    result.update(model=str(cfg.model), binary=str(cfg.binary))
-    out.write_text(json.dumps(result, indent=2))
-    click.echo(f"\n{'figure':<24}{'value':>14}{'target':>12}  {'ok':<4}{'ratio':>9}  baseline")
-    for name, f in result["figures"].items():
-        ratio = "-" if f["ratio_to_baseline"] is None else f"{f['ratio_to_baseline']:.4g}"
-        click.echo(f"{name:<24}{f['value']:>14.4g}{f['target']:>12.4g}  {'yes' if f['ok'] else 'NO':<4}{ratio:>9}"
-                   f"  {f['baseline']['what']} = {f['baseline']['value']:.4g}")
-    click.echo(f"\ncommand: {COMMAND}   (written to {out})")
+    reader = RunReader(run_dir)
+    return reader.manifest["harness"]["peak_rss_bytes"], max(r.get("peak_rss_bytes") or 0 for r in reader.queries())

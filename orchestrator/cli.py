@@ -11,10 +11,10 @@ from orchestrator import __version__
 
 # name -> "module:attribute"; keep one line per command so parallel work merges cleanly.
 COMMANDS = {
-    "bench": "orchestrator.bench:bench",
+    "bench": "orchestrator.commands.bench:bench",
     "bootstrap": "orchestrator.bootstrap.cli:bootstrap",
     "doctor": "orchestrator.doctor:doctor",
-    "run": "orchestrator.run_cli:run",
+    "run": "orchestrator.commands.run:run",
     "telemetry": "orchestrator.commands.telemetry:telemetry",
     "workloads": "orchestrator.workloads.cli:workloads",
 }

@@ -6,9 +6,10 @@ import click
 
 
 class UserError(click.ClickException):
-    """An expected failure. `fix` is the command or option that resolves it."""
+    """An expected failure. `fix` is the command or option that resolves it. Exit code 1;
+    2 stays click's own for a malformed command line."""
 
-    exit_code = 2
+    exit_code = 1
 
     def __init__(self, message: str, fix: str | None = None):
         super().__init__(message)

@@ -28,10 +28,28 @@ def describe(values: list[float]) -> dict:
     }
 
 
+def measured(records: list[dict]) -> list[dict]:
+    """Warm-ups are recorded to be seen, never counted."""
+    return [r for r in records if r.get("phase", "measure") == "measure"]
+
+
+def repetition_spread(records: list[dict], key: str = "total_s") -> dict:
+    """How much repetitions of the same (query, variant) disagree: per group of two or more ok
+    measured repetitions, the coefficient of variation of `key`; described over the groups."""
+    groups: dict = {}
+    for r in measured(records):
+        if r["status"] == "ok" and r.get(key) is not None:
+            groups.setdefault((r["query_id"], r.get("variant_id", "")), []).append(r[key])
+    cvs = [statistics.pstdev(v) / statistics.fmean(v) for v in groups.values() if len(v) > 1 and statistics.fmean(v)]
+    return describe(cvs)
+
+
 def by_category(records: list[dict], categories: tuple[str, ...]) -> list[dict]:
     """One row per category: TTFT and TBT percentiles (TBT pooled over every token gap of the
-    category), decode tokens/s, peak RSS, failures."""
+    category), decode tokens/s, peak RSS, failures, and the spread of repetitions. Warm-ups
+    are left out."""
     rows = []
+    records = measured(records)
     for cat in categories:
         recs = [r for r in records if r["category"] == cat]
         if not recs:
@@ -46,5 +64,7 @@ def by_category(records: list[dict], categories: tuple[str, ...]) -> list[dict]:
             "tbt": describe([x for r in ok for x in r.get("tbt_s", [])]),
             "decode_tok_s": describe([r.get("decode_tok_s") for r in ok]),
             "peak_rss_bytes": max((r.get("peak_rss_bytes") or 0 for r in recs), default=0) or None,
+            "repetitions": max((r.get("repetition", 0) + 1 for r in recs), default=0),
+            "total_cv": repetition_spread(recs)["p50"],
         })
     return rows

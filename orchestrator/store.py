@@ -133,10 +133,13 @@ class RunStore:
         self.manifest.update(fields)
         self._write_manifest()
 
-    def raw_dir(self, query_id: str) -> Path:
-        """raw/<slug>-<hash>/: readable, safe on any filesystem, and unique per id (the hash
-        tells apart ids that slug alike, like "a/b" and "a:b", or differ only in case)."""
+    def raw_dir(self, query_id: str, leaf: str | None = None) -> Path:
+        """raw/<slug>-<hash>/[leaf/]: readable, safe on any filesystem, and unique per id (the
+        hash tells apart ids that slug alike, like "a/b" and "a:b", or differ only in case);
+        `leaf` names one repetition or variant of the query."""
         path = self.dir / RAW / _safe_name(query_id)
+        if leaf:
+            path = path / _safe_name(leaf)
         if not path.is_dir():
             path.mkdir(parents=True, exist_ok=True)
             _fsync_dir(path.parent)
@@ -167,6 +170,12 @@ class RunStore:
         if attempts is None:
             return list(rows)
         return [r for r in rows if r.get("attempt") in attempts]
+
+    def _write_manifest(self) -> None:
+        text = json.dumps(self.manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default)
+        _atomic_write(self.dir / MANIFEST, (text + "\n").encode("utf-8"))
+        # What the caller holds is then what a resume will read (paths become strings).
+        self.manifest = json.loads(text)
 
 
 def record_key(record: dict) -> tuple[str, str, str, int]:
@@ -212,13 +221,6 @@ class RunReader:
         if attempts is None:
             attempts = {r["attempt"] for r in _read_jsonl(self.dir / QUERIES)}
         return [r for r in _read_jsonl(self.dir / SAMPLES) if r.get("attempt") in attempts]
-
-    def _write_manifest(self) -> None:
-        text = json.dumps(self.manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default)
-        _atomic_write(self.dir / MANIFEST, (text + "\n").encode("utf-8"))
-        # What the caller holds is then what a resume will read (paths become strings).
-        self.manifest = json.loads(text)
-
 
 def _version_message(run_dir: Path, version, manifest: dict, accepted=(SCHEMA_VERSION,), verb="reads") -> str:
     writer = manifest.get("edgebench_version") if isinstance(manifest, dict) else None

@@ -16,6 +16,10 @@ def _mb(x):
     return "-" if not x else f"{x / 1e6:.0f}"
 
 
+def _pct(x):
+    return "-" if x is None else f"{x * 100:.1f}%"
+
+
 def rows_for(records: list[dict]) -> list[dict]:
     from orchestrator.workloads.schema import CATEGORIES
 
@@ -24,14 +28,16 @@ def rows_for(records: list[dict]) -> list[dict]:
 
 def terminal_table(rows: list[dict]) -> str:
     head = f"{'category':<15}{'n':>4}{'fail':>5}{'TTFT p50':>10}{'p90':>8}{'TBT p50':>9}{'p90':>8}" \
-           f"{'tok/s':>7}{'peak RSS':>10}"
-    lines = [head, f"{'':<15}{'':>4}{'':>5}{'(ms)':>10}{'':>8}{'(ms)':>9}{'':>8}{'':>7}{'(MB)':>10}"]
+           f"{'tok/s':>7}{'peak RSS':>10}{'reps':>6}{'rep CV':>8}"
+    lines = [head, f"{'':<15}{'':>4}{'':>5}{'(ms)':>10}{'':>8}{'(ms)':>9}{'':>8}{'':>7}{'(MB)':>10}{'':>6}"
+                   f"{'(total)':>8}"]
     for r in rows:
         tok = r["decode_tok_s"].get("mean")
         lines.append(
             f"{r['category']:<15}{r['n']:>4}{r['failures']:>5}{_ms(r['ttft'].get('p50')):>10}"
             f"{_ms(r['ttft'].get('p90')):>8}{_ms(r['tbt'].get('p50')):>9}{_ms(r['tbt'].get('p90')):>8}"
-            f"{'-' if tok is None else f'{tok:.1f}':>7}{_mb(r['peak_rss_bytes']):>10}"
+            f"{'-' if tok is None else f'{tok:.1f}':>7}{_mb(r['peak_rss_bytes']):>10}{r['repetitions']:>6}"
+            f"{_pct(r['total_cv']):>8}"
         )
     return "\n".join(lines)
 
@@ -44,6 +50,7 @@ def write_html(store, rows: list[dict], records: list[dict]) -> Path:
     )
     env.filters["ms"] = _ms
     env.filters["mb"] = _mb
+    env.filters["pct"] = _pct
     html = env.get_template("summary.html").render(
         manifest=store.manifest, rows=rows, records=records
     )

@@ -11,6 +11,16 @@ from pathlib import Path
 
 import pytest
 
+# A test that asks for one of these builds or runs the real llama.cpp: it is `slow`
+# (`pytest -m "not slow"` is the fast tier).
+REAL_LLAMA_FIXTURES = {"llama_bin_dir", "vocab_gguf", "tiny_model"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if REAL_LLAMA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def llama_bin_dir() -> Path:
@@ -66,3 +76,10 @@ def nano(tmp_path, monkeypatch, download_host):
     from jetson_board import make_board
 
     return make_board(tmp_path, monkeypatch, reachable_url=download_host)
+
+
+@pytest.fixture(autouse=True)
+def own_measurement_lock(tmp_path, monkeypatch):
+    """Each test measures under a lock of its own: tests (and other checkouts' test runs on the
+    same machine) must not refuse each other through the machine-wide lock."""
+    monkeypatch.setenv("EDGEBENCH_LOCK", str(tmp_path / "edgebench-measure.lock"))

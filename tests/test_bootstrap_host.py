@@ -69,7 +69,7 @@ def test_second_bootstrap_changes_nothing_and_is_fast(bootstrapped):
 
 def test_forced_git_without_a_route_names_the_fallback_and_marks_nothing_done(tmp_path):
     res = eb(tmp_path, "bootstrap", "--llama-source", "git")
-    assert res.returncode == 2
+    assert res.returncode == 1
     assert "fix: edgebench bootstrap --llama-source pypi" in res.stderr
     assert not (tmp_path / "build" / "llama.cpp").exists()
     ledger = tmp_path / "build" / "ledger.json"
@@ -79,7 +79,7 @@ def test_forced_git_without_a_route_names_the_fallback_and_marks_nothing_done(tm
 def test_model_source_download_offline_names_the_twin_option(bootstrapped, tmp_path):
     root, _, _ = bootstrapped
     res = eb(root, "bootstrap", "--force", "model", "--model-source", "download")
-    assert res.returncode == 2
+    assert res.returncode == 1
     assert "fix: --model-source twin" in res.stderr
 
 
@@ -88,7 +88,7 @@ def test_user_model_that_is_not_gguf_is_refused(bootstrapped, tmp_path):
     bogus = tmp_path / "model.gguf"
     bogus.write_bytes(b"PK\x03\x04 not a model")
     res = eb(root, "bootstrap", "--model", str(bogus))
-    assert res.returncode == 2
+    assert res.returncode == 1
     assert "is not a GGUF model" in res.stderr and "fix: --model PATH" in res.stderr
 
 

@@ -29,7 +29,7 @@ def nothing_ran(board) -> bool:
 def test_too_little_disk_is_refused_with_how_much_and_where(board, monkeypatch):
     monkeypatch.setattr(preflight, "disk_free", lambda path: 3 * GIB)
     res = bootstrap()
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     assert f"only 3.0 GiB free under {board.root}/build" in res.output
     assert "need 8.0 GiB" in res.output and "GCC's build tree 6.0 GiB" in res.output
     assert "fix: free 5.0 GiB on that file system" in res.output
@@ -56,7 +56,7 @@ def test_a_packed_compiler_needs_no_room_for_the_gcc_build(board, monkeypatch, t
 def test_short_memory_and_swap_asks_for_make_swap(tmp_path, monkeypatch, download_host):
     board = make_board(tmp_path, monkeypatch, meminfo=NANO_MEMINFO, reachable_url=download_host)
     res = bootstrap()
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     assert "3.9 GiB RAM + 1.9 GiB swap" in res.output and "needs 8.0 GiB of memory + swap" in res.output
     assert "fix: make bootstrap ARGS=--make-swap (adds a 3 GiB swap file /swapfile-edgebench" in res.output
     assert not any("fallocate" in line for line in board.call_lines())
@@ -78,7 +78,7 @@ def test_make_swap_adds_a_swap_file_through_sudo(tmp_path, monkeypatch, download
 def test_sudo_that_wants_a_password_is_refused(board, monkeypatch):
     monkeypatch.setenv("FAKE_SUDO_DENY", "1")
     res = bootstrap()
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     assert "jetson-stats needs root, and sudo wants a password" in res.output
     assert "fix: run `sudo -v`" in res.output
     assert nothing_ran(board)
@@ -87,7 +87,7 @@ def test_sudo_that_wants_a_password_is_refused(board, monkeypatch):
 def test_unreachable_download_is_refused_before_anything_slow(board, monkeypatch):
     monkeypatch.setattr(gcc, "PREREQ_URL", UNREACHABLE)
     res = bootstrap()
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     assert f"{UNREACHABLE}: 127.0.0.1:9 is unreachable" in res.output
     assert "(GCC's prerequisites (gmp, mpfr, mpc, isl; contrib/download_prerequisites), step gcc)" in res.output
     assert "--gcc-from TARBALL" in res.output
@@ -99,7 +99,7 @@ def test_a_download_with_a_fallback_needs_one_of_its_hosts(board, monkeypatch):
     assert "ok     network: http://127.0.0.1:" in out and "llama.cpp a33e6a0: git, or else" in out
     monkeypatch.setenv("EDGEBENCH_PYPI_INDEX", UNREACHABLE)
     res = bootstrap()
-    assert res.exit_code == 2 and "preflight refused" in res.output
+    assert res.exit_code == 1 and "preflight refused" in res.output
     line = next(x for x in res.output.splitlines() if "llama.cpp a33e6a0: git, or else" in x)
     assert line.count("is unreachable") == 2  # both hosts were tried
 
@@ -107,7 +107,7 @@ def test_a_download_with_a_fallback_needs_one_of_its_hosts(board, monkeypatch):
 def test_not_a_nano(tmp_path, monkeypatch, download_host):
     make_board(tmp_path, monkeypatch, model="NVIDIA Jetson AGX Orin", reachable_url=download_host)
     res = bootstrap()
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     assert "module is 'NVIDIA Jetson AGX Orin', not a Jetson Nano" in res.output
     assert "fix: --profile jetson-orin" in res.output
 

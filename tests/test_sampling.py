@@ -167,5 +167,5 @@ def test_null_sampler_and_base_record_nothing():
     for sampler in (NullSampler(), Sampler()):
         sampler.start(1, time.perf_counter_ns())
         assert sampler.stop() == [] and sampler.stop() == []
-        assert sampler.info() == {"name": "null"}
+        assert sampler.info() == {"name": "null", "kind": "process"}
     assert summarise_intervals([]) == {"n": 0, "mean_dt_s": None, "min_dt_s": None, "max_dt_s": None}

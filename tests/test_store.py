@@ -62,7 +62,7 @@ def test_update_manifest_merges_and_rewrites_atomically(store):
     names = sorted(p.name for p in store.dir.iterdir())
     assert names == [".lock", "manifest.json", "queries.jsonl", "raw", "samples.jsonl"]  # no temp file left
     with pytest.raises(ValueError):
-        store.update_manifest(schema_version=2)
+        store.update_manifest(schema_version=SCHEMA_VERSION + 1)
 
 
 def test_each_query_record_is_one_line_whatever_it_holds(store):

@@ -264,7 +264,7 @@ def test_a_malformed_file_names_the_file_and_the_record(tiny, tmp_path, dataset,
     result = workloads(
         "build", "--from", str(tiny), "--no-count", "--out", str(tmp_path / "w.jsonl")
     )
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output
     assert where in result.output and str(tiny) in result.output
     assert "fix: " in result.output
     assert not (tmp_path / "w.jsonl").exists()
@@ -275,7 +275,7 @@ def test_a_missing_dataset_folder_is_named(tiny, tmp_path):
 
     shutil.rmtree(tiny / "quac")
     result = workloads("build", "--from", str(tiny), "--no-count", "--out", str(tmp_path / "w"))
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert f"{tiny / 'quac'} does not exist" in result.output
     assert "leave out --from to download them" in result.output
 
@@ -377,7 +377,7 @@ def test_offline_download_fails_fast_naming_from(tmp_path, isolated_root, monkey
     start = time.monotonic()
     result = workloads("build", "--no-count", "--out", str(tmp_path / "w.jsonl"))
     assert time.monotonic() - start < 5
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert (
         "cannot download wikiqa" in result.output
         and "http://127.0.0.1:9/wikiqa/WikiQACorpus.zip" in result.output
@@ -497,14 +497,14 @@ def test_counting_drops_what_cannot_fit_and_stats(tiny, tmp_path, llama_bin_dir,
 def test_missing_tokenizer_and_uncounted_stats(tiny, tmp_path, isolated_root):
     out = tmp_path / "w.jsonl"
     result = workloads("build", "--from", str(tiny), "--out", str(out))
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert f"not found at {isolated_root / 'build' / 'llama.cpp' / 'tokenize'}" in result.output
     assert "fix: make bootstrap" in result.output and "--no-count" in result.output
     result = workloads("build", "--from", str(tiny), "--out", str(out), "--no-count")
     assert result.exit_code == 0 and "not checked" in result.output
     result = workloads("stats", str(out))
     assert (
-        result.exit_code == 2
+        result.exit_code == 1
         and "no prompt token counts" in result.output
         and "without --no-count" in result.output
     )

@@ -93,7 +93,7 @@ def test_nul_in_prompt_and_missing_file_are_user_errors(tmp_path):
         load_workload(tmp_path / "empty.jsonl")
 
 
-def test_check_command_prints_counts_or_error_with_exit_2(tmp_path):
+def test_check_command_prints_counts_or_error_with_exit_1(tmp_path):
     result = CliRunner().invoke(main, ["workloads", "check", str(DEFAULT)])
     assert result.exit_code == 0, result.output
     assert result.output == (
@@ -103,7 +103,7 @@ def test_check_command_prints_counts_or_error_with_exit_2(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(line() + "\n" + line() + "\n")
     result = CliRunner().invoke(main, ["workloads", "check", str(bad)])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert f"error: {bad}: 1 problem(s)" in result.output
     assert f"{bad}:2: duplicate id 'q1' (first on line 1)" in result.output
     assert "fix: " in result.output

@@ -25,9 +25,10 @@ def failed(query, attempt: str, status: str, error: str, **extra) -> dict:
 
 
 def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[bytes], n_ctx_train: int | None,
-              prompt_tokens: int, ignore_eos: bool, samplers: list) -> tuple[dict, dict]:
+              prompt_tokens: int, ignore_eos: bool, samplers: list, executor=run_child) -> tuple[dict, dict]:
     """Returns (record, samples by sampler name). Never raises for a query that goes wrong:
-    that is recorded with its status and the run goes on."""
+    that is recorded with its status and the run goes on. `executor` has run_child's signature
+    (tests hand in a fake `main` that answers in microseconds)."""
     ctx_size = ctx_size_for(prompt_tokens, query.max_tokens, cfg.ctx_min)
     if n_ctx_train and ctx_size > n_ctx_train:
         return failed(query, attempt, "too_long",
@@ -40,7 +41,7 @@ def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[b
     stderr_path = raw_dir / "stderr.log"
     argv = build_argv(cfg, query.prompt, query.max_tokens, ctx_size, log_dir, ignore_eos)
     cpu0 = _cpu_self_s()
-    child = run_child(argv, raw_dir, stderr_path, samplers, cfg.idle_timeout_s, cfg.timeout_s)
+    child = executor(argv, raw_dir, stderr_path, samplers, cfg.idle_timeout_s, cfg.timeout_s)
     harness_cpu_s = _cpu_self_s() - cpu0
 
     yaml_path = llamalog.find_yaml(log_dir)
@@ -76,17 +77,21 @@ def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[b
         "ignore_eos": ignore_eos,
         **fig,
         "llama": llama,
-        # the kernel's high-water mark catches peaks between samples; its per-CPU counters can lag a
-        # sample by a few pages, so the larger of the two is the peak
-        "peak_rss_bytes": max([child.peak_rss_bytes or 0]
-                              + [x.get("rss_bytes") or 0 for x in child.samples.get("process", [])]) or None,
+        # a process sampler's aggregate raises this to the larger of kernel and samples
+        "peak_rss_bytes": child.peak_rss_bytes,
         "peak_rss_kernel_bytes": child.peak_rss_bytes,
         "main_cpu_s": child.cpu_s,
         "harness_cpu_s": harness_cpu_s,
-        "samplers": {smp.name: smp.info() for smp in samplers},
+        "samplers": [smp.name for smp in samplers],
         "raw_dir": raw_dir.name,
         "output_text": output_text,
     }
+    timeline = {"t_echo_s": fig.get("t_echo_s"), "t_first_token_s": (fig.get("t_tok_s") or [None])[0],
+                "t_last_token_s": (fig.get("t_tok_s") or [None])[-1], "t_exit_s": fig["total_s"],
+                "output_tokens": fig["output_tokens"], "kernel_peak_rss_bytes": child.peak_rss_bytes,
+                "n_gpu_layers": cfg.n_gpu_layers}
+    for smp in samplers:
+        record.update(smp.aggregate(child.samples.get(smp.name, []), timeline))
     if child.status == "ok" and not y:
         record.update(status="error", error="main exited 0 but wrote no -ld YAML file")
     if child.status != "ok" or record["status"] != "ok":

@@ -45,39 +45,64 @@ class ProcessSampler(Sampler):
     name = "process"
 
     def __init__(self, interval_s: float = 0.5):
+        self._ncpu = psutil.cpu_count(logical=True) or 1
+        self._thread: threading.Thread | None = None
+        self._samples: list[dict] = []
+        self.set_interval(interval_s)
+        # run totals for the manifest; the per-attempt figures go into each query record
+        self.missed_ticks = 0
+        self.cpu_time_s = 0.0
+        self.n_samples = 0
+        self._dt_sum = 0.0
+        self._dt_n = 0
+
+    def set_interval(self, interval_s: float) -> None:
+        """Between queries only: an experiment may sample one query faster than the rest."""
         if not interval_s > 0:
             raise ValueError(f"interval_s must be positive, got {interval_s!r}")
         self.interval_s = float(interval_s)
         self._interval_ns = max(1, round(self.interval_s * 1e9))
-        self._ncpu = psutil.cpu_count(logical=True) or 1
-        self._quit = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._samples: list[dict] = []
-        self.missed_ticks = 0
-        self.cpu_time_s = 0.0
 
     def start(self, pid: int, t0_ns: int) -> None:
-        if self._thread is not None:
-            raise RuntimeError("a ProcessSampler samples one process once; make a new one")
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("this ProcessSampler is still watching a process; stop() it first")
+        self._samples = []
+        self._quit = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(pid, t0_ns), name=f"edgebench-sampler-{pid}", daemon=True
         )
         self._thread.start()
 
     def stop(self) -> list[dict]:
-        self._quit.set()
         if self._thread is not None:
+            self._quit.set()
             # A tick is well under a millisecond; the timeout only guards against a /proc
             # read that hangs, in which case the daemon thread is abandoned.
             self._thread.join(timeout=5.0)
+            self._thread = None
+            self.n_samples += len(self._samples)
+            dts = [x["dt_s"] for x in self._samples if x.get("dt_s") is not None]
+            self._dt_sum += sum(dts)
+            self._dt_n += len(dts)
         return list(self._samples)
+
+    def aggregate(self, samples: list[dict], timeline: dict) -> dict:
+        """The kernel's high-water mark catches peaks between samples; its per-CPU counters can
+        lag a sample by a few pages, so the larger of the two is the peak."""
+        kernel = timeline.get("kernel_peak_rss_bytes") or 0
+        sampled = max((x.get("rss_bytes") or 0 for x in samples), default=0)
+        cpu = [x["cpu_pct"] for x in samples if x.get("dt_s") is not None]
+        return {"peak_rss_bytes": max(kernel, sampled) or None, "peak_rss_sampled_bytes": sampled or None,
+                "cpu_mean_pct": sum(cpu) / len(cpu) if cpu else None}
 
     def info(self) -> dict:
         return {
             "name": self.name,
+            "kind": self.kind,
             "interval_s": self.interval_s,
+            "achieved_interval_s": self._dt_sum / self._dt_n if self._dt_n else None,
             "missed_ticks": self.missed_ticks,
-            "n_samples": len(self._samples),
+            "n_samples": self.n_samples,
             "cpu_time_s": round(self.cpu_time_s, 6),
         }
 
@@ -88,7 +113,7 @@ class ProcessSampler(Sampler):
         except _GONE:
             pass  # the process ended between two ticks: that is how sampling normally ends
         finally:
-            self.cpu_time_s = time.thread_time() - cpu0
+            self.cpu_time_s += time.thread_time() - cpu0
 
     def _loop(self, pid: int, t0_ns: int) -> None:
         proc = psutil.Process(pid)

@@ -1,0 +1,115 @@
+"""One measurement per machine. Two measuring commands at once share cores, memory bandwidth
+and the GPU, so each skews the other's timings; `run`, `bench`, experiments and cron batches
+hold this lock for as long as they measure. Read-only commands never take it.
+
+The lock is an flock (filelock) on a file in /tmp (EDGEBENCH_LOCK overrides): the kernel drops
+it when its holder dies, even by SIGKILL, so a dead holder never blocks the machine. Beside
+it, `<lock>.json` names the holder (PID, command, run folder) for the refusal message; it is
+written after the lock is taken and removed before it is released, so a holder file found
+by the next holder was left by a process that died holding the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import filelock
+
+from orchestrator.errors import UserError
+from orchestrator.store import _atomic_write as atomic_write
+
+EXIT_LOCKED = 4
+LENT_ENV = "EDGEBENCH_LOCK_LENT"
+
+
+class LockHeld(UserError):
+    exit_code = EXIT_LOCKED
+
+
+def lock_path() -> Path:
+    return Path(os.environ.get("EDGEBENCH_LOCK", "/tmp/edgebench-measure.lock"))
+
+
+def _holder_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _read_holder(path: Path) -> dict:
+    try:
+        data = json.loads(_holder_path(path).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class MeasureLock:
+    """Held by one measuring process. `set_run_dir` names the run folder once it exists."""
+
+    def __init__(self, path: Path, command: list[str], lent: bool = False):
+        self.path = path
+        self.lent = lent
+        self.holder = {"pid": os.getpid(), "command": " ".join(command), "run_dir": None,
+                       "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        self.took_over: dict | None = None
+
+    def set_run_dir(self, run_dir: Path) -> None:
+        self.holder["run_dir"] = str(run_dir)
+        if not self.lent:
+            self._write()
+
+    def _write(self) -> None:
+        atomic_write(_holder_path(self.path), json.dumps(self.holder).encode())
+
+
+@contextlib.contextmanager
+def measuring(command: list[str] | None = None, log=None) -> Iterator[MeasureLock]:
+    """Hold the machine's measurement lock, or raise LockHeld at once naming the holder.
+
+    A measuring command that runs another one as its child (bench measures a real `edgebench
+    run`) lends it the lock through EDGEBENCH_LOCK_LENT=<its PID>; the child then measures
+    under its parent's lock instead of refusing."""
+    path = lock_path()
+    lent = os.environ.get(LENT_ENV)
+    if lent and lent == str(os.getppid()) and _read_holder(path).get("pid") == os.getppid():
+        yield MeasureLock(path, command if command is not None else sys.argv, lent=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        h = _read_holder(path)
+        who = f"PID {h.get('pid', '?')} ({h.get('command') or 'unknown command'})"
+        where = f", run folder {h['run_dir']}" if h.get("run_dir") else ""
+        raise LockHeld(f"another measurement holds this machine: {who}{where}",
+                       fix="wait for it to finish (two measurements at once skew each other's timings)") from None
+    held = MeasureLock(path, command if command is not None else sys.argv)
+    try:
+        left = _read_holder(path)
+        if left and left.get("pid") != os.getpid() and not _alive(left.get("pid")):
+            held.took_over = left
+            if log:
+                log(f"note: took over the measurement lock left by PID {left.get('pid')} "
+                    f"({left.get('command')}), which is no longer running")
+        held._write()
+        yield held
+    finally:
+        with contextlib.suppress(OSError):
+            _holder_path(path).unlink()
+        lock.release()

@@ -1,0 +1,501 @@
+"""A measuring session: everything between parsed options and printed results, for `run`,
+`bench`, experiments and cron batches alike.
+
+    with measuring() as lock:                      # one measurement per machine
+        s = Session.create(cfg, plan) or Session.resume(run_dir, ...)
+        result = s.run(on_record)                   # every pending item, each record on disk before the next
+
+A plan is a list of items: (query, variant, phase, repetition). A variant is a dict of
+per-query overrides (`max_tokens`, `n_gpu_layers`, `interval_s`, ...) so one run folder can
+hold the same query at five output limits; `phase` is `warmup` (recorded, marked, left out of
+statistics) or `measure`. The manifest stores the plan's items, so a resume runs each item
+exactly once whatever made the plan. Samplers live for the whole session: opened before the
+first query, closed after the last, also on the way out of an interruption.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import resource
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator import paths
+from orchestrator.config import RunConfig
+from orchestrator.errors import UserError
+
+EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_FAILED_QUERIES, EXIT_LOCKED = 0, 1, 2, 3, 4
+
+# What a variant may change per query: RunConfig fields, plus the query's own output limit.
+VARIANT_KEYS = ("max_tokens", "n_gpu_layers", "interval_s", "threads", "batch_size", "ctx_min", "seed")
+
+# Platform keys a resume must find unchanged: timings from another machine or CPU are not
+# the same experiment (pyperf refuses to merge such runs).
+CHECKED_PLATFORM_KEYS = ("machine", "cpu_model", "l4t_release", "jetson_model")
+
+
+def ledger_path() -> Path:
+    return paths.build_dir() / "ledger.json"
+
+
+def default_binary() -> Path:
+    return paths.build_dir() / "llama.cpp" / "main"
+
+
+def default_model() -> Path:
+    from orchestrator.bootstrap.ledger import Ledger
+
+    entry = Ledger(ledger_path()).get("model")
+    if not entry:
+        raise UserError("no model has been set up in this checkout", fix="make bootstrap, or --model PATH")
+    return Path(entry["path"])
+
+
+def default_workload() -> Path:
+    return paths.project_root() / "workloads" / "default.jsonl"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def variant_id(variant: dict) -> str:
+    return ",".join(f"{k}={variant[k]}" for k in sorted(variant))
+
+
+@dataclass(frozen=True)
+class Item:
+    query: object  # workloads.schema.Query
+    variant: dict = field(default_factory=dict)
+    phase: str = "measure"
+    repetition: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.query.id, variant_id(self.variant), self.phase, self.repetition)
+
+    def to_json(self) -> dict:
+        return {"query_id": self.query.id, "variant": self.variant, "phase": self.phase,
+                "repetition": self.repetition}
+
+
+def plan_items(queries: list, warmup: int = 0, repeat: int = 1, variants: list[dict] | None = None) -> list[Item]:
+    """Per query and variant: `warmup` marked warm-ups, then `repeat` measured repetitions
+    (hyperfine's and llama-bench's order)."""
+    out = []
+    for q in queries:
+        for v in variants or [{}]:
+            bad = set(v) - set(VARIANT_KEYS)
+            if bad:
+                raise UserError(f"a variant cannot set {', '.join(sorted(bad))}",
+                                fix=f"variants may set: {', '.join(VARIANT_KEYS)}")
+            out += [Item(q, dict(v), "warmup", r) for r in range(warmup)]
+            out += [Item(q, dict(v), "measure", r) for r in range(repeat)]
+    return out
+
+
+@dataclass
+class Prepared:
+    queries: list
+    pieces: list[bytes]
+    model_info: dict
+    n_ctx_train: int | None
+    ignore_eos: bool
+    tokenizer: Path
+
+
+@dataclass
+class Result:
+    run_dir: Path
+    records: list[dict]  # every record of the run folder, earlier sessions' included
+    ran: int  # items this session ran
+
+    @property
+    def measured(self) -> list[dict]:
+        return [r for r in self.records if r.get("phase", "measure") == "measure"]
+
+    @property
+    def n_failed(self) -> int:
+        return sum(1 for r in self.records if r["status"] != "ok")
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FAILED_QUERIES if self.n_failed else EXIT_OK
+
+
+def select_queries(queries: list, categories: tuple[str, ...], limit: int | None) -> list:
+    picked, seen = [], {}
+    for q in queries:
+        if categories and q.category not in categories:
+            continue
+        seen[q.category] = seen.get(q.category, 0) + 1
+        if limit is None or seen[q.category] <= limit:
+            picked.append(q)
+    return picked
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    """Every check that can fail before a query runs: binary, model, workload."""
+    from orchestrator.gguf_info import read_info
+    from orchestrator.gguf_meta import read_header, token_pieces
+    from orchestrator.workloads.schema import CATEGORIES, load_workload
+
+    if not cfg.binary.is_file():
+        raise UserError(f"llama.cpp binary {cfg.binary} does not exist", fix="make bootstrap, or --binary PATH")
+    if not os.access(cfg.binary, os.X_OK):
+        raise UserError(f"llama.cpp binary {cfg.binary} is not executable", fix=f"chmod +x {cfg.binary}")
+    info = read_info(cfg.model)
+    if cfg.memory_check:
+        check_fits(info)
+    meta, _ = read_header(cfg.model, tensors=False)
+    try:
+        pieces = token_pieces(meta)
+    except ValueError as exc:
+        raise UserError(f"{cfg.model}: {exc}", fix="--model PATH to a llama-architecture GGUF") from exc
+    for c in cfg.categories:
+        if c not in CATEGORIES:
+            raise UserError(f"unknown category {c!r}", fix=f"--category one of: {', '.join(CATEGORIES)}")
+    queries = select_queries(load_workload(cfg.workload), cfg.categories, cfg.limit)
+    if not queries:
+        raise UserError(f"no query of {cfg.workload} matches the selection", fix="drop --category or --limit")
+    ignore_eos = info["synthetic"] if cfg.ignore_eos is None else cfg.ignore_eos
+    tokenizer = cfg.binary.parent / "tokenize"
+    if any(not q.prompt_tokens_est for q in queries) and not tokenizer.is_file():
+        raise UserError(
+            f"{cfg.workload} has queries without prompt_tokens_est, and there is no {tokenizer} to count them",
+            fix="make bootstrap (builds tokenize beside main), or edgebench workloads build (stores the counts)",
+        )
+    return Prepared(queries, pieces, info, info.get("context_length"), ignore_eos, tokenizer)
+
+
+def check_fits(info: dict) -> None:
+    """A model larger than the memory available pages from disk at every token: its timings
+    would measure the SD card, not the model. Refuse before the first query."""
+    from orchestrator.platform import meminfo, sysroot
+
+    avail = meminfo(sysroot()).get("MemAvailable")
+    if avail and info["size_bytes"] > avail:
+        raise UserError(
+            f"the model {Path(info['path']).name} ({info['size_bytes'] / 1e6:.0f} MB) does not fit in the "
+            f"{avail / 1e6:.0f} MB of memory available here",
+            fix="--model a smaller quantisation (e.g. Q4_K_M), free memory, or --no-memory-check to run it anyway",
+        )
+
+
+def binary_facts(binary: Path) -> dict:
+    from orchestrator.net import sha256_file
+
+    tree = binary.parent
+    out = {"path": str(binary), "sha256": sha256_file(binary), "commit": None, "patch_state": None,
+           "build_flags": None}
+    if (tree / "Makefile").is_file():
+        from orchestrator.bootstrap.llama_source import COMMIT, fingerprint_mismatches
+        from orchestrator.bootstrap.patch import patch_state
+
+        out["commit"] = COMMIT if not fingerprint_mismatches(tree) else "unknown (sources differ from a33e6a0)"
+        out["patch_state"] = patch_state(tree)
+    ledger = tree.parent / "ledger.json"
+    if ledger.is_file():
+        from orchestrator.bootstrap.ledger import Ledger
+
+        build = Ledger(ledger).get("build") or {}
+        if build.get("binaries", {}).get("main", {}).get("sha256") == out["sha256"]:
+            out["build_flags"] = {k: build.get(k) for k in ("make_vars", "backend", "compiler", "jobs")}
+    return out
+
+
+def model_facts(cfg: RunConfig, prep: Prepared) -> dict:
+    """The GGUF's figures and digest, plus where bootstrap got it (download, twin fallback)."""
+    from orchestrator.net import sha256_file
+
+    facts = {**prep.model_info, "sha256": sha256_file(cfg.model)}
+    ledger = cfg.binary.parent.parent / "ledger.json"
+    if ledger.is_file():
+        from orchestrator.bootstrap.ledger import Ledger
+
+        entry = Ledger(ledger).get("model") or {}
+        if entry.get("path") and Path(entry["path"]).resolve() == cfg.model.resolve():
+            facts["origin"] = {k: entry[k] for k in ("source", "fallback_reason", "url") if k in entry}
+    return facts
+
+
+def board_state() -> dict:
+    from orchestrator.board import read_board_state
+
+    return read_board_state()
+
+
+def harness_usage() -> dict:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"peak_rss_bytes": ru.ru_maxrss * 1024, "cpu_s": ru.ru_utime + ru.ru_stime}
+
+
+def config_from_manifest(manifest: dict, out_dir: Path) -> RunConfig:
+    c = dict(manifest["config"])
+    for k in ("binary", "model", "workload", "out_dir"):
+        c[k] = Path(c[k])
+    c["out_dir"] = out_dir
+    c["categories"] = tuple(c.get("categories") or ())
+    return RunConfig(**c)
+
+
+def default_samplers(cfg: RunConfig) -> list:
+    from orchestrator.sampling.process import ProcessSampler
+
+    return [ProcessSampler(cfg.interval_s)]
+
+
+class Session:
+    """One run folder being measured. Build it with `create` or `resume`, then `run()`."""
+
+    def __init__(self, cfg: RunConfig, prep: Prepared, store, items: list[Item], samplers: list,
+                 executor=None, log=print):
+        from orchestrator.engine.child import run_child
+
+        self.cfg, self.prep, self.store, self.items = cfg, prep, store, items
+        self.samplers = samplers
+        self.executor = executor or run_child
+        self.log = log
+        self._by_id = {q.id: q for q in prep.queries}
+        self._open = False
+
+    # -- building -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, cfg: RunConfig, *, warmup: int = 0, repeat: int = 1, variants: list[dict] | None = None,
+               items_for=None, run_dir: Path | None = None, samplers=None, executor=None, extra_manifest=None,
+               log=print) -> Session:
+        """A new run folder. `items_for(queries)` replaces the warm-up/repeat/variant plan
+        (experiments choose their own items); `extra_manifest` is recorded as is."""
+        from orchestrator.net import sha256_file
+        from orchestrator.store import RunStore, new_run_id
+
+        prep = prepare(cfg)
+        items = items_for(prep.queries) if items_for else plan_items(prep.queries, warmup, repeat, variants)
+        run_dir = Path(run_dir) if run_dir else cfg.out_dir / new_run_id()
+        smp = samplers if samplers is not None else default_samplers(cfg)
+        manifest = {
+            "run_id": run_dir.name,
+            "created_at": now(),
+            "edgebench_version": _version(),
+            "config": cfg.to_json(),
+            "plan": {"warmup": warmup, "repeat": repeat, "variants": variants or [],
+                     "items": [i.to_json() for i in items]},
+            "platform": _platform(cfg),
+            "board": {"start": board_state()},
+            "binary": binary_facts(cfg.binary),
+            "model": model_facts(cfg, prep),
+            "workload": {"path": str(cfg.workload), "sha256": sha256_file(cfg.workload),
+                         "queries": [q.id for q in prep.queries]},
+            "ignore_eos": prep.ignore_eos,
+            "samplers": [s.info() for s in smp],
+            "harness": {"pid": os.getpid(), "python": sys.version.split()[0]},
+            "status": "running",
+            **(extra_manifest or {}),
+        }
+        store = RunStore.create(run_dir, manifest)
+        return cls(cfg, prep, store, items, smp, executor, log)
+
+    @classmethod
+    def resume(cls, run_dir: Path, *, force: bool = False, samplers=None, executor=None, log=print) -> Session:
+        """Reopen a run folder; refuse (unless `force`) when the binary, model, workload or
+        machine differ from what the manifest recorded."""
+        from orchestrator.store import RunStore
+
+        store = RunStore.open(run_dir)
+        cfg = config_from_manifest(store.manifest, store.dir.parent)
+        prep = prepare(cfg)
+        current = {"binary": binary_facts(cfg.binary), "model": model_facts(cfg, prep), "platform": _platform(cfg)}
+        diffs = resume_differences(store.manifest, current, cfg)
+        if diffs and not force:
+            field_, old, new = diffs[0]
+            more = f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""
+            raise UserError(f"cannot resume {store.dir}: {field_} was {old} when the run started, now {new}{more}; "
+                            "its timings would not be comparable",
+                            fix=f"start a new run, or --resume {store.dir} --force to mix them anyway (recorded)")
+        if diffs:
+            forced = list(store.manifest.get("forced_resumes", []))
+            forced.append({"at": now(), "differences": [{"field": f, "old": o, "new": n} for f, o, n in diffs]})
+            store.update_manifest(forced_resumes=forced)
+            for f, o, n in diffs:
+                log(f"warning: resuming despite a changed {f} ({o} -> {n}), as --force asked; recorded")
+        by_id = {q.id: q for q in prep.queries}
+        items = []
+        for it in store.manifest["plan"]["items"]:
+            q = by_id.get(it["query_id"])
+            if q is None:
+                raise UserError(f"{store.dir} plans query {it['query_id']!r}, which {cfg.workload} no longer selects",
+                                fix="start a new run")
+            items.append(Item(q, it["variant"], it["phase"], it["repetition"]))
+        smp = samplers if samplers is not None else default_samplers(cfg)
+        return cls(cfg, prep, store, items, smp, executor, log)
+
+    def warnings(self) -> list[str]:
+        """What makes this run's timings unrepresentative, each naming its fix."""
+        from orchestrator.board import board_warnings
+
+        return board_warnings(self.store.manifest.get("board", {}).get("start") or {})
+
+    # -- running --------------------------------------------------------------------------
+    def pending(self) -> list[Item]:
+        from orchestrator.store import record_key
+
+        done = {record_key(r) for r in self.store.read_queries()}
+        return [i for i in self.items if i.key not in done]
+
+    def open(self) -> None:
+        if not self._open:
+            for s in self.samplers:
+                s.open()
+            self._open = True
+
+    def close(self) -> None:
+        if self._open:
+            for s in self.samplers:
+                try:
+                    s.close()
+                except Exception as exc:  # noqa: BLE001 - one sampler's failure must not hide the others' close
+                    self.log(f"warning: sampler {s.name} did not close cleanly: {exc}")
+            self._open = False
+
+    def item_config(self, item: Item) -> tuple[RunConfig, object]:
+        """The config and query this item runs with: the run's, with its variant applied."""
+        over = {k: v for k, v in item.variant.items() if k != "max_tokens"}
+        cfg = dataclasses.replace(self.cfg, **over) if over else self.cfg
+        q = item.query
+        if "max_tokens" in item.variant:
+            q = dataclasses.replace(q, max_tokens=int(item.variant["max_tokens"]))
+        return cfg, q
+
+    def prompt_tokens(self, query) -> int:
+        if query.prompt_tokens_est:
+            return query.prompt_tokens_est
+        from orchestrator.workloads.tokens import count_tokens
+
+        return count_tokens(query.prompt, self.prep.tokenizer, self.cfg.model)
+
+    def argv_for(self, item: Item, log_dir: Path) -> list[str]:
+        from orchestrator.engine.argv import build_argv, ctx_size_for
+
+        cfg, q = self.item_config(item)
+        ctx = ctx_size_for(self.prompt_tokens(q), q.max_tokens, cfg.ctx_min)
+        return build_argv(cfg, q.prompt, q.max_tokens, ctx, log_dir, self.prep.ignore_eos)
+
+    def run_one(self, item: Item) -> dict:
+        """Measure one item and commit its record (samples first, the record last)."""
+        from orchestrator.engine.query import failed, run_query
+
+        self.open()
+        cfg, q = self.item_config(item)
+        attempt = uuid.uuid4().hex[:12]
+        raw = self.store.raw_dir(q.id, _raw_leaf(item))
+        for s in self.samplers:
+            if hasattr(s, "set_interval"):
+                s.set_interval(cfg.interval_s)
+        try:
+            n_prompt = self.prompt_tokens(q)
+        except (UserError, ValueError) as exc:
+            record, samples = failed(q, attempt, "error", f"cannot count prompt tokens: {exc}"), {}
+        else:
+            record, samples = run_query(cfg, q, attempt, raw, self.prep.pieces, self.prep.n_ctx_train, n_prompt,
+                                        self.prep.ignore_eos, self.samplers, self.executor)
+        record.update(phase=item.phase, repetition=item.repetition, variant=item.variant,
+                      variant_id=variant_id(item.variant))
+        record["raw_dir"] = str(raw.relative_to(self.store.dir / "raw"))
+        flat = [dict(s, sampler=name) for name, series in samples.items() for s in series]
+        record["n_samples"] = len(flat)
+        self.store.append_samples(q.id, attempt, flat)
+        self.store.append_query(record)
+        return record
+
+    def run(self, on_record=None) -> Result:
+        """Every pending item in plan order; `on_record(record, index, total)` after each.
+        The manifest ends `finished`, or `interrupted` with the reason when something stops it."""
+        with self.store.lock():
+            todo = self.pending()
+            status, reason = "interrupted", None
+            try:
+                self.open()
+                for i, item in enumerate(todo, 1):
+                    record = self.run_one(item)
+                    if on_record:
+                        on_record(record, i, len(todo))
+                status = "finished"
+            except BaseException as exc:
+                reason = _reason(exc)
+                raise
+            finally:
+                self.close()
+                self._finish(status, reason)
+        return Result(self.store.dir, self.store.read_queries(), len(todo))
+
+    def _finish(self, status: str, reason: str | None) -> None:
+        records = self.store.read_queries()
+        harness = dict(self.store.manifest.get("harness", {}), **harness_usage())
+        board = dict(self.store.manifest.get("board", {}))
+        try:
+            board["finish"] = board_state()
+        except Exception as exc:  # noqa: BLE001 - the records are safe; a board read must not mask the real error
+            board["finish"] = {"error": str(exc)}
+        fields = dict(status=status, finished_at=now(), n_queries=len(records),
+                      n_failed=sum(1 for r in records if r["status"] != "ok"),
+                      samplers=[s.info() for s in self.samplers], harness=harness, board=board)
+        if reason:
+            fields["interrupted_by"] = reason
+        self.store.update_manifest(**fields)
+
+
+def resume_differences(manifest: dict, current: dict, cfg: RunConfig) -> list[tuple[str, object, object]]:
+    """(field, old, new) for every checked fact that changed since the run started."""
+    from orchestrator.net import sha256_file
+
+    out = []
+    checks = [("binary SHA-256", manifest["binary"].get("sha256"), current["binary"]["sha256"]),
+              ("model SHA-256", manifest["model"].get("sha256"), current["model"]["sha256"]),
+              ("workload SHA-256", manifest["workload"].get("sha256"), sha256_file(cfg.workload))]
+    for key in CHECKED_PLATFORM_KEYS:
+        checks.append((f"platform {key}", manifest["platform"].get(key), current["platform"].get(key)))
+    old_mode = (manifest.get("board", {}).get("start") or {}).get("nvpmodel")
+    if old_mode not in (None, "unavailable"):
+        checks.append(("power mode (nvpmodel)", old_mode, (board_state() or {}).get("nvpmodel")))
+    for name, old, new in checks:
+        if old != new:
+            out.append((name, old, new))
+    return out
+
+
+def _raw_leaf(item: Item) -> str:
+    leaf = f"{item.phase}-{item.repetition}"
+    vid = variant_id(item.variant)
+    return f"{leaf}-{vid}" if vid else leaf
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        code = exc.code if isinstance(exc.code, int) else 1
+        if code > 128:
+            import signal
+
+            try:
+                return f"signal {signal.Signals(code - 128).name}"
+            except ValueError:
+                pass
+        return f"exit {code}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "signal SIGINT"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _platform(cfg: RunConfig) -> dict:
+    from orchestrator import platform as plat
+
+    return plat.detect(cfg.out_dir if cfg.out_dir.exists() else Path.cwd())
+
+
+def _version() -> str:
+    from orchestrator import __version__
+
+    return __version__
