@@ -146,6 +146,14 @@ class JtopSampler(Sampler):
         except Exception as exc:  # noqa: BLE001 - closing must not hide the run's own outcome
             self.warnings.append(f"jtop close: {exc}")
 
+    def set_interval(self, interval_s: float) -> None:
+        """The interval is the run's, set once at open: a query asking another one is told so."""
+        if abs(interval_s - self.interval_s) > 1e-9:
+            msg = (f"the jtop service samples every {self.interval_s:g} s for the whole run; a query's interval of "
+                   f"{interval_s:g} s applies to the process sampler only")
+            if msg not in self.warnings:
+                self.warnings.append(msg)
+
     def start(self, pid: int, t0_ns: int) -> None:
         with self._lock:
             self._samples = []

@@ -38,6 +38,13 @@ class PollingSampler(Sampler):
     def _read(self, pid: int) -> dict | None:
         raise NotImplementedError
 
+    def set_interval(self, interval_s: float) -> None:
+        """Between queries only: an experiment may sample one query faster than the rest."""
+        if not interval_s > 0:
+            raise ValueError(f"interval_s must be positive, got {interval_s!r}")
+        self.interval_s = float(interval_s)
+        self._interval_ns = max(1, round(self.interval_s * 1e9))
+
     def warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(message)
