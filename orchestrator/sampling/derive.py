@@ -11,7 +11,8 @@ Choices that change the numbers:
   before it, so at 500 ms a 40 ms prefill is usually seen by no reading: `_n` says how many counted.
 - Energy is the trapezoid integral of power between the readings inside the query window
   [0, t_exit_s], with no extrapolation to the window's ends: `energy_window_s` says what it covers.
-- `temp_peak_c` leaves out the Nano's PMIC sensor, which tegrastats always prints as 100C.
+- `temp_peak_c` leaves out the Nano's PMIC sensor (tegrastats `PMIC`, thermal zone `PMIC-Die`), which
+  reads a fixed 100C.
 - `throttled`: some reading had the GPU loaded (>= 90%, where the governor asks for its top clock)
   while its clock was below the maximum in force. None when no reading could tell.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 import itertools
 
 LOADED_PCT = 90.0
-_IGNORED_TEMPS = {"temp_pmic_c"}
+_IGNORED_TEMPS = {"temp_pmic_c", "temp_pmic_die_c"}
 RSS_NOTE = (
     "n_gpu_layers is set: CUDA allocations on a Jetson's shared memory are not counted in RSS, "
     "so peak_rss_bytes understates the process; see gpu_mem_peak_bytes and gpu_shared_mem_peak_bytes"

@@ -104,7 +104,7 @@ class SysfsSampler(PollingSampler):
         self._fds: dict[str, int] = {}
         self._rails: dict[str, dict[str, str]] = {}
         self._temps: dict[str, str] = {}
-        self._max_mhz: float | None = None
+        self._input_rail: str | None = None
         self._load_prev: int | None = None
         self._load_changed_ns: int | None = None
         self._load_gaps_ns: list[int] = []
@@ -134,6 +134,8 @@ class SysfsSampler(PollingSampler):
             self._temps[zone] = f"temp:{zone}"
         if not self._rails:
             self.warn("no INA3221 power rails found: no power or energy figures")
+        # Decided once: a reading that misses the input rail has no total, rather than the sum of the others.
+        self._input_rail = next((r for r in INPUT_RAILS if r in self._rails), None)
         self._nvmap = self.root / "sys/kernel/debug/nvmap/iovmm/clients"
         if not os.access(self._nvmap, os.R_OK):
             self._nvmap = None
@@ -189,9 +191,11 @@ class SysfsSampler(PollingSampler):
             if mw is not None:
                 rails[rail] = mw
                 out[f"power_{rail.lower()}_mw"] = mw
-        if rails:
-            total = next((r for r in INPUT_RAILS if r in rails), None)
-            out["power_total_mw"] = rails[total] if total else sum(rails.values())
+        if self._input_rail is not None:
+            if self._input_rail in rails:
+                out["power_total_mw"] = rails[self._input_rail]
+        elif rails and len(rails) == len(self._rails):
+            out["power_total_mw"] = sum(rails.values())
         for zone, key in self._temps.items():
             milli = self._int(key)
             out[f"temp_{zone}_c"] = None if milli is None or milli <= -256000 else milli / 1000.0
