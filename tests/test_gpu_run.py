@@ -120,9 +120,8 @@ def test_tegrastats_run(tmp_path, board_env, llama_bin_dir, tiny_model):
         temps = [v for s in mine if s["t_s"] <= rec["total_s"] for k, v in s.items()
                  if k.startswith("temp_") and k != "temp_pmic_c" and v is not None]
         assert rec["temp_peak_c"] == max(temps) < 100  # PMIC's constant 100C left out
-        # 614 MHz at 99% in the recorded third line, of the 921.6 MHz maximum: throttled when that line was seen.
-        seen_throttle = any(s["gpu_load_pct"] == 99 for s in mine if s["t_s"] <= rec["total_s"])
-        assert rec["throttled"] is seen_throttle
+        # The recorded 99%@614 MHz line never comes twice in a row: a ramp, never a cap.
+        assert rec["throttled"] is False
     info = sampler_info(manifest, "tegrastats")
     assert 0.015 < info["achieved_interval_s"] < 0.04 and info["n_malformed"] == 0 and info["cpu_time_s"] > 0
 
@@ -146,7 +145,9 @@ def test_sysfs_run_constant_power_gives_power_times_span(tmp_path, board_env, ll
         assert len(mine) >= 10
         # 5 W all along: the energy is 5 W times the span of the readings (both rounded to 1e-6).
         assert rec["energy_j"] == pytest.approx(5.0 * rec["energy_window_s"], abs=1e-5)
-        assert rec["energy_pom_5v_gpu_j"] == pytest.approx(2.0 * rec["energy_window_s"], abs=1e-5)
+        # A reading can miss one rail (the fake driver rewrites files one at a time): each rail spans its own.
+        gpu_t = [x["t_s"] for x in mine if "power_pom_5v_gpu_mw" in x and 0 <= x["t_s"] <= rec["total_s"]]
+        assert rec["energy_pom_5v_gpu_j"] == pytest.approx(2.0 * (max(gpu_t) - min(gpu_t)), abs=1e-5)
         assert rec["gpu_load_decode_peak_pct"] in (30.0, 80.0) and rec["throttled"] is False
         assert rec["temp_peak_c"] == 45.0
     info = sampler_info(manifest, "sysfs")

@@ -13,8 +13,10 @@ Choices that change the numbers:
   [0, t_exit_s], with no extrapolation to the window's ends: `energy_window_s` says what it covers.
 - `temp_peak_c` leaves out the Nano's PMIC sensor (tegrastats `PMIC`, thermal zone `PMIC-Die`), which
   reads a fixed 100C.
-- `throttled`: some reading had the GPU loaded (>= 90%, where the governor asks for its top clock)
-  while its clock was below the maximum in force. None when no reading could tell.
+- `throttled`: the GPU was loaded (>= 90%, where the governor asks for its top clock) with its clock
+  below the maximum in force for consecutive readings spanning at least 0.25 s. A lone such reading
+  is the clock ramping up after the load rose (tens of ms under DVFS), not a cap, and does not
+  count. None when no reading had load, clock and maximum to tell.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import itertools
 
 LOADED_PCT = 90.0
+THROTTLE_MIN_S = 0.25
 _IGNORED_TEMPS = {"temp_pmic_c", "temp_pmic_die_c"}
 RSS_NOTE = (
     "n_gpu_layers is set: CUDA allocations on a Jetson's shared memory are not counted in RSS, "
@@ -69,13 +72,18 @@ def _phase(samples: list[dict], name: str, lo, hi, hi_open: bool) -> dict:
 
 def _throttled(samples: list[dict]) -> bool | None:
     seen = False
-    for s in samples:
+    run_start: float | None = None
+    for s in sorted(samples, key=lambda x: x["t_s"]):
         load, cur, top = s.get("gpu_load_pct"), s.get("gpu_freq_mhz"), s.get("gpu_freq_max_mhz")
         if load is None or cur is None or top is None:
             continue
         seen = True
         if load >= LOADED_PCT and cur < top:
-            return True
+            run_start = s["t_s"] if run_start is None else run_start
+            if s["t_s"] - run_start >= THROTTLE_MIN_S:
+                return True
+        else:
+            run_start = None
     return False if seen else None
 
 
