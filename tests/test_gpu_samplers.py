@@ -256,3 +256,17 @@ def test_nvml_reads_the_child_memory_power_and_clocks(fake_modules, monkeypatch,
 def test_nvml_without_a_driver_says_why(fake_modules, monkeypatch):
     monkeypatch.setenv("FAKE_NVML", "absent")
     assert "no NVIDIA driver answers NVML" in NvmlSampler(0.1).available()
+
+
+def test_jtop_rss_unit_follows_the_client_version():
+    from types import SimpleNamespace
+
+    from orchestrator.sampling.jtop import reading, rss_unit_bytes
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    assert rss_unit_bytes("4.3.2") == page and rss_unit_bytes("4.4.0") == 1024 and rss_unit_bytes("7.1.0") == 1024
+    row = [42, "user", "I", "Graphic", 20, "R", 1.0, 1000, 2048, "main"]
+    jetson = SimpleNamespace(gpu={}, processes=[row], memory={}, power={}, temperature={}, cpu={})
+    assert reading(jetson, 42, rss_unit_bytes("4.3.2")) == {"gpu_mem_proc_bytes": 2048 * 1024,
+                                                            "proc_rss_bytes": 1000 * page}
+    assert reading(jetson, 42, rss_unit_bytes("7.1.0"))["proc_rss_bytes"] == 1000 * 1024

@@ -9,7 +9,8 @@ Readings arrive through `jetson.attach(observer)`: the client's own thread calls
 update, so there is no polling and no duplicate reading. The observer must never raise (an
 exception there ends the client's thread), so every read is guarded. Units, per jetson-stats 4.3.2:
 GPU load %, clocks kHz, RAM kB (`shared` is GPU/NvMap memory), power mW, temperatures C, process
-rows `[pid, user, gpu, type, prio, state, cpu%, rss (pages in 4.x), gpu_mem (kB), name]`.
+rows `[pid, user, gpu, type, prio, state, cpu%, rss, gpu_mem (kB), name]` where rss is in pages up to
+4.3.x and in kB from 4.4 on (7.x included), so the unit follows the client's version.
 """
 
 from __future__ import annotations
@@ -29,7 +30,16 @@ def _name(raw: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in raw.lower())
 
 
-def reading(jetson, pid: int) -> dict:
+def rss_unit_bytes(version: str | None) -> int:
+    """Bytes per unit of a process row's rss: a page up to jetson-stats 4.3, a kB from 4.4."""
+    try:
+        major_minor = tuple(int(x) for x in (version or "").split(".")[:2])
+    except ValueError:
+        major_minor = ()
+    return KB if major_minor >= (4, 4) else _PAGE
+
+
+def reading(jetson, pid: int, rss_unit: int = _PAGE) -> dict:
     """One flat sample from a connected jtop client (any of its sections may be missing)."""
     out: dict = {}
     gpus = dict(jetson.gpu or {})
@@ -46,7 +56,7 @@ def reading(jetson, pid: int) -> dict:
     for row in jetson.processes or []:
         if int(row[0]) == pid:
             out["gpu_mem_proc_bytes"] = int(row[8]) * KB
-            out["proc_rss_bytes"] = int(row[7]) * _PAGE
+            out["proc_rss_bytes"] = int(row[7]) * rss_unit
             break
     mem = jetson.memory or {}
     ram = mem.get("RAM") or {}
@@ -111,6 +121,7 @@ class JtopSampler(Sampler):
         import jtop  # jetson-stats: imported here so that no other sampler pays for it
 
         self.version = getattr(jtop, "__version__", None)
+        self._rss_unit = rss_unit_bytes(self.version)
         client = jtop.jtop(interval=self.interval_s)
         try:
             client.start()
@@ -179,7 +190,7 @@ class JtopSampler(Sampler):
             with self._lock:
                 if self._t0_ns is None:
                     return
-                sample = {"t_s": (now - self._t0_ns) / 1e9, **reading(jetson, self._pid)}
+                sample = {"t_s": (now - self._t0_ns) / 1e9, **reading(jetson, self._pid, self._rss_unit)}
                 self._samples.append(sample)
                 self.n_samples += 1
         except Exception as exc:  # noqa: BLE001 - an observer that raises kills jtop's thread
