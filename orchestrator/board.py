@@ -17,8 +17,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from orchestrator.platform import meminfo, sysroot
 from orchestrator.sampling.sysfs import find_gpu, find_thermal
+from orchestrator.sysinfo import meminfo, sysroot
 
 UNAVAILABLE = "unavailable"
 PACKAGES = ("edgebench", "click", "pexpect", "psutil", "jinja2", "gguf", "numpy", "PyYAML", "filelock",

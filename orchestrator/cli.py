@@ -1,5 +1,5 @@
-"""The `edgebench` command. Each subcommand lives in its own module and is imported only
-when it is called, so that `edgebench run` never pays for the report stack."""
+"""The `edgebench` command. Each subcommand lives in its own module (orchestrator/commands/)
+and is imported only when it is called, so that `edgebench run` never pays for the report stack."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from orchestrator import __version__
 # name -> "module:attribute"; keep one line per command so parallel work merges cleanly.
 COMMANDS = {
     "bench": "orchestrator.commands.bench:bench",
-    "bootstrap": "orchestrator.bootstrap.cli:bootstrap",
-    "doctor": "orchestrator.doctor:doctor",
+    "bootstrap": "orchestrator.commands.bootstrap:bootstrap",
+    "doctor": "orchestrator.commands.doctor:doctor",
     "run": "orchestrator.commands.run:run",
     "telemetry": "orchestrator.commands.telemetry:telemetry",
-    "workloads": "orchestrator.workloads.cli:workloads",
+    "workloads": "orchestrator.commands.workloads:workloads",
 }
 
 

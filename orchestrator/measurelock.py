@@ -22,7 +22,7 @@ from pathlib import Path
 import filelock
 
 from orchestrator.errors import UserError
-from orchestrator.store import _atomic_write as atomic_write
+from orchestrator.fsutil import atomic_write
 
 EXIT_LOCKED = 4
 LENT_ENV = "EDGEBENCH_LOCK_LENT"

@@ -1,25 +1,124 @@
-"""Downloads that fail fast and say so: a reachability probe before any transfer, resumable
-transfers into the per-user cache, and SHA-256 checks where the digest is known."""
+"""The one downloader for everything edgebench fetches (llama.cpp's sdist, the model, its
+vocabulary, GCC, the datasets), built so that a download can never silently degrade:
+
+- a host that does not answer at all (DNS failure, connection refused, connect timeout)
+  raises `Unreachable` at once: the only error a caller may turn into a fallback (the timing
+  twin, `--from DIR`);
+- a transient error (HTTP 5xx or 429, a reset connection, a read timeout, a body cut short)
+  is retried with exponential backoff, resuming the `.part` file where the server honours
+  Range; when the tries run out it is a `UserError` naming the URL and the count, never a
+  fallback, because a flaky link must not turn a real-model run into a twin run unnoticed;
+- the bytes received are checked against Content-Length (and against the pinned size and
+  SHA-256 where known), so a truncated file never takes the final name."""
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import socket
+import ssl
+import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
+from orchestrator import fsutil
 from orchestrator.errors import UserError
 
+# Connecting and reading get separate limits: a host that does not answer must fail in
+# seconds, while a slow board on a slow link may legitimately wait longer for the next block.
 CONNECT_TIMEOUT_S = float(os.environ.get("EDGEBENCH_CONNECT_TIMEOUT", "5"))
+READ_TIMEOUT_S = float(os.environ.get("EDGEBENCH_READ_TIMEOUT", "30"))
+TRIES = int(os.environ.get("EDGEBENCH_DOWNLOAD_TRIES", "5"))
+BACKOFF_S = float(os.environ.get("EDGEBENCH_DOWNLOAD_BACKOFF", "1"))
+MAX_BACKOFF_S = 60.0
+CHUNK = 1 << 20
 USER_AGENT = "edgebench (+https://pypi.org/project/edgebench)"
+FIX_RETRY = "rerun the same command later: a partial download is kept and resumes where it stopped"
 
 
 class Unreachable(Exception):
     """The host of a URL does not answer; callers turn this into a fallback or a UserError."""
+
+
+class _ConnectFailed(OSError):
+    """The TCP connection itself failed: the host (or the proxy) did not answer."""
+
+
+class _Transient(Exception):
+    """One try failed in a way the next one may not."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _HTTPRefusal(Exception):
+    """A 4xx answer other than 429: a later try would get the same."""
+
+    def __init__(self, code: int, reason: str, headers):
+        super().__init__(f"HTTP {code} {reason}")
+        self.code, self.headers = code, headers
+
+
+@dataclass
+class _State:
+    answered: bool = False  # some try got an HTTP answer: later connect failures are transient
+
+
+def _guarded_connect(create):
+    def connect(*args, **kwargs):
+        try:
+            return create(*args, **kwargs)
+        except OSError as exc:
+            raise _ConnectFailed(exc.errno, exc.strerror or str(exc) or type(exc).__name__) from exc
+
+    return connect
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connect(self._create_connection)
+
+    def connect(self):
+        super().connect()
+        self.sock.settimeout(READ_TIMEOUT_S)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connect(self._create_connection)
+
+    def connect(self):
+        super().connect()  # the TLS handshake runs under the connect timeout
+        self.sock.settimeout(READ_TIMEOUT_S)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_HTTPSConnection, req, context=self._context)
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Hugging Face answers with a redirect to its CDN: that answer proves the host is there."""
+
+    def __init__(self, state: _State):
+        self.state = state
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        self.state.answered = True
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def probe(url: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -39,7 +138,7 @@ def probe(url: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         raise Unreachable(f"{host}:{port} is unreachable ({exc.strerror or exc})") from exc
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: Path, chunk: int = CHUNK) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while True:
@@ -49,41 +148,88 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
             h.update(block)
 
 
-def download(url: str, dest: Path, sha256: str | None = None, log=print) -> Path:
-    """Fetch `url` into `dest` (resuming a `.part` left by an interrupted try).
+def _open(url: str, state: _State, headers: dict[str, str]):
+    """One HTTP GET; returns the response or raises _ConnectFailed, _Transient or UserError."""
+    opener = urllib.request.build_opener(_HTTPHandler, _HTTPSHandler, _Redirects(state))
+    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers})
+    try:
+        resp = opener.open(req, timeout=CONNECT_TIMEOUT_S)
+    except urllib.error.HTTPError as exc:
+        state.answered = True
+        exc.close()
+        if exc.code == 429 or exc.code >= 500:
+            raise _Transient(f"HTTP {exc.code} {exc.reason}", _retry_after(exc.headers)) from None
+        raise _HTTPRefusal(exc.code, exc.reason, exc.headers) from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, _ConnectFailed):
+            raise reason from None
+        if urlparse(url).scheme == "file":  # a local file does not get better by waiting
+            raise UserError(f"cannot read {url}: {reason}", fix="check the path") from None
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise UserError(f"{url}: the server's TLS certificate is not trusted ({reason.verify_message})",
+                            fix="check the clock (date) and any proxy that intercepts HTTPS") from None
+        if isinstance(reason, OSError):
+            raise _Transient(f"{type(reason).__name__}: {reason}") from None
+        raise UserError(f"cannot fetch {url}: {reason}", fix="check the URL") from None
+    except (http.client.HTTPException, OSError) as exc:  # a reset or timeout before the status line
+        raise _Transient(f"{type(exc).__name__}: {exc}") from None
+    state.answered = True
+    return resp
 
-    Raises Unreachable when the host does not answer; UserError when the content is not
-    what was pinned. A finished `dest` whose digest matches is returned without a transfer."""
+
+def _retry_after(headers) -> float | None:
+    try:
+        return float(headers.get("Retry-After"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _with_retries(url: str, once, log, tries: int | None):
+    """Call `once(state)` until it succeeds, retrying transient failures with backoff."""
+    tries = max(1, tries or TRIES)
+    state = _State()
+    last = ""
+    for attempt in range(1, tries + 1):
+        retry_after = None
+        try:
+            return once(state)
+        except _ConnectFailed as exc:
+            if not state.answered:
+                host = urlparse(url).netloc
+                raise Unreachable(f"{host} does not answer ({exc.strerror})") from None
+            last = f"cannot connect again ({exc.strerror})"
+        except _Transient as exc:
+            last, retry_after = str(exc), exc.retry_after
+        except _HTTPRefusal as exc:
+            raise UserError(f"{url} answered {exc}", fix="check the URL (and any EDGEBENCH_*_URL override)") from None
+        if attempt < tries:
+            delay = min(MAX_BACKOFF_S, retry_after if retry_after is not None else BACKOFF_S * 2 ** (attempt - 1))
+            log(f"  {url}: {last}; try {attempt + 1} of {tries} in {delay:.1f} s")
+            time.sleep(delay)
+    raise UserError(f"downloading {url} failed {tries} times (retried {tries - 1} times); last error: {last}",
+                    fix=FIX_RETRY)
+
+
+def download(url: str, dest: Path, sha256: str | None = None, size: int | None = None, log=print,
+             tries: int | None = None) -> Path:
+    """Fetch `url` into `dest`, resuming a `.part` left by an interrupted try.
+
+    Raises Unreachable when the host does not answer at all; UserError when the tries run out
+    or the content is not what was pinned (`size` bytes, `sha256`). A finished `dest` that
+    matches the pins is returned without a transfer."""
     dest = Path(dest)
-    if dest.exists() and (sha256 is None or sha256_file(dest) == sha256):
+    if dest.is_file() and (size is None or dest.stat().st_size == size) and (
+        sha256 is None or sha256_file(dest) == sha256
+    ):
         return dest
-    probe(url)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    if have:
-        req.add_header("Range", f"bytes={have}-")
-    try:
-        resp = urllib.request.urlopen(req, timeout=max(CONNECT_TIMEOUT_S, 30))
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # the .part is already whole
-            resp = None
-        else:
-            raise Unreachable(f"{url} answered HTTP {exc.code}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise Unreachable(f"{url}: {getattr(exc, 'reason', exc)}") from exc
-    if resp is not None:
-        with resp:
-            mode = "ab" if have and resp.status == 206 else "wb"
-            total = resp.headers.get("Content-Length")
-            log(f"  downloading {url} ({_mib(total)}{', resuming' if mode == 'ab' else ''})")
-            with open(part, mode) as f:
-                while True:
-                    block = resp.read(1 << 20)
-                    if not block:
-                        break
-                    f.write(block)
+    _with_retries(url, lambda state: _fetch_into(url, part, size, state, log), log, tries)
+    got_size = part.stat().st_size
+    if size is not None and got_size != size:
+        part.unlink()
+        raise UserError(f"{url} gave {got_size} bytes, not the pinned {size}", fix=FIX_RETRY)
     if sha256 is not None:
         got = sha256_file(part)
         if got != sha256:
@@ -92,12 +238,96 @@ def download(url: str, dest: Path, sha256: str | None = None, log=print) -> Path
                 f"{url} downloaded, but its SHA-256 is {got}, not the pinned {sha256}",
                 fix="retry the command; if it persists, the mirror serves another file",
             )
-    os.replace(part, dest)
+    fsutil.replace_file(part, dest)
     return dest
+
+
+def _fetch_into(url: str, part: Path, size: int | None, state: _State, log) -> None:
+    """One try: append to `part` (206) or rewrite it (200); raise _Transient when the body
+    stops short of its Content-Length, keeping what arrived for the next try to resume."""
+    have = part.stat().st_size if part.exists() else 0
+    if size is not None and have > size:
+        part.unlink()
+        have = 0
+    try:
+        resp = _open(url, state, {"Range": f"bytes={have}-"} if have else {})
+    except _HTTPRefusal as exc:
+        if exc.code != 416 or not have:
+            raise
+        # Range not satisfiable: the .part is already whole, or longer than the file now is.
+        if _content_range(exc.headers.get("Content-Range"))[2] == have:
+            return
+        part.unlink()
+        raise _Transient("the server cannot resume the partial file (HTTP 416); starting again") from None
+    with resp:
+        length = _int(resp.headers.get("Content-Length"))
+        if resp.status == 206:
+            start, _end, total = _content_range(resp.headers.get("Content-Range"))
+            if start != have:
+                part.unlink()
+                raise _Transient(f"the server resumed at byte {start}, not {have}; starting again")
+            mode = "ab"
+        else:  # 200: the server ignores Range, so the whole file comes again
+            mode, have, total = "wb", 0, length
+        if size is not None and total is not None and total != size:
+            part.unlink(missing_ok=True)
+            raise UserError(f"{url} announces {total} bytes, but the pinned file has {size}",
+                            fix="check EDGEBENCH_MODEL_URL / the mirror: it serves another file")
+        resuming = f", resuming at {have / 2**20:.1f} MiB" if mode == "ab" else ""
+        log(f"  downloading {url} ({_mib(total)}{resuming})")
+        got = 0
+        with open(part, mode) as f:
+            try:
+                # read1: what has arrived, so a stall keeps everything before it for the resume
+                while block := resp.read1(CHUNK):
+                    f.write(block)
+                    got += len(block)
+            except (http.client.HTTPException, OSError) as exc:  # reset, read timeout, torn chunk
+                raise _Transient(f"{type(exc).__name__} after {have + got} bytes: {exc}") from None
+        # http.client returns b"" when the peer closes early instead of raising: count instead.
+        if length is not None and got != length:
+            raise _Transient(f"the connection closed after {got} of {length} bytes")
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
+    """'bytes 100-199/1000' -> (100, 199, 1000); 'bytes */1000' -> (None, None, 1000)."""
+    try:
+        unit, spec = (value or "").split(" ", 1)
+        span, total = spec.split("/", 1)
+        if span == "*":
+            return None, None, _int(total)
+        start, end = span.split("-", 1)
+        return int(start), int(end), _int(total)
+    except ValueError:
+        return None, None, None
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _mib(n) -> str:
     return f"{int(n) / 2**20:.1f} MiB" if n else "size unknown"
+
+
+def read_url(url: str, headers: dict[str, str] | None = None, log=print, tries: int | None = None) -> bytes:
+    """A small document (an index page), with the same timeouts, retries and length check."""
+
+    def once(state: _State) -> bytes:
+        with _open(url, state, headers or {}) as resp:
+            length = _int(resp.headers.get("Content-Length"))
+            try:
+                body = resp.read()
+            except (http.client.HTTPException, OSError) as exc:
+                raise _Transient(f"{type(exc).__name__}: {exc}") from None
+        if length is not None and len(body) != length:
+            raise _Transient(f"the connection closed after {len(body)} of {length} bytes")
+        return body
+
+    return _with_retries(url, once, log, tries)
 
 
 def pypi_index() -> str:
@@ -105,22 +335,18 @@ def pypi_index() -> str:
     return os.environ.get("EDGEBENCH_PYPI_INDEX") or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple"
 
 
-def pypi_sdist_url(project: str, filename: str) -> tuple[str, str]:
+def pypi_sdist_url(project: str, filename: str, log=print) -> tuple[str, str]:
     """Resolve an sdist's URL and SHA-256 through the PyPI simple API (PEP 691), honouring
     PIP_INDEX_URL so a mirror works the same as pypi.org."""
     url = f"{pypi_index().rstrip('/')}/{project}/"
-    probe(url)
-    req = urllib.request.Request(
-        url, headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": USER_AGENT}
-    )
+    body = read_url(url, {"Accept": "application/vnd.pypi.simple.v1+json"}, log=log)
     try:
-        with urllib.request.urlopen(req, timeout=max(CONNECT_TIMEOUT_S, 30)) as resp:
-            data = json.load(resp)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise Unreachable(f"{url}: {getattr(exc, 'reason', exc)}") from exc
+        data = json.loads(body)
+    except ValueError as exc:
+        raise UserError(f"{url} did not answer with the PEP 691 JSON index ({exc})",
+                        fix="EDGEBENCH_PYPI_INDEX=https://pypi.org/simple (or a mirror that speaks PEP 691)") from None
     for f in data.get("files", []):
         if f.get("filename") == filename:
-            from urllib.parse import urljoin
-
             return urljoin(url, f["url"]), f.get("hashes", {}).get("sha256", "")
-    raise Unreachable(f"{url} does not list {filename}")
+    raise UserError(f"{url} does not list {filename}",
+                    fix="EDGEBENCH_PYPI_INDEX=https://pypi.org/simple (the mirror may lack this release)")

@@ -25,6 +25,11 @@ def build_dir() -> Path:
     return project_root() / "build"
 
 
+def ledger_path(root: Path | None = None) -> Path:
+    """build/ledger.json: what bootstrap did (the binary, the model), read by doctor, run and workloads."""
+    return (root or project_root()) / "build" / "ledger.json"
+
+
 def reports_dir() -> Path:
     return project_root() / "reports"
 

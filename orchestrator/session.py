@@ -140,8 +140,8 @@ def select_queries(queries: list, categories: tuple[str, ...], limit: int | None
 
 def prepare(cfg: RunConfig) -> Prepared:
     """Every check that can fail before a query runs: binary, model, workload."""
-    from orchestrator.gguf_info import read_info
-    from orchestrator.gguf_meta import read_header, token_pieces
+    from orchestrator.engine.tokens import token_pieces
+    from orchestrator.ggufile import read_header, read_info
     from orchestrator.workloads.schema import CATEGORIES, load_workload
 
     if not cfg.binary.is_file():
@@ -175,7 +175,7 @@ def prepare(cfg: RunConfig) -> Prepared:
 def check_fits(info: dict) -> None:
     """A model larger than the memory available pages from disk at every token: its timings
     would measure the SD card, not the model. Refuse before the first query."""
-    from orchestrator.platform import meminfo, sysroot
+    from orchestrator.sysinfo import meminfo, sysroot
 
     avail = meminfo(sysroot()).get("MemAvailable")
     if avail and info["size_bytes"] > avail:
@@ -209,18 +209,13 @@ def binary_facts(binary: Path) -> dict:
 
 
 def model_facts(cfg: RunConfig, prep: Prepared) -> dict:
-    """The GGUF's figures and digest, plus where bootstrap got it (download, twin fallback)."""
+    """The GGUF's figures and digest, plus where it came from (bootstrap's download, the twin
+    that stood in when Hugging Face did not answer, or the user's own file)."""
+    from orchestrator.bootstrap.model import provenance
     from orchestrator.net import sha256_file
 
-    facts = {**prep.model_info, "sha256": sha256_file(cfg.model)}
-    ledger = cfg.binary.parent.parent / "ledger.json"
-    if ledger.is_file():
-        from orchestrator.bootstrap.ledger import Ledger
-
-        entry = Ledger(ledger).get("model") or {}
-        if entry.get("path") and Path(entry["path"]).resolve() == cfg.model.resolve():
-            facts["origin"] = {k: entry[k] for k in ("source", "fallback_reason", "url") if k in entry}
-    return facts
+    sha = sha256_file(cfg.model)
+    return {**prep.model_info, "sha256": sha, **provenance(sha, ledger_path())}
 
 
 def board_state() -> dict:
@@ -491,7 +486,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _platform(cfg: RunConfig) -> dict:
-    from orchestrator import platform as plat
+    from orchestrator import sysinfo as plat
 
     return plat.detect(cfg.out_dir if cfg.out_dir.exists() else Path.cwd())
 

@@ -19,7 +19,6 @@ U+0085, which str.splitlines() would treat as line breaks.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import math
@@ -34,6 +33,7 @@ from pathlib import Path
 import filelock
 
 from orchestrator.errors import UserError
+from orchestrator.fsutil import atomic_write, fsync_dir
 
 SCHEMA_VERSION = 2
 # Version 1 folders (one measured attempt per query, no phase/repetition/variant) are read as
@@ -73,14 +73,14 @@ class RunStore:
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
         if created:
-            _fsync_dir(run_dir.parent)
+            fsync_dir(run_dir.parent)
         store = cls(run_dir, {"schema_version": SCHEMA_VERSION, **manifest})
         store.manifest["schema_version"] = SCHEMA_VERSION
         store._write_manifest()
         for name in (QUERIES, SAMPLES):
             (run_dir / name).touch()
         (run_dir / RAW).mkdir()
-        _fsync_dir(run_dir)
+        fsync_dir(run_dir)
         return store
 
     @classmethod
@@ -142,7 +142,7 @@ class RunStore:
             path = path / _safe_name(leaf)
         if not path.is_dir():
             path.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         return path
 
     def append_samples(self, query_id: str, attempt: str, samples: list[dict]) -> None:
@@ -173,7 +173,7 @@ class RunStore:
 
     def _write_manifest(self) -> None:
         text = json.dumps(self.manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default)
-        _atomic_write(self.dir / MANIFEST, (text + "\n").encode("utf-8"))
+        atomic_write(self.dir / MANIFEST, (text + "\n").encode("utf-8"))
         # What the caller holds is then what a resume will read (paths become strings).
         self.manifest = json.loads(text)
 
@@ -293,35 +293,6 @@ def _append(path: Path, data: bytes) -> None:
         while view:  # a regular file takes it all in one write unless a signal cuts it short
             view = view[os.write(fd, view) :]
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename, fsync the folder: a reader sees the old
-    file or the new one, and after a power cut the new one is there. A plain open (not
-    mkstemp) so the file gets the user's umask."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Makes a created or renamed entry survive a power cut, not only its contents."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as e:
-        if e.errno != errno.EINVAL:  # some network and FUSE filesystems cannot sync a folder
-            raise
     finally:
         os.close(fd)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import stats
+from orchestrator import fsutil, stats
 
 
 def _ms(x):
@@ -55,7 +55,5 @@ def write_html(store, rows: list[dict], records: list[dict]) -> Path:
         manifest=store.manifest, rows=rows, records=records
     )
     out = store.dir / "summary.html"
-    tmp = out.with_suffix(".html.partial")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    fsutil.atomic_write(out, html.encode("utf-8"))
     return out

@@ -28,9 +28,9 @@ def llama_bin_dir() -> Path:
     env = os.environ.get("EDGEBENCH_TEST_LLAMA_DIR")
     if env:
         return Path(env)
-    from orchestrator.bootstrap import testsupport
+    import support
 
-    return testsupport.ensure_llama_build()
+    return support.ensure_llama_build()
 
 
 @pytest.fixture(scope="session")
@@ -39,17 +39,17 @@ def vocab_gguf() -> Path:
     env = os.environ.get("EDGEBENCH_TEST_VOCAB")
     if env:
         return Path(env)
-    from orchestrator.bootstrap import testsupport
+    import support
 
-    return testsupport.ensure_vocab()
+    return support.ensure_vocab()
 
 
 @pytest.fixture(scope="session")
 def tiny_model(llama_bin_dir, vocab_gguf) -> Path:
     """A small timing twin: the real vocabulary, 2 layers, Q5_K_M, runs in well under a second."""
-    from orchestrator.bootstrap import testsupport
+    import support
 
-    return testsupport.ensure_tiny_twin(llama_bin_dir, vocab_gguf)
+    return support.ensure_tiny_twin(llama_bin_dir, vocab_gguf)
 
 
 @pytest.fixture

@@ -236,11 +236,10 @@ def make_board(tmp_path: Path, monkeypatch, model: str = NANO_MODEL, release: st
 
 def context(board: Board, profile: str = "jetson-nano", lines: list | None = None, **options):
     """A bootstrap Context for the board, as the CLI builds it; log lines go into `lines`."""
-    from orchestrator import paths
-    from orchestrator import platform as plat
+    from orchestrator import paths, sysinfo
     from orchestrator.bootstrap.ledger import Ledger
     from orchestrator.bootstrap.steps import Context, Options
 
     opts = Options(root=board.root, cache=paths.cache_dir(), profile=profile, **options)
     sink = lines if lines is not None else []
-    return Context(opts, Ledger(board.root / "build" / "ledger.json"), plat.detect(board.root), log=sink.append)
+    return Context(opts, Ledger(board.root / "build" / "ledger.json"), sysinfo.detect(board.root), log=sink.append)

@@ -36,6 +36,9 @@ def test_bootstrap_falls_back_and_leaves_a_patched_main_and_a_synthetic_model(bo
     assert res.returncode == 0, res.stderr + res.stdout
     assert "GitHub is unreachable" in res.stdout and "using the PyPI sdist" in res.stdout
     assert "synthesising a timing twin" in res.stdout
+    steps = json.loads((root / "build" / "ledger.json").read_text())["steps"]
+    assert "127.0.0.1:9" in steps["llama-source"]["fallback_reason"]
+    assert steps["model"]["source"] == "twin" and "127.0.0.1:9" in steps["model"]["fallback_reason"]
     doc = json.loads(eb(root, "doctor", "--json").stdout)
     assert doc["llama_commit"] == "a33e6a0"
     assert doc["patch_applied"] is True

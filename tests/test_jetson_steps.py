@@ -91,7 +91,7 @@ def test_doctor_on_the_board_shows_the_probed_arch_gcc_and_jtop(board):
 
     from click.testing import CliRunner
 
-    from orchestrator.doctor import doctor
+    from orchestrator.commands.doctor import doctor
 
     ctx = context(board)
     run_steps([jetson_stats.JetsonStats(), cuda.CudaProbe()], ctx)

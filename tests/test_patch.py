@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from orchestrator.bootstrap.patch import NANO_PATCH, apply_patch, patch_state
+from orchestrator.bootstrap.patch import apply_patch, nano_patch, patch_state
 from orchestrator.errors import UserError
 
 
@@ -14,12 +14,12 @@ def pristine_tree(llama_bin_dir, tmp_path):
     """A folder with a33e6a0's Makefile as it was before our patch."""
     shutil.copy(llama_bin_dir / "Makefile", tmp_path / "Makefile")
     if patch_state(tmp_path) == "applied":
-        subprocess.run(["patch", "-p1", "-R", "--batch", "--silent", "-i", str(NANO_PATCH)], cwd=tmp_path, check=True)
+        subprocess.run(["patch", "-p1", "-R", "--batch", "--silent", "-i", str(nano_patch())], cwd=tmp_path, check=True)
     return tmp_path
 
 
 def test_patch_is_a_unified_diff_of_the_makefile():
-    text = NANO_PATCH.read_text()
+    text = nano_patch().read_text()
     assert text.startswith("--- a/Makefile\n+++ b/Makefile\n")
     assert text.count("+MK_NVCCFLAGS  += -maxrregcount=80") == 2
     assert "-\tMK_CXXFLAGS += -mcpu=native" in text

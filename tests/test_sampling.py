@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -152,13 +153,19 @@ def test_a_stalled_tick_skips_missed_deadlines_instead_of_bursting(thread_errors
     assert thread_errors == []
 
 
-def test_process_sampler_refuses_a_second_start():
+def test_process_sampler_is_reused_per_query_but_never_watches_two_at_once():
     sampler = ProcessSampler(interval_s=0.5)
     assert sampler.stop() == []  # stop before start is harmless
-    sampler.start(0x7FFFFFFF, time.perf_counter_ns())  # no such pid: ends at once
+    sampler.start(os.getpid(), time.perf_counter_ns())  # watches this process until stopped
     with pytest.raises(RuntimeError):
-        sampler.start(0x7FFFFFFF, time.perf_counter_ns())
-    sampler.stop()
+        sampler.start(os.getpid(), time.perf_counter_ns())
+    time.sleep(0.05)
+    first = sampler.stop()
+    sampler.start(os.getpid(), time.perf_counter_ns())  # the next query
+    time.sleep(0.05)
+    second = sampler.stop()
+    assert len(first) >= 1 and len(second) >= 1
+    assert sampler.info()["n_samples"] == len(first) + len(second)  # run totals for the manifest
     with pytest.raises(ValueError):
         ProcessSampler(interval_s=0)
 

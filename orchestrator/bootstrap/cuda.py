@@ -16,7 +16,7 @@ from orchestrator.bootstrap import gcc
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
 from orchestrator.bootstrap.system import capture
 from orchestrator.errors import UserError
-from orchestrator.platform import sysroot
+from orchestrator.sysinfo import sysroot
 
 DEFAULT_CUDA = "/usr/local/cuda"
 ARCH_PLACEHOLDER = "<probed>"  # shown by a dry run where the probe cannot run (no nvcc here)

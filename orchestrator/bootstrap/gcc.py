@@ -20,7 +20,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from orchestrator import net
+from orchestrator import fsutil, net
 from orchestrator.bootstrap.steps import Command, Context, Step
 from orchestrator.bootstrap.system import capture
 from orchestrator.errors import UserError
@@ -203,8 +203,7 @@ class Gcc(Step):
         shutil.rmtree(src, ignore_errors=True)
         src.mkdir(parents=True)
         ctx.log(f"  unpacking {dest.name} into {src}")
-        with tarfile.open(dest, "r:*") as tar:
-            _extract(tar, src, strip=1)
+        fsutil.extract_tar(dest, src, strip=1)
         stamp.touch()
 
     def _launch(self, ctx: Context) -> subprocess.Popen:
@@ -364,7 +363,7 @@ def pack(ctx: Context, dest: Path | None = None) -> Path:
     part = dest.with_name(dest.name + ".partial")
     with tarfile.open(part, "w:gz") as tar:
         tar.add(pre, arcname=f"gcc-{GCC_VERSION}")
-    os.replace(part, dest)
+    fsutil.replace_file(part, dest)
     digest = net.sha256_file(dest)
     dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n")
     return dest
@@ -379,8 +378,7 @@ def install_packed(ctx: Context, tarball: Path) -> dict:
     tmp.mkdir(parents=True)
     ctx.log(f"  unpacking {tarball} into {pre}")
     try:
-        with tarfile.open(tarball, "r:*") as tar:
-            _extract(tar, tmp, strip=1)
+        fsutil.extract_tar(tarball, tmp, strip=1)
     except (tarfile.TarError, OSError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise UserError(f"--gcc-from {tarball}: cannot unpack it ({exc})", fix="pack it again with --pack-gcc") from exc
@@ -409,27 +407,6 @@ def install_packed(ctx: Context, tarball: Path) -> dict:
         "version": verify(ctx),
         "prefix": str(pre),
     }
-
-
-def _extract(tar: tarfile.TarFile, dest: Path, strip: int = 0) -> None:
-    """Extract, dropping `strip` leading path parts; refuses members that would land outside."""
-    members = []
-    for m in tar.getmembers():
-        parts = Path(m.name).parts[strip:]
-        if not parts:
-            continue
-        m.name = str(Path(*parts))
-        if m.islnk():
-            m.linkname = str(Path(*Path(m.linkname).parts[strip:]))
-        members.append(m)
-    if hasattr(tarfile, "data_filter"):
-        tar.extractall(dest, members=members, filter="data")
-        return
-    root = dest.resolve()
-    for m in members:
-        if not (root / m.name).resolve().is_relative_to(root):
-            raise tarfile.TarError(f"{m.name} would land outside {dest}")
-    tar.extractall(dest, members=members)  # noqa: S202 (checked above)
 
 
 def _tail(path: Path, n: int) -> list[str]:

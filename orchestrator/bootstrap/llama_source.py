@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tarfile
 from pathlib import Path
 
-from orchestrator import net
+from orchestrator import fsutil, net
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
 from orchestrator.errors import UserError
 
@@ -85,13 +84,16 @@ class LlamaSource(Step):
         shutil.rmtree(tmp, ignore_errors=True)
         opts.build.mkdir(parents=True, exist_ok=True)
         method = self.method(ctx)
-        record: dict = {"commit": COMMIT}
+        record: dict = {"commit": COMMIT, "fallback_reason": None}
         if method == "auto":
             try:
                 net.probe(GIT_URL)
                 method = "git"
             except net.Unreachable as exc:
-                ctx.log(f"  GitHub is unreachable ({exc}); using the PyPI sdist {SDIST_FILE} instead")
+                # the same commit, fingerprinted below: a different route, not a different source
+                ctx.log(f"warning: llama-source: GitHub is unreachable ({exc}); using the PyPI sdist {SDIST_FILE} "
+                        "instead (it vendors the same commit)")
+                record["fallback_reason"] = f"{exc}; url {GIT_URL}"
                 method = "pypi"
         if method == "git":
             record.update(self._from_git(ctx, tmp))
@@ -129,7 +131,7 @@ class LlamaSource(Step):
         dest = ctx.options.cache / "downloads" / SDIST_FILE
         try:
             if not dest.exists():
-                url, _ = net.pypi_sdist_url(SDIST_PROJECT, SDIST_FILE)
+                url, _ = net.pypi_sdist_url(SDIST_PROJECT, SDIST_FILE, log=ctx.log)
                 net.download(url, dest, sha256=SDIST_SHA256, log=ctx.log)
             elif net.sha256_file(dest) != SDIST_SHA256:
                 dest.unlink()
@@ -141,7 +143,8 @@ class LlamaSource(Step):
                 f"cannot download {SDIST_FILE} from PyPI: {exc}",
                 fix="--llama-source PATH with a local checkout of llama.cpp a33e6a0",
             ) from exc
-        extract_prefix(dest, SDIST_PREFIX, tmp)
+        fsutil.extract_tar(dest, tmp, members=lambda name: name.startswith(SDIST_PREFIX),
+                           strip=len(Path(SDIST_PREFIX).parts))
         # The sdist's vendor folder carries a gitlink to a repository that is not there.
         (tmp / ".git").unlink(missing_ok=True)
         return {"origin": f"pypi:{SDIST_PROJECT}=={SDIST_VERSION}", "sdist_sha256": SDIST_SHA256}
@@ -160,16 +163,3 @@ def git_commands(dest: str) -> list[Command]:
         Command(("git", "-C", dest, "checkout", "-q", COMMIT), env=env),
     ]
 
-
-def extract_prefix(archive: Path, prefix: str, dest: Path) -> None:
-    """Extract the members under `prefix` of a .tar.gz into `dest`, refusing unsafe paths."""
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "r:gz") as tar:
-        for member in tar:
-            if not member.name.startswith(prefix) or member.name == prefix.rstrip("/"):
-                continue
-            rel = member.name[len(prefix):]
-            if rel.startswith("/") or ".." in Path(rel).parts:
-                continue
-            member.name = rel
-            tar.extract(member, dest, filter="data")

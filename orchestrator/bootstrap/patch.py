@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from importlib import resources
 from pathlib import Path
 
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
 from orchestrator.errors import UserError
 
-PATCHES_DIR = Path(__file__).resolve().parents[2] / "patches"
-NANO_PATCH = PATCHES_DIR / "llama.cpp-a33e6a0-jetson-nano.patch"
+NANO_PATCH_NAME = "llama.cpp-a33e6a0-jetson-nano.patch"
+
+
+def nano_patch() -> Path:
+    """The Nano patch, shipped inside the package (orchestrator/data/patches/), from a checkout or an
+    installed wheel alike; looked up when used, so a broken install fails the patch step, not
+    every command. `patch --input` needs a real file, which an unzipped install has."""
+    ref = resources.files("orchestrator") / "data" / "patches" / NANO_PATCH_NAME
+    if not isinstance(ref, Path) or not ref.is_file():
+        raise UserError(f"the edgebench install has no readable {NANO_PATCH_NAME} ({ref})",
+                        fix="pip install --force-reinstall edgebench (from a wheel or a checkout, not a zip)")
+    return ref
 
 
 def _patch_argv(patch: Path, *extra: str) -> tuple[str, ...]:
@@ -20,8 +31,9 @@ def _patch_argv(patch: Path, *extra: str) -> tuple[str, ...]:
     return ("patch", "-p1", "--batch", "--silent", "--input", str(patch), *extra)
 
 
-def patch_state(tree: Path, patch: Path = NANO_PATCH) -> str:
+def patch_state(tree: Path, patch: Path | None = None) -> str:
     """'applied', 'clean' (applies), or 'conflict' (neither), judged by dry runs only."""
+    patch = patch or nano_patch()
 
     def ok(*extra: str) -> bool:
         return subprocess.run(_patch_argv(patch, "--dry-run", *extra), cwd=tree, capture_output=True).returncode == 0
@@ -33,8 +45,9 @@ def patch_state(tree: Path, patch: Path = NANO_PATCH) -> str:
     return "conflict"
 
 
-def apply_patch(tree: Path, patch: Path = NANO_PATCH) -> bool:
+def apply_patch(tree: Path, patch: Path | None = None) -> bool:
     """Apply once. Returns False when it was already applied; raises on a conflicting tree."""
+    patch = patch or nano_patch()
     state = patch_state(tree, patch)
     if state == "applied":
         return False
@@ -61,11 +74,12 @@ class ApplyPatch(Step):
         )
 
     def commands(self, ctx: Context) -> list[Command]:
-        return [Command(_patch_argv(NANO_PATCH, "--forward"), cwd=str(ctx.options.llama_dir))]
+        return [Command(_patch_argv(nano_patch(), "--forward"), cwd=str(ctx.options.llama_dir))]
 
     def run(self, ctx: Context) -> dict:
         from orchestrator.net import sha256_file
 
-        changed = apply_patch(ctx.options.llama_dir)
-        ctx.log(f"  {NANO_PATCH.name}: {'applied' if changed else 'already applied'}")
-        return {"patch": NANO_PATCH.name, "patch_sha256": sha256_file(NANO_PATCH)}
+        patch = nano_patch()
+        changed = apply_patch(ctx.options.llama_dir, patch)
+        ctx.log(f"  {patch.name}: {'applied' if changed else 'already applied'}")
+        return {"patch": patch.name, "patch_sha256": sha256_file(patch)}

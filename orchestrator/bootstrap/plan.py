@@ -1,6 +1,8 @@
-"""Which steps a profile runs, in order."""
+"""Which steps a profile runs, in order; what a dry run shows; a real run under the bootstrap lock."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from orchestrator.bootstrap.build import BuildLlama
 from orchestrator.bootstrap.cuda import CudaProbe, Smoke
@@ -10,7 +12,8 @@ from orchestrator.bootstrap.llama_source import LlamaSource
 from orchestrator.bootstrap.model import Model
 from orchestrator.bootstrap.patch import ApplyPatch
 from orchestrator.bootstrap.python_env import PythonEnv
-from orchestrator.bootstrap.steps import Step
+from orchestrator.bootstrap.steps import Context, Step, run_steps
+from orchestrator.errors import UserError
 
 PROFILES = ("host", "jetson-nano", "jetson-orin")
 
@@ -25,3 +28,72 @@ def steps_for(profile: str) -> list[Step]:
     if profile == "jetson-nano":
         board.append(Gcc())
     return [*board, LlamaSource(), ApplyPatch(), CudaProbe(), BuildLlama(), Model(), Smoke()]
+
+
+def select(profile: str, pack_gcc: bool = False) -> list[Step]:
+    """The profile's steps; with `pack_gcc`, only those up to and including GCC."""
+    steps = steps_for(profile)
+    if pack_gcc:
+        names = [s.name for s in steps]
+        if "gcc" not in names:
+            raise UserError(f"profile {profile} does not build GCC, so there is none to pack",
+                            fix="--profile jetson-nano on a Jetson Nano")
+        steps = steps[: names.index("gcc") + 1]
+    return steps
+
+
+def todo(ctx: Context, steps: list[Step], force) -> list[Step]:
+    return [s for s in steps if s.name in force or not s.is_done(ctx)]
+
+
+def describe(ctx: Context, steps: list[Step], with_preflight: bool) -> dict:
+    """The plan of a dry run: each step, done or not, and its commands; the preflight's verdicts
+    when asked (computed without acting: no swap made, no power mode changed)."""
+    o = ctx.options
+    doc = {"profile": o.profile, "root": str(o.root), "steps": [
+        {"step": s.name, "title": s.title, "done": s.is_done(ctx), "needs_sudo": s.needs_sudo,
+         "commands": [c.as_dict() for c in s.commands(ctx)]}
+        for s in steps
+    ]}
+    if with_preflight:
+        from orchestrator.bootstrap import preflight
+
+        doc["preflight"] = preflight.as_records(preflight.run(ctx, todo(ctx, steps, o.force), act=False))
+    return doc
+
+
+def run_preflight(ctx: Context, steps: list[Step], force) -> None:
+    """Check the board before the steps that remain, record the verdicts, stop at a refusal."""
+    from orchestrator.bootstrap import preflight
+
+    remaining = todo(ctx, steps, force)
+    if not remaining:
+        return
+    checks = preflight.run(ctx, remaining, act=True)
+    for c in checks:
+        if c.level != "ok" or c.check in ("l4t", "module", "power"):
+            ctx.log(f"preflight {c.level:6} {c.check}: {c.detail}" + (f"  (fix: {c.fix})" if c.fix else ""))
+    ctx.ledger.record("preflight", {"status": "checked", "checks": preflight.as_records(checks)})
+    preflight.enforce(checks)
+
+
+def execute(ctx: Context, steps: list[Step], with_preflight: bool,
+            pack_gcc: bool = False) -> tuple[list[str], Path | None]:
+    """Run what is not done yet under the checkout's bootstrap lock: (the names of the steps
+    that ran, the packed GCC tarball when `pack_gcc`)."""
+    from filelock import FileLock, Timeout
+
+    o = ctx.options
+    o.build.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(o.build / ".bootstrap.lock"), timeout=1):
+            if with_preflight:
+                run_preflight(ctx, steps, o.force)
+            ran = run_steps(steps, ctx, force=o.force)
+            if pack_gcc:
+                from orchestrator.bootstrap import gcc
+
+                return ran, gcc.pack(ctx)
+            return ran, None
+    except Timeout as exc:
+        raise UserError("another bootstrap is running in this checkout", fix="wait for it to finish") from exc

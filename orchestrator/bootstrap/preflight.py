@@ -17,7 +17,7 @@ from orchestrator.bootstrap import gcc
 from orchestrator.bootstrap.steps import Context, Step
 from orchestrator.bootstrap.system import capture, sudo
 from orchestrator.errors import UserError
-from orchestrator.platform import existing_parent, jetson_model, l4t_release, meminfo, sysroot
+from orchestrator.sysinfo import existing_parent, jetson_model, l4t_release, meminfo, sysroot
 
 GIB = 1 << 30
 # GCC's build tree (source, objects of a 3-stage bootstrap, install) reaches about 5 GiB.

@@ -8,8 +8,9 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from orchestrator import fsutil
 from orchestrator.bootstrap.steps import Command, sh
-from orchestrator.gguf_info import SYNTHETIC_KEY, TWIN_OF_KEY
+from orchestrator.ggufile import SYNTHETIC_KEY, TWIN_OF_KEY
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def synthesize(spec: TwinSpec, vocab: Path, quantize_bin: Path, out: Path, seed:
         threads = str(os.cpu_count() or 1)
         log(f"  quantising to {spec.quant} with {quantize_bin}")
         sh(Command((str(quantize_bin), str(f16), str(part), spec.quant, threads)))
-        os.replace(part, out)
+        fsutil.replace_file(part, out)
     finally:
         f16.unlink(missing_ok=True)
         part.unlink(missing_ok=True)

@@ -1,1 +1,1 @@
-"""The `edgebench` subcommands: each module parses options, calls library code and prints."""
+"""The click commands of `edgebench`: one module per top-level command; they parse and print."""

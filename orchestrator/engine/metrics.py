@@ -1,4 +1,4 @@
-"""From timestamped chunks to the measured figures (DESIGN.md "Measurement definitions"),
+"""From timestamped chunks to the measured figures (docs/measurement.md),
 and the cross-check of each against llama.cpp's own timings."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 
 from orchestrator.errors import UserError
-from orchestrator.platform import sysroot
+from orchestrator.sysinfo import sysroot
 
 from .base import Sampler
 

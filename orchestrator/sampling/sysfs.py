@@ -26,7 +26,7 @@ import statistics
 import time
 from pathlib import Path
 
-from ..platform import sysroot
+from ..sysinfo import sysroot
 from .polling import PollingSampler
 from .tegrastats_format import INPUT_RAILS
 

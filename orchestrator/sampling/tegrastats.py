@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 
-from ..platform import sysroot
+from ..sysinfo import sysroot
 from .base import Sampler
 from .derive import derive
 from .sysfs import find_gpu

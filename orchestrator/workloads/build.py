@@ -4,11 +4,11 @@ written atomically as byte-stable JSONL."""
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator import fsutil
 from orchestrator.errors import UserError
 
 from . import tokens
@@ -130,18 +130,10 @@ def build_workload(
 
 
 def write_jsonl(out: Path, queries: list[Query]) -> None:
-    """Temp file + rename: a reader never sees half a workload. (A plain open, not mkstemp,
-    so the file gets the user's umask rather than 0600.)"""
+    """Atomically: a reader never sees half a workload."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.writelines(dumps_line(q) + "\n" for q in queries)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    fsutil.atomic_write(out, "".join(dumps_line(q) + "\n" for q in queries).encode("utf-8"))
 
 
 def format_summary(

@@ -5,17 +5,16 @@ name --from DIR. EDGEBENCH_DATASET_BASE_URL replaces every source with BASE/<nam
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 
-from orchestrator import paths
+import click
+
+from orchestrator import fsutil, net, paths
 from orchestrator.errors import UserError
 
 from .datasets import Dataset
 
-CONNECT_TIMEOUT_S = 5
 FIX_OFFLINE = (
     "on a machine without internet, copy the files there and pass --from DIR "
     "(folders wikiqa/, squad_v2/, friends/, multiwoz_2.2/, quac/; see workloads/README.md)"
@@ -47,21 +46,12 @@ def ensure_dataset(ds: Dataset) -> Path:
 
 
 def _download(url: str, target: Path, ds: Dataset) -> None:
-    part = target.with_name(target.name + ".part")
+    """Through the shared downloader: only a host that does not answer at all names --from DIR;
+    a flaky one is retried, and when the tries run out the error names the URL and the count."""
     try:
-        with (
-            urllib.request.urlopen(url, timeout=CONNECT_TIMEOUT_S) as resp,
-            open(part, "wb") as out,
-        ):
-            while chunk := resp.read(1 << 20):
-                out.write(chunk)
-    except (urllib.error.URLError, OSError) as exc:
-        part.unlink(missing_ok=True)
-        reason = getattr(exc, "reason", None) or exc
-        raise UserError(
-            f"cannot download {ds.name} ({ds.licence}) from {url}: {reason}", fix=FIX_OFFLINE
-        ) from None
-    os.replace(part, target)
+        net.download(url, target, log=lambda line: click.echo(line, err=True))
+    except net.Unreachable as exc:
+        raise UserError(f"cannot download {ds.name} ({ds.licence}) from {url}: {exc}", fix=FIX_OFFLINE) from None
 
 
 def _unpack(archive: Path, folder: Path, ds: Dataset) -> None:
@@ -70,9 +60,7 @@ def _unpack(archive: Path, folder: Path, ds: Dataset) -> None:
             for member in zf.namelist():
                 name = member.rsplit("/", 1)[-1]
                 if name in ds.unpack and not (folder / name).exists():
-                    part = folder / (name + ".part")
-                    part.write_bytes(zf.read(member))
-                    os.replace(part, folder / name)
+                    fsutil.atomic_write(folder / name, zf.read(member))
     except zipfile.BadZipFile:
         archive.unlink()
         raise UserError(

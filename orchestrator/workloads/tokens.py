@@ -28,7 +28,7 @@ def default_vocab() -> Path:
         return vocab
     from orchestrator.bootstrap.ledger import Ledger
 
-    model = Ledger(paths.build_dir() / "ledger.json").get("model")
+    model = Ledger(paths.ledger_path()).get("model")
     return Path(model["path"]) if model else vocab
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .schema import category_counts, load_workload
+from orchestrator.workloads.schema import category_counts, load_workload
 
 
 @click.group()
@@ -79,8 +79,8 @@ def check(file):
 )
 def build(per_category, seed, out, from_dir, template, tokenizer, vocab, no_count, n_ctx):
     """Build the study's workload from WikiQA, SQuAD v2.0, Friends, MultiWOZ 2.2 and QuAC."""
-    from . import tokens
-    from .build import Counter, build_workload, format_summary
+    from orchestrator.workloads import tokens
+    from orchestrator.workloads.build import Counter, build_workload, format_summary
 
     counter = None
     if not no_count:
@@ -96,6 +96,6 @@ def build(per_category, seed, out, from_dir, template, tokenizer, vocab, no_coun
 @click.argument("file", type=click.Path(path_type=Path))
 def stats(file):
     """Per category: queries, mean/median/min/max prompt tokens, output limit."""
-    from .stats import format_stats
+    from orchestrator.workloads.stats import format_stats
 
     click.echo(format_stats(load_workload(file), str(file)))

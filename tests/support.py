@@ -28,12 +28,12 @@ def _lock():
 
 
 def ensure_llama_build() -> Path:
-    from orchestrator import platform as plat
+    from orchestrator import sysinfo
 
     root = _test_root()
     with _lock():
         opts = Options(root=root, cache=paths.cache_dir(), llama_source="pypi", profile="host")
-        ctx = Context(opts, Ledger(root / "build" / "ledger.json"), plat.detect(root), log=lambda s: None)
+        ctx = Context(opts, Ledger(paths.ledger_path(root)), sysinfo.detect(root), log=lambda s: None)
         run_steps([LlamaSource(), ApplyPatch(), BuildLlama()], ctx)
         return opts.llama_dir
 

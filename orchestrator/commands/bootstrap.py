@@ -8,15 +8,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator import paths
-from orchestrator.bootstrap.ledger import Ledger
-from orchestrator.bootstrap.plan import PROFILES, steps_for
-from orchestrator.bootstrap.steps import Context, Options, run_steps
-from orchestrator.errors import UserError
-
-
-def ledger_path(root: Path) -> Path:
-    return root / "build" / "ledger.json"
+from orchestrator.bootstrap.plan import PROFILES
 
 
 @click.command()
@@ -48,68 +40,36 @@ def bootstrap(llama_source, model, model_source, twin, profile, force, jobs, dry
 
     On a Jetson it also builds or installs the toolchain (GCC 8.5 on a Nano), jetson-stats and
     the report stack, after a preflight of the board."""
-    from filelock import FileLock, Timeout
-
-    from orchestrator import platform as plat
+    from orchestrator import paths, sysinfo
+    from orchestrator.bootstrap import plan
+    from orchestrator.bootstrap.ledger import Ledger
+    from orchestrator.bootstrap.steps import Context, Options
 
     root = paths.project_root()
-    info = plat.detect(root)
+    info = sysinfo.detect(root)
     options = Options(
         root=root, cache=paths.cache_dir(), llama_source=llama_source, model=model, model_source=model_source,
         profile=profile or info["profile"], jobs=jobs, twin=twin, force=tuple(force),
         gcc_from=gcc_from.resolve() if gcc_from else None, make_swap=make_swap, max_power=max_power,
     )
-    ctx = Context(options=options, ledger=Ledger(ledger_path(root)), platform=info, log=click.echo,
+    ctx = Context(options=options, ledger=Ledger(paths.ledger_path(root)), platform=info, log=click.echo,
                   dry_run=dry_run)
-    steps = steps_for(options.profile)
-    if pack_gcc:
-        names = [s.name for s in steps]
-        if "gcc" not in names:
-            raise UserError(f"profile {options.profile} does not build GCC, so there is none to pack",
-                            fix="--profile jetson-nano on a Jetson Nano")
-        steps = steps[: names.index("gcc") + 1]
-    board = options.profile != "host"
+    steps = plan.select(options.profile, pack_gcc)
+    with_preflight = options.profile != "host" and not skip_preflight
     if dry_run:
-        show_plan(ctx, steps, board and not skip_preflight, as_json)
+        show_plan(plan.describe(ctx, steps, with_preflight), as_json)
         return
-    options.build.mkdir(parents=True, exist_ok=True)
-    try:
-        with FileLock(str(options.build / ".bootstrap.lock"), timeout=1):
-            if board and not skip_preflight:
-                run_preflight(ctx, steps, force)
-            ran = run_steps(steps, ctx, force=tuple(force))
-            if pack_gcc:
-                from orchestrator.bootstrap import gcc
+    ran, packed = plan.execute(ctx, steps, with_preflight, pack_gcc)
+    if packed is not None:
+        from orchestrator.bootstrap.gcc import GCC_VERSION
 
-                out = gcc.pack(ctx)
-                click.echo(f"bootstrap: packed GCC {gcc.GCC_VERSION} into {out} (sha256 in {out.name}.sha256)")
-                click.echo(f"  on another board: edgebench bootstrap --gcc-from {out.name}  "
-                           "(or make bootstrap ARGS='--gcc-from PATH')")
-                return
-    except Timeout as exc:
-        raise UserError("another bootstrap is running in this checkout", fix="wait for it to finish") from exc
-    if ran:
+        click.echo(f"bootstrap: packed GCC {GCC_VERSION} into {packed} (sha256 in {packed.name}.sha256)")
+        click.echo(f"  on another board: edgebench bootstrap --gcc-from {packed.name}  "
+                   "(or make bootstrap ARGS='--gcc-from PATH')")
+    elif ran:
         click.echo(f"bootstrap: done ({', '.join(ran)} ran). Check it with: edgebench doctor")
     else:
         click.echo("bootstrap: nothing to do, every step was already done (--force STEP redoes one)")
-
-
-def _todo(ctx: Context, steps: list, force) -> list:
-    return [s for s in steps if s.name in force or not s.is_done(ctx)]
-
-
-def run_preflight(ctx: Context, steps: list, force) -> None:
-    from orchestrator.bootstrap import preflight
-
-    todo = _todo(ctx, steps, force)
-    if not todo:
-        return
-    checks = preflight.run(ctx, todo, act=True)
-    for c in checks:
-        if c.level != "ok" or c.check in ("l4t", "module", "power"):
-            ctx.log(f"preflight {c.level:6} {c.check}: {c.detail}" + (f"  (fix: {c.fix})" if c.fix else ""))
-    ctx.ledger.record("preflight", {"status": "checked", "checks": preflight.as_records(checks)})
-    preflight.enforce(checks)
 
 
 def _arg(a: str) -> str:
@@ -127,32 +87,18 @@ def _cmdline(c: dict) -> str:
     return f"{where}{env + ' ' if env else ''}{' '.join(_arg(a) for a in c['argv'])}"
 
 
-def show_plan(ctx: Context, steps: list, with_preflight: bool, as_json: bool) -> None:
-    o = ctx.options
-    checks = []
-    if with_preflight:
-        from orchestrator.bootstrap import preflight
-
-        checks = preflight.as_records(preflight.run(ctx, _todo(ctx, steps, o.force), act=False))
-    plan = [
-        {"step": s.name, "title": s.title, "done": s.is_done(ctx), "needs_sudo": s.needs_sudo,
-         "commands": [c.as_dict() for c in s.commands(ctx)]}
-        for s in steps
-    ]
+def show_plan(doc: dict, as_json: bool) -> None:
     if as_json:
-        doc = {"profile": o.profile, "steps": plan}
-        if with_preflight:
-            doc["preflight"] = checks
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json.dumps({k: v for k, v in doc.items() if k != "root"}, indent=2))
         return
-    click.echo(f"bootstrap plan for profile {o.profile} (root {o.root}):")
-    if with_preflight:
+    click.echo(f"bootstrap plan for profile {doc['profile']} (root {doc['root']}):")
+    if "preflight" in doc:
         click.echo("  preflight (a dry run changes nothing; a real run stops at any 'refuse'):")
-        for c in checks:
+        for c in doc["preflight"]:
             click.echo(f"    {c['level']:6} {c['check']}: {c['detail']}")
             if c["fix"] and c["level"] != "ok":
                 click.echo(f"           fix: {c['fix']}")
-    for p in plan:
+    for p in doc["steps"]:
         click.echo(f"  [{'done' if p['done'] else 'todo'}] {p['step']}: {p['title']}")
         for c in p["commands"]:
             click.echo(f"         {_cmdline(c)}")

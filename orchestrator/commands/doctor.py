@@ -1,0 +1,52 @@
+"""`edgebench doctor`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from orchestrator.doctor import gather
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def doctor(as_json):
+    """Report the platform, the llama.cpp build and the model; say how to fix what is missing."""
+    d = gather()
+    if as_json:
+        click.echo(json.dumps(d, indent=2, sort_keys=True))
+        return
+    p = d["platform"]
+    gib = 1 << 30
+    lines = [
+        f"platform      {p['system']} {p['machine']}, {p['cpu_model']}, {p['cpu_count']} cores, "
+        f"{(p['mem_total_bytes'] or 0) / gib:.1f} GiB RAM, profile {d['profile']}",
+        f"jetson        {p['jetson_model'] or 'no'}{'  L4T ' + p['l4t_release'] if p['l4t_release'] else ''}",
+        f"cuda          {p['cuda_version'] or 'none'}",
+        f"python        {d['python']} ({p['python_executable']})",
+        f"free disk     {d['disk_free_bytes'] / gib:.1f} GiB under {d['root']}",
+        f"llama.cpp     {d['llama_dir'] or 'missing'}  commit {d['llama_commit'] or '?'}"
+        f"  (from {d['llama_source'] or '?'})",
+        f"patch         {d['patch_state'] or 'n/a'}",
+        f"binary        {d['llama_binary'] or 'missing'}",
+        f"build flags   {d['build_flags'] or 'n/a'}",
+        f"model         {d['model_path'] or 'missing'}"
+        + (f"  ({'SYNTHETIC timing twin' if d['model_synthetic'] else d['model_source']})" if d["model_path"] else ""),
+        f"model sha256  {d['model_sha256'] or 'n/a'}",
+    ]
+    if d["profile"] != "host":
+        lines += [
+            f"gcc           {d['gcc'] or 'not built (make bootstrap)'}",
+            f"cuda probe    {d['cuda'] or 'not run (make bootstrap)'}",
+            f"jetson-stats  {d['jetson_stats'] or 'not installed (make bootstrap)'}",
+        ]
+        if (d["jetson_stats"] or {}).get("relogin_needed"):
+            lines.append("              log out and back in: you were just added to group jtop")
+    click.echo("\n".join(lines))
+    if d["problems"]:
+        click.echo("\nto fix:")
+        for f in d["problems"]:
+            click.echo(f"  - {f}")
+    else:
+        click.echo("\nall good: edgebench can run")
