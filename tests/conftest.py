@@ -22,6 +22,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_measurement_lock(tmp_path_factory):
+    """One measurement lock per test session, not the machine's: test runs of other checkouts on
+    the same machine must not refuse each other's `edgebench run` (exit 4). Tests of the lock
+    itself set EDGEBENCH_LOCK explicitly."""
+    if "EDGEBENCH_LOCK" not in os.environ:
+        os.environ["EDGEBENCH_LOCK"] = str(tmp_path_factory.getbasetemp() / "measure.lock")
+    yield
+
+
 @pytest.fixture(scope="session")
 def llama_bin_dir() -> Path:
     """A folder holding the built `main`, `tokenize`, `quantize` of llama.cpp a33e6a0."""
