@@ -4,8 +4,10 @@ utilisation, memory used by the child PID, board power, temperature and clocks.
 Caveats that change the numbers:
 - `gpu_load_pct` is NVML's utilisation: the share of the last sample period (1/6 s to 1 s by
   device) in which any kernel ran, not how busy the SMs were.
-- Power is `nvmlDeviceGetPowerUsage`, which newer drivers on Ampere and later report as a one-second
-  average: energy over a query shorter than a second smears into its neighbours.
+- Power is `nvmlDeviceGetPowerUsage`. On an H100 (driver 580) its value changed every 100 ms
+  whatever the sampling interval, so sampling power faster than 100 ms adds no information; the
+  driver documents it as an average on recent GPUs, over a window not verified here, so energy
+  over a query of a few hundred ms is smeared into its neighbours.
 - Per-process memory comes from the compute process list; a PID in another PID namespace (a
   container) does not match, and then `gpu_mem_proc_bytes` is absent.
 A call the device does not support is skipped for the rest of the run with one warning.
