@@ -7,7 +7,9 @@ Where each thing lives:
     measurelock.py       one measurement per machine; interrupts.py: signals that end a run cleanly
     bench.py             `edgebench bench`: what edgebench itself costs
     engine/              the llama.cpp `main` adapter: argv, spawn on a pty, parsed logs, token bytes, metrics
-    sampling/            samplers that read the machine while a query runs (process: RSS, CPU)
+    sampling/            samplers that read the machine while a query runs (process: RSS, CPU; GPU and board:
+                         jtop, tegrastats, sysfs, nvml; select.py picks one, derive.py makes per-query figures)
+    board.py             the board's state at run start and finish (power mode, clocks, caps), with warnings
     store.py             the run folder (manifest, queries.jsonl, samples.jsonl, raw/) and its reader
     stats.py, summary.py statistics and the end-of-run summary (templates/summary.html)
     bootstrap/           the steps that fetch, patch and build llama.cpp and get a model; the ledger

@@ -22,6 +22,7 @@ COMMANDS = {
     "run": "orchestrator.commands.run:run",
     "runs": "orchestrator.commands.runs:runs",
     "serve": "orchestrator.commands.serve:serve",
+    "telemetry": "orchestrator.commands.telemetry:telemetry",
     "workloads": "orchestrator.commands.workloads:workloads",
 }
 

@@ -236,8 +236,9 @@ def config_from_manifest(manifest: dict, out_dir: Path) -> RunConfig:
 
 def default_samplers(cfg: RunConfig) -> list:
     from orchestrator.sampling.process import ProcessSampler
+    from orchestrator.sampling.select import make_gpu_sampler
 
-    return [ProcessSampler(cfg.interval_s)]
+    return [ProcessSampler(cfg.interval_s), make_gpu_sampler(cfg.gpu_sampler, cfg.interval_s)]
 
 
 class Session:

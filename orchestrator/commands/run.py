@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from orchestrator.errors import UserError
+from orchestrator.sampling.select import GPU_SAMPLERS
+from orchestrator.sampling.select import describe as describe_sampler
 
 EXIT_CODES_HELP = """\b
 Exit codes: 0 every query ok; 1 an error before or outside the queries (the message says the
@@ -16,7 +18,8 @@ measurement holds this machine; 128+N stopped by signal N (130 Ctrl-C, 143 SIGTE
 
 # Options that shape what a run measures: given with --resume they would silently not apply.
 RUN_SHAPING = ("workload", "model", "binary", "out", "limit", "categories", "seed", "threads", "n_gpu_layers",
-               "interval_s", "idle_timeout_s", "timeout_s", "memory_check", "ignore_eos", "warmup", "repeat")
+               "interval_s", "gpu_sampler", "idle_timeout_s", "timeout_s", "memory_check", "ignore_eos", "warmup",
+               "repeat")
 
 
 def line_for(record: dict, i: int, total: int) -> str:
@@ -65,7 +68,7 @@ def finish(session, result) -> None:
 
 
 def config_from_options(*, binary, model, workload, out, seed, threads, n_gpu_layers, ignore_eos, interval_s,
-                        idle_timeout_s, timeout_s, limit, categories, memory_check, **_):
+                        idle_timeout_s, timeout_s, limit, categories, memory_check, gpu_sampler=None, **_):
     """The RunConfig that `run`'s options describe (`edgebench batch` parses the same options)."""
     from orchestrator import paths
     from orchestrator import session as sess
@@ -78,8 +81,8 @@ def config_from_options(*, binary, model, workload, out, seed, threads, n_gpu_la
         workload=(workload or sess.default_workload()).absolute(),
         out_dir=(out or paths.reports_dir()).absolute(), seed=seed,
         **({"threads": threads} if threads else {}), n_gpu_layers=n_gpu_layers, ignore_eos=ignore_eos,
-        interval_s=interval_s, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s, limit=limit,
-        categories=tuple(categories), memory_check=memory_check,
+        interval_s=interval_s, gpu_sampler=gpu_sampler, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s,
+        limit=limit, categories=tuple(categories), memory_check=memory_check,
     )
 
 
@@ -108,6 +111,9 @@ def config_from_options(*, binary, model, workload, out, seed, threads, n_gpu_la
               help="Layers to offload to the GPU (main -ngl); default: none passed, as the study did.")
 @click.option("--interval", "interval_s", type=click.FloatRange(min=0.001), default=0.5, show_default=True,
               help="Process sampling interval, seconds.")
+@click.option("--gpu-sampler", type=click.Choice(GPU_SAMPLERS), default=None,
+              help="GPU/board telemetry source (default: jtop, tegrastats, sysfs or nvml, the first this machine "
+                   "offers, else none).")
 @click.option("--idle-timeout", "idle_timeout_s", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Kill a query that prints nothing for this many seconds.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=600.0, show_default=True,
@@ -118,7 +124,7 @@ def config_from_options(*, binary, model, workload, out, seed, threads, n_gpu_la
               help="Default: --ignore-eos for a synthetic twin (its text is noise), stop at EOS otherwise.")
 @click.pass_context
 def run(ctx, workload, model, binary, out, resume, force, limit, categories, warmup, repeat, seed, threads,
-        n_gpu_layers, interval_s, idle_timeout_s, timeout_s, memory_check, ignore_eos):
+        n_gpu_layers, interval_s, gpu_sampler, idle_timeout_s, timeout_s, memory_check, ignore_eos):
     """Run a workload: one llama.cpp `main` per query, measured, written as it goes."""
     from orchestrator import session as sess
     from orchestrator.interrupts import exit_on_signals
@@ -145,6 +151,9 @@ def run(ctx, workload, model, binary, out, resume, force, limit, categories, war
             lock.set_run_dir(session.store.dir)
             for w in session.warnings():
                 click.echo(f"warning: {w}", err=True)
+            for smp in session.samplers:
+                if smp.kind == "gpu":
+                    click.echo(describe_sampler(smp))
             synthetic = session.prep.model_info["synthetic"]
             click.echo(f"run {session.store.dir}: {len(session.pending())} measurements, model "
                        f"{session.cfg.model.name}{' (synthetic twin, --ignore-eos)' if synthetic else ''}")

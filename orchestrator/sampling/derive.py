@@ -1,0 +1,123 @@
+"""Per-query figures from a GPU/board sampler's readings, placed on the query's timeline.
+
+Every GPU sampler writes the same field names, so one function serves them all:
+`gpu_load_pct`, `gpu_freq_mhz`, `gpu_freq_max_mhz`, `gpu_mem_proc_bytes` (the child's GPU memory),
+`ram_shared_bytes` (GPU/NvMap memory on a Jetson), `power_total_mw`, `power_<rail>_mw`,
+`temp_<zone>_c`. A field a sampler cannot read is absent, and the figure built on it is None.
+
+Choices that change the numbers:
+- Prefill is [t_echo_s, t_first_token_s), decode is [t_first_token_s, t_last_token_s]; a reading
+  belongs to the phase its time stamp falls in. A reading is an average over the sampler's interval
+  before it, so at 500 ms a 40 ms prefill is usually seen by no reading: `_n` says how many counted.
+- Energy is the trapezoid integral of power between the readings inside the query window
+  [0, t_exit_s], with no extrapolation to the window's ends: `energy_window_s` says what it covers.
+- `temp_peak_c` leaves out the Nano's PMIC sensor (tegrastats `PMIC`, thermal zone `PMIC-Die`), which
+  reads a fixed 100C.
+- `throttled`: the GPU was loaded (>= 90%, where the governor asks for its top clock) with its clock
+  below the maximum in force for consecutive readings spanning at least 0.25 s. A lone such reading
+  is the clock ramping up after the load rose (tens of ms under DVFS), not a cap, and does not
+  count. None when no reading had load, clock and maximum to tell.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+LOADED_PCT = 90.0
+THROTTLE_MIN_S = 0.25
+_IGNORED_TEMPS = {"temp_pmic_c", "temp_pmic_die_c"}
+RSS_NOTE = (
+    "n_gpu_layers is set: CUDA allocations on a Jetson's shared memory are not counted in RSS, "
+    "so peak_rss_bytes understates the process; see gpu_mem_peak_bytes and gpu_shared_mem_peak_bytes"
+)
+
+
+def _values(samples: list[dict], field: str, lo: float | None = None, hi: float | None = None,
+            hi_open: bool = False) -> list[float]:
+    out = []
+    for s in samples:
+        v = s.get(field)
+        t = s["t_s"]
+        if v is None or (lo is not None and t < lo) or (hi is not None and (t >= hi if hi_open else t > hi)):
+            continue
+        out.append(v)
+    return out
+
+
+def _mean(vals: list[float]) -> float | None:
+    return round(sum(vals) / len(vals), 3) if vals else None
+
+
+def integrate_mw(samples: list[dict], field: str) -> tuple[float | None, float]:
+    """Joules from a power series in mW (trapezoid over the readings' own times), and the span covered."""
+    pts = [(s["t_s"], s[field]) for s in samples if s.get(field) is not None]
+    if len(pts) < 2:
+        return None, 0.0
+    pts.sort()
+    mj = sum((t1 - t0) * (p0 + p1) / 2 for (t0, p0), (t1, p1) in itertools.pairwise(pts))
+    return mj / 1000.0, pts[-1][0] - pts[0][0]
+
+
+def _phase(samples: list[dict], name: str, lo, hi, hi_open: bool) -> dict:
+    if lo is None or hi is None:
+        vals: list[float] = []
+    else:
+        vals = _values(samples, "gpu_load_pct", lo, hi, hi_open)
+    return {
+        f"gpu_load_{name}_mean_pct": _mean(vals),
+        f"gpu_load_{name}_peak_pct": max(vals) if vals else None,
+        f"gpu_load_{name}_n": len(vals),
+    }
+
+
+def _throttled(samples: list[dict]) -> bool | None:
+    seen = False
+    run_start: float | None = None
+    for s in sorted(samples, key=lambda x: x["t_s"]):
+        load, cur, top = s.get("gpu_load_pct"), s.get("gpu_freq_mhz"), s.get("gpu_freq_max_mhz")
+        if load is None or cur is None or top is None:
+            continue
+        seen = True
+        if load >= LOADED_PCT and cur < top:
+            run_start = s["t_s"] if run_start is None else run_start
+            if s["t_s"] - run_start >= THROTTLE_MIN_S:
+                return True
+        else:
+            run_start = None
+    return False if seen else None
+
+
+def derive(samples: list[dict], timeline: dict) -> dict:
+    """The flat per-query figures (see the module doc). Readings marked `discard` are left out."""
+    kept = [s for s in samples if not s.get("discard")]
+    t_exit = timeline.get("t_exit_s")
+    window = [s for s in kept if s["t_s"] >= 0 and (t_exit is None or s["t_s"] <= t_exit)]
+    t_echo, t_first = timeline.get("t_echo_s"), timeline.get("t_first_token_s")
+    t_last = timeline.get("t_last_token_s")
+    out: dict = {}
+    out.update(_phase(window, "prefill", t_echo, t_first, hi_open=True))
+    out.update(_phase(window, "decode", t_first, t_last if t_last is not None else t_exit, hi_open=False))
+    mem = _values(window, "gpu_mem_proc_bytes")
+    out["gpu_mem_peak_bytes"] = max(mem) if mem else None
+    shared = _values(window, "ram_shared_bytes")
+    out["gpu_shared_mem_peak_bytes"] = max(shared) if shared else None
+
+    energy, span = integrate_mw(window, "power_total_mw")
+    out["energy_j"] = None if energy is None else round(energy, 6)
+    out["energy_window_s"] = round(span, 6)
+    tokens = timeline.get("output_tokens")
+    out["energy_per_token_j"] = round(energy / tokens, 6) if energy is not None and tokens else None
+    rails = sorted({k for s in window for k in s if k.startswith("power_") and k.endswith("_mw")
+                    and not k.endswith("_avg_mw") and k != "power_total_mw"})
+    for field in rails:
+        rail_j, _ = integrate_mw(window, field)
+        out[f"energy_{field[len('power_'):-len('_mw')]}_j"] = None if rail_j is None else round(rail_j, 6)
+
+    temps = [v for s in window for k, v in s.items()
+             if k.startswith("temp_") and k.endswith("_c") and k not in _IGNORED_TEMPS and v is not None]
+    out["temp_peak_c"] = max(temps) if temps else None
+    out["throttled"] = _throttled(window)
+    ngl = timeline.get("n_gpu_layers")
+    if ngl:
+        out["rss_note"] = RSS_NOTE
+    return out

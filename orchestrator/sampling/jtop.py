@@ -1,0 +1,220 @@
+"""jtop sampler: jetson-stats' client (4.3.2 on a Nano, the version its Python 3.6 service runs;
+the same attributes exist in 7.x), connected once per run, read each time the service pushes data.
+
+The service, not this client, sets the pace: its interval is the one asked by the first client
+that connected, so a jtop window left open elsewhere decides it. The interval in force is recorded
+(`interval_s` asked, `service_interval_s` in force) with a warning when they differ.
+
+Readings arrive through `jetson.attach(observer)`: the client's own thread calls us after each
+update, so there is no polling and no duplicate reading. The observer must never raise (an
+exception there ends the client's thread), so every read is guarded. Units, per jetson-stats 4.3.2:
+GPU load %, clocks kHz, RAM kB (`shared` is GPU/NvMap memory), power mW, temperatures C, process
+rows `[pid, user, gpu, type, prio, state, cpu%, rss, gpu_mem (kB), name]` where rss is in pages up to
+4.3.x and in kB from 4.4 on (7.x included), so the unit follows the client's version.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from .base import Sampler
+from .derive import derive
+
+KB = 1024
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _name(raw: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in raw.lower())
+
+
+def rss_unit_bytes(version: str | None) -> int:
+    """Bytes per unit of a process row's rss: a page up to jetson-stats 4.3, a kB from 4.4."""
+    try:
+        major_minor = tuple(int(x) for x in (version or "").split(".")[:2])
+    except ValueError:
+        major_minor = ()
+    return KB if major_minor >= (4, 4) else _PAGE
+
+
+def reading(jetson, pid: int, rss_unit: int = _PAGE) -> dict:
+    """One flat sample from a connected jtop client (any of its sections may be missing)."""
+    out: dict = {}
+    gpus = dict(jetson.gpu or {})
+    if gpus:
+        gpu = gpus.get("gpu") or next(iter(gpus.values()))
+        load = gpu.get("status", {}).get("load")
+        if load is not None:
+            out["gpu_load_pct"] = float(load)
+        freq = gpu.get("freq", {})
+        if freq.get("cur") is not None:
+            out["gpu_freq_mhz"] = freq["cur"] / 1000
+        if freq.get("max") is not None:
+            out["gpu_freq_max_mhz"] = freq["max"] / 1000
+    for row in jetson.processes or []:
+        if int(row[0]) == pid:
+            out["gpu_mem_proc_bytes"] = int(row[8]) * KB
+            out["proc_rss_bytes"] = int(row[7]) * rss_unit
+            break
+    mem = jetson.memory or {}
+    ram = mem.get("RAM") or {}
+    if ram.get("used") is not None:
+        out["ram_used_bytes"] = ram["used"] * KB
+    if ram.get("shared") is not None:
+        out["ram_shared_bytes"] = ram["shared"] * KB
+    swap = mem.get("SWAP") or {}
+    if swap.get("used") is not None:
+        out["swap_used_bytes"] = swap["used"] * KB
+    emc = mem.get("EMC") or {}
+    if emc.get("cur") is not None:
+        out["emc_freq_mhz"] = emc["cur"] / 1000
+    if emc.get("val") is not None:
+        out["emc_load_pct"] = emc["val"]
+    power = jetson.power or {}
+    for rail, values in (power.get("rail") or {}).items():
+        if values.get("power") is not None:
+            out[f"power_{_name(rail)}_mw"] = values["power"]
+    tot = power.get("tot") or {}
+    if tot.get("power") is not None:
+        out["power_total_mw"] = tot["power"]
+        if tot.get("name"):
+            out[f"power_{_name(tot['name'])}_mw"] = tot["power"]
+    for zone, values in (jetson.temperature or {}).items():
+        if values.get("online", True) and values.get("temp") is not None:
+            out[f"temp_{_name(zone)}_c"] = float(values["temp"])
+    cpu = jetson.cpu or {}
+    for i, core in enumerate(cpu.get("cpu") or []):
+        cur = (core.get("freq") or {}).get("cur")
+        if core.get("online") and cur is not None:
+            out[f"cpu{i}_freq_mhz"] = cur / 1000
+    return out
+
+
+class JtopSampler(Sampler):
+    name = "jtop"
+    kind = "gpu"
+
+    def __init__(self, interval_s: float = 0.5):
+        if not interval_s > 0:
+            raise ValueError(f"interval_s must be positive, got {interval_s!r}")
+        self.interval_s = float(interval_s)
+        self._jetson = None
+        self._lock = threading.Lock()
+        self._t0_ns: int | None = None
+        self._pid: int | None = None
+        self._samples: list[dict] = []
+        self.warnings: list[str] = []
+        self.cpu_time_s = 0.0
+        self.n_updates = 0
+        self.n_samples = 0
+        self._first_ns: int | None = None
+        self._last_ns: int | None = None
+        self.version: str | None = None
+        self.service_interval_s: float | None = None
+        self.board: dict = {}
+
+    def open(self) -> None:
+        if self._jetson is not None:
+            return
+        import jtop  # jetson-stats: imported here so that no other sampler pays for it
+
+        self.version = getattr(jtop, "__version__", None)
+        self._rss_unit = rss_unit_bytes(self.version)
+        client = jtop.jtop(interval=self.interval_s)
+        try:
+            client.start()
+        except jtop.JtopException as exc:
+            raise RuntimeError(f"jtop: {str(exc).splitlines()[0]}") from exc
+        self._jetson = client
+        self.service_interval_s = float(client.interval)
+        if abs(self.service_interval_s - self.interval_s) > 1e-6:
+            self.warnings.append(
+                f"the jtop service samples every {self.service_interval_s:g} s, not the {self.interval_s:g} s asked: "
+                "its first client set it (close other jtop clients, then: sudo systemctl restart jtop.service)")
+        self.board = self._board_state(client)
+        client.attach(self._observe)
+
+    @staticmethod
+    def _board_state(client) -> dict:
+        state = {}
+        nvp = getattr(client, "nvpmodel", None)
+        if nvp is not None:
+            state["nvpmodel"] = {"name": getattr(nvp, "name", str(nvp)), "id": getattr(nvp, "id", None)}
+        jc = getattr(client, "jetson_clocks", None)
+        if jc is not None:
+            state["jetson_clocks"] = bool(jc)
+        return state
+
+    def close(self) -> None:
+        client, self._jetson = self._jetson, None
+        if client is None:
+            return
+        client.detach(self._observe)
+        try:
+            client.close()
+        except Exception as exc:  # noqa: BLE001 - closing must not hide the run's own outcome
+            self.warnings.append(f"jtop close: {exc}")
+
+    def set_interval(self, interval_s: float) -> None:
+        """The interval is the run's, set once at open: a query asking another one is told so."""
+        if abs(interval_s - self.interval_s) > 1e-9:
+            msg = (f"the jtop service samples every {self.interval_s:g} s for the whole run; a query's interval of "
+                   f"{interval_s:g} s applies to the process sampler only")
+            if msg not in self.warnings:
+                self.warnings.append(msg)
+
+    def start(self, pid: int, t0_ns: int) -> None:
+        with self._lock:
+            self._samples = []
+            self._pid = pid
+            self._t0_ns = t0_ns
+
+    def stop(self) -> list[dict]:
+        with self._lock:
+            self._t0_ns = None
+            return list(self._samples)
+
+    def aggregate(self, samples: list[dict], timeline: dict) -> dict:
+        return derive(samples, timeline)
+
+    def _observe(self, jetson) -> None:
+        now = time.perf_counter_ns()
+        cpu0 = time.thread_time()
+        try:
+            if self._first_ns is None:
+                self._first_ns = now
+            self._last_ns = now
+            self.n_updates += 1
+            with self._lock:
+                if self._t0_ns is None:
+                    return
+                sample = {"t_s": (now - self._t0_ns) / 1e9, **reading(jetson, self._pid, self._rss_unit)}
+                self._samples.append(sample)
+                self.n_samples += 1
+        except Exception as exc:  # noqa: BLE001 - an observer that raises kills jtop's thread
+            if len(self.warnings) < 5:
+                self.warnings.append(f"jtop reading skipped: {type(exc).__name__}: {exc}")
+        finally:
+            self.cpu_time_s += time.thread_time() - cpu0
+
+    def achieved_interval_s(self) -> float | None:
+        if self.n_updates < 2:
+            return None
+        return round((self._last_ns - self._first_ns) / (self.n_updates - 1) / 1e9, 6)
+
+    def info(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "interval_s": self.interval_s,
+            "service_interval_s": self.service_interval_s,
+            "achieved_interval_s": self.achieved_interval_s(),
+            "n_samples": self.n_samples,
+            "cpu_time_s": round(self.cpu_time_s, 6),
+            "jetson_stats": self.version,
+            **self.board,
+            "warnings": list(self.warnings),
+            "selection": getattr(self, "selection", None),
+        }

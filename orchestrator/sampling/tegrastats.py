@@ -1,0 +1,172 @@
+"""tegrastats sampler: one `tegrastats --interval MS` child for the whole run, its lines stamped on
+arrival on the runner's clock. The fallback where the jtop service is absent or of another version.
+
+tegrastats picks its own tick; a line is stamped when it is read, so `t_s` is the end of the
+interval the line averages. Lines that arrive between queries are counted (for the achieved
+interval) but not parsed, which keeps the reader's cost to the queries. A line that does not parse
+is counted and the first few reasons go into the warnings, never into the run's failure.
+
+The binary is EDGEBENCH_TEGRASTATS when set (tests point it at a fake), else `tegrastats` on PATH.
+On L4T 32 it runs without root and then prints no GPU or EMC clock.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+from ..sysinfo import sysroot
+from .base import Sampler
+from .derive import derive
+from .sysfs import find_gpu
+from .tegrastats_format import parse_line
+
+_MAX_WARNINGS = 5
+
+
+def tegrastats_binary() -> str | None:
+    return os.environ.get("EDGEBENCH_TEGRASTATS") or shutil.which("tegrastats")
+
+
+class TegrastatsSampler(Sampler):
+    name = "tegrastats"
+    kind = "gpu"
+
+    def __init__(self, interval_s: float = 0.5, binary: str | None = None):
+        if not interval_s > 0:
+            raise ValueError(f"interval_s must be positive, got {interval_s!r}")
+        self.interval_s = float(interval_s)
+        self.binary = binary or tegrastats_binary()
+        self._proc: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._t0_ns: int | None = None
+        self._samples: list[dict] = []
+        self._max_mhz: float | None = None
+        self.warnings: list[str] = []
+        self.cpu_time_s = 0.0
+        self.child_cpu_time_s: float | None = None
+        self.n_lines = 0
+        self.n_malformed = 0
+        self._first_ns: int | None = None
+        self._last_ns: int | None = None
+
+    def available(self) -> str | None:
+        return None if self.binary else "tegrastats is not on PATH"
+
+    def open(self) -> None:
+        if self._proc is not None:
+            return
+        if not self.binary:
+            raise RuntimeError(self.available())
+        ms = max(1, round(self.interval_s * 1000))
+        self._proc = subprocess.Popen([self.binary, "--interval", str(ms)], stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, bufsize=0)
+        gpu = find_gpu(sysroot())
+        # The line has the GPU clock only with root, never its maximum: read that once for `throttled`.
+        if gpu and "max_freq" in gpu:
+            try:
+                self._max_mhz = int(gpu["max_freq"].read_text()) / 1e6
+            except (OSError, ValueError):
+                self._max_mhz = None
+        self._reader = threading.Thread(target=self._read_lines, name="edgebench-tegrastats", daemon=True)
+        self._reader.start()
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            import psutil
+
+            times = psutil.Process(proc.pid).cpu_times()
+            self.child_cpu_time_s = round(times.user + times.system, 6)
+        except Exception:  # noqa: BLE001 - the cost figure is optional, the shutdown is not
+            pass
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+
+    def set_interval(self, interval_s: float) -> None:
+        """The interval is the run's, set once at open: a query asking another one is told so."""
+        if abs(interval_s - self.interval_s) > 1e-9:
+            msg = (f"tegrastats runs every {self.interval_s:g} s for the whole run; a query's interval of "
+                   f"{interval_s:g} s applies to the process sampler only")
+            if msg not in self.warnings:
+                self.warnings.append(msg)
+
+    def start(self, pid: int, t0_ns: int) -> None:
+        with self._lock:
+            self._samples = []
+            self._t0_ns = t0_ns
+
+    def stop(self) -> list[dict]:
+        with self._lock:
+            self._t0_ns = None
+            return list(self._samples)
+
+    def aggregate(self, samples: list[dict], timeline: dict) -> dict:
+        return derive(samples, timeline)
+
+    def _read_lines(self) -> None:
+        last_cpu = time.thread_time()
+        try:
+            for raw in iter(self._proc.stdout.readline, b""):
+                now = time.perf_counter_ns()
+                self._note_arrival(now)
+                cpu = time.thread_time()
+                # Added per line (not at the end) so that info() is right while the run goes on.
+                self.cpu_time_s += cpu - last_cpu
+                last_cpu = cpu
+                with self._lock:
+                    t0 = self._t0_ns
+                    if t0 is None:
+                        continue
+                    try:
+                        sample = parse_line(raw.decode("utf-8", "replace"))
+                    except ValueError as exc:
+                        self.n_malformed += 1
+                        if len(self.warnings) < _MAX_WARNINGS:
+                            self.warnings.append(f"tegrastats line skipped: {exc}")
+                        continue
+                    if self._max_mhz is not None:
+                        sample["gpu_freq_max_mhz"] = self._max_mhz
+                    self._samples.append({"t_s": (now - t0) / 1e9, **sample})
+        except (OSError, ValueError, AttributeError):
+            pass  # the pipe closed under us at close(): that is how reading ends
+        finally:
+            self.cpu_time_s += time.thread_time() - last_cpu
+
+    def _note_arrival(self, now: int) -> None:
+        if self._first_ns is None:
+            self._first_ns = now
+        self._last_ns = now
+        self.n_lines += 1
+
+    def achieved_interval_s(self) -> float | None:
+        if self.n_lines < 2:
+            return None
+        return round((self._last_ns - self._first_ns) / (self.n_lines - 1) / 1e9, 6)
+
+    def info(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "interval_s": self.interval_s,
+            "achieved_interval_s": self.achieved_interval_s(),
+            "n_lines": self.n_lines,
+            "n_malformed": self.n_malformed,
+            "cpu_time_s": round(self.cpu_time_s, 6),
+            "child_cpu_time_s": self.child_cpu_time_s,
+            "binary": self.binary,
+            "warnings": list(self.warnings),
+            "selection": getattr(self, "selection", None),
+        }

@@ -1,0 +1,193 @@
+"""A real `edgebench run` (real llama.cpp `main`, the tiny twin) with each GPU sampler on a fake
+board: readings land in samples.jsonl with units in their names, the per-query figures in
+queries.jsonl match a hand computation over those readings, and the manifest says what ran."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakes.sysfs_tree import NanoSysfs, TraceWriter
+
+pytestmark = pytest.mark.slow
+
+TESTS = Path(__file__).resolve().parent
+FAKES = TESTS / "fakes"
+UNIT_SUFFIXES = ("_bytes", "_pct", "_mw", "_c", "_mhz", "_s", "_online", "_n", "_blocks")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+@pytest.fixture
+def board_env(tmp_path):
+    """A bare machine (no tegrastats, no jtop, no NVML) that a test turns into a fake board."""
+    root = tmp_path / "sysroot"
+    root.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKE_", "EDGEBENCH_"))}
+    env.update(EDGEBENCH_ROOT=str(tmp_path), EDGEBENCH_LOCK=str(tmp_path / "measure.lock"),
+               EDGEBENCH_SYSROOT=str(root), PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    return env, root
+
+
+def workload(tmp_path: Path) -> Path:
+    wl = tmp_path / "w.jsonl"
+    wl.write_text("".join(json.dumps({"id": f"q{i}", "category": "simple", "prompt": f"Tell me about item {i}.",
+                                      "max_tokens": 24, "prompt_tokens_est": 8}) + "\n" for i in range(2)))
+    return wl
+
+
+def edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, *extra) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--binary", str(llama_bin_dir / "main"),
+                          "--model", str(tiny_model), "--workload", str(workload(tmp_path)), "--out", str(out),
+                          # one thread: main's spinning threads crawl when a sampler takes one of 2 cores
+                          "--threads", "1", *extra], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1
+    return res, runs[0]
+
+
+def gpu_series(run: Path, sampler: str) -> tuple[list[dict], dict[str, list[dict]], dict]:
+    recs = read_jsonl(run / "queries.jsonl")
+    samples = [s for s in read_jsonl(run / "samples.jsonl") if s["sampler"] == sampler]
+    by_attempt = {r["attempt"]: [s for s in samples if s["attempt"] == r["attempt"]] for r in recs}
+    manifest = json.loads((run / "manifest.json").read_text())
+    return recs, by_attempt, manifest
+
+
+def hand_energy_j(samples: list[dict], t_exit: float) -> float:
+    """Trapezoids written out longhand: mW * s / 1000 between consecutive readings in [0, t_exit]."""
+    pts = sorted((s["t_s"], s["power_total_mw"]) for s in samples if 0 <= s["t_s"] <= t_exit and "power_total_mw" in s)
+    total = 0.0
+    for i in range(1, len(pts)):
+        total += (pts[i][0] - pts[i - 1][0]) * (pts[i][1] + pts[i - 1][1]) / 2 / 1000
+    return total
+
+
+def check_units(samples: list[dict]) -> None:
+    for s in samples:
+        for key in s:
+            if key in ("query_id", "attempt", "sampler", "t_s", "timestamp", "unparsed"):
+                continue
+            assert key.endswith(UNIT_SUFFIXES), key
+
+
+def sampler_info(manifest: dict, name: str) -> dict:
+    return next(s for s in manifest["samplers"] if s["name"] == name)
+
+
+def test_no_gpu_source_records_none_and_says_so_once(tmp_path, board_env, llama_bin_dir, tiny_model):
+    env, _ = board_env
+    res, run = edgebench_run(tmp_path, env, llama_bin_dir, tiny_model)
+    assert res.stdout.count("GPU telemetry: none (") == 1
+    recs, by_attempt, manifest = gpu_series(run, "none")
+    info = sampler_info(manifest, "none")
+    assert info["kind"] == "gpu" and set(info["selection"]) == {"jtop", "tegrastats", "sysfs", "nvml"}
+    assert all(r["samplers"] == ["process", "none"] and "energy_j" not in r for r in recs)
+    assert manifest["board"]["start"]["nvpmodel"] == "unavailable"
+    assert "packages" in manifest["board"]["finish"]
+
+
+def test_tegrastats_run(tmp_path, board_env, llama_bin_dir, tiny_model):
+    env, root = board_env
+    NanoSysfs(root)  # for the GPU's maximum clock
+    env.update(EDGEBENCH_TEGRASTATS=str(FAKES / "bin/tegrastats"),
+               FAKE_TEGRASTATS_LINES=str(TESTS / "data/tegrastats/nano_root.txt"))
+    res, run = edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, "--gpu-sampler", "tegrastats",
+                             "--interval", "0.02")
+    assert "GPU telemetry: tegrastats every 0.02 s" in res.stdout
+    recs, by_attempt, manifest = gpu_series(run, "tegrastats")
+    for rec in recs:
+        mine = by_attempt[rec["attempt"]]
+        assert len(mine) >= 3, rec["total_s"]
+        check_units(mine)
+        assert {s["gpu_load_pct"] for s in mine} <= {0, 97, 99}
+        assert rec["energy_j"] == pytest.approx(hand_energy_j(mine, rec["total_s"]), abs=1e-5)
+        assert rec["energy_per_token_j"] == pytest.approx(rec["energy_j"] / rec["output_tokens"], abs=1e-5)
+        t_first = rec["cold_ttft_s"]
+        t_last = t_first + sum(rec["tbt_s"])
+        decode = [s["gpu_load_pct"] for s in mine if t_first <= s["t_s"] <= t_last]
+        assert rec["gpu_load_decode_n"] == len(decode)
+        if decode:
+            assert rec["gpu_load_decode_mean_pct"] == pytest.approx(sum(decode) / len(decode), abs=1e-3)
+        temps = [v for s in mine if s["t_s"] <= rec["total_s"] for k, v in s.items()
+                 if k.startswith("temp_") and k != "temp_pmic_c" and v is not None]
+        assert rec["temp_peak_c"] == max(temps) < 100  # PMIC's constant 100C left out
+        # The recorded 99%@614 MHz line never comes twice in a row: a ramp, never a cap.
+        assert rec["throttled"] is False
+    info = sampler_info(manifest, "tegrastats")
+    assert 0.015 < info["achieved_interval_s"] < 0.04 and info["n_malformed"] == 0 and info["cpu_time_s"] > 0
+
+
+def test_sysfs_run_constant_power_gives_power_times_span(tmp_path, board_env, llama_bin_dir, tiny_model):
+    env, root = board_env
+    board = NanoSysfs(root)
+    rails = {"POM_5V_IN": 5000, "POM_5V_GPU": 2000, "POM_5V_CPU": 1000}
+    frames = [{"gpu_load_permille": load, "gpu_freq_hz": 921600000, "rails": rails,
+               "temps_milli": {"GPU-therm": 45000}} for load in (300, 800)]
+    writer = TraceWriter(board, frames, period_s=0.02)
+    try:
+        res, run = edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, "--gpu-sampler", "sysfs",
+                                 "--interval", "0.01")
+    finally:
+        writer.close()
+    recs, by_attempt, manifest = gpu_series(run, "sysfs")
+    for rec in recs:
+        mine = by_attempt[rec["attempt"]]
+        check_units(mine)
+        assert len(mine) >= 10
+        # 5 W all along: the energy is 5 W times the span of the readings (both rounded to 1e-6).
+        assert rec["energy_j"] == pytest.approx(5.0 * rec["energy_window_s"], abs=1e-5)
+        # A reading can miss one rail (the fake driver rewrites files one at a time): each rail spans its own.
+        gpu_t = [x["t_s"] for x in mine if "power_pom_5v_gpu_mw" in x and 0 <= x["t_s"] <= rec["total_s"]]
+        assert rec["energy_pom_5v_gpu_j"] == pytest.approx(2.0 * (max(gpu_t) - min(gpu_t)), abs=1e-5)
+        assert rec["gpu_load_decode_peak_pct"] in (30.0, 80.0) and rec["throttled"] is False
+        assert rec["temp_peak_c"] == 45.0
+    info = sampler_info(manifest, "sysfs")
+    assert info["selection"] == {"sysfs": "asked"}
+    # The writer changes `load` every 20 ms (more on a busy machine); the sampler reads every 10 ms.
+    assert 0.015 <= info["load_refresh_s"] <= 0.08, info
+
+
+def test_jtop_run_chosen_automatically_with_ngl_note(tmp_path, board_env, llama_bin_dir, tiny_model):
+    env, root = board_env
+    (root / "run").mkdir()
+    (root / "run/jtop.sock").touch()
+    env.update(PYTHONPATH=str(FAKES / "modules"), FAKE_JTOP_SERVICE="active", FAKE_JTOP_GPU_COMMS="main")
+    res, run = edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, "--interval", "0.02", "--ngl", "1")
+    assert "GPU telemetry: jtop every 0.02 s" in res.stdout
+    recs, by_attempt, manifest = gpu_series(run, "jtop")
+    for rec in recs:
+        mine = by_attempt[rec["attempt"]]
+        check_units(mine)
+        assert len(mine) >= 3
+        # The fake's frames give the child 0, 380000 or 390000 kB of GPU memory.
+        seen = {s.get("gpu_mem_proc_bytes") for s in mine if s["t_s"] <= rec["total_s"]}
+        assert rec["gpu_mem_peak_bytes"] == max(x for x in seen if x is not None)
+        assert rec["gpu_mem_peak_bytes"] in (0, 380000 * 1024, 390000 * 1024)
+        assert rec["energy_j"] == pytest.approx(hand_energy_j(mine, rec["total_s"]), abs=1e-5)
+        assert "CUDA allocations" in rec["rss_note"]
+    info = sampler_info(manifest, "jtop")
+    assert info["service_interval_s"] == 0.02 and info["jetson_stats"] == "4.3.2"
+    assert info["selection"]["jtop"] == "chosen automatically"
+
+
+def test_nvml_run(tmp_path, board_env, llama_bin_dir, tiny_model):
+    env, _ = board_env
+    env.update(PYTHONPATH=str(FAKES / "modules"), FAKE_NVML_GPU_COMMS="main", FAKE_NVML_POWER_MW="200000")
+    res, run = edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, "--gpu-sampler", "nvml", "--interval", "0.01")
+    recs, by_attempt, manifest = gpu_series(run, "nvml")
+    for rec in recs:
+        mine = by_attempt[rec["attempt"]]
+        check_units(mine)
+        assert rec["gpu_mem_peak_bytes"] == 1234 << 20
+        assert rec["energy_j"] == pytest.approx(200.0 * rec["energy_window_s"], abs=1e-4)
+        assert rec["gpu_load_decode_mean_pct"] == 87.0 and rec["temp_peak_c"] == 54.0
+    assert sampler_info(manifest, "nvml")["gpu_name"] == "Fake H100 80GB HBM3"
