@@ -226,3 +226,23 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split(") ")[1][0] != "Z"
+
+
+def test_an_experiment_batch_finishes_its_own_plan_run_with_the_plan_recorded(board):
+    plan = board.root / "mine.yaml"
+    plan.write_text("name: mine\nselect:\n  rule: median\n  categories: [simple]\ninterval_s: 0.5\n"
+                    "warmup: 1\nrepeat: 2\nseed: 7\n")
+    args = ["batch", "--name", "nightly", "--", "experiment", "--plan", str(plan), "--binary", str(board.main),
+            "--model", str(board.model), "--workload", str(board.workload)]
+    res = subprocess.run([sys.executable, "-m", "orchestrator", *args], env=board.env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 3, res.stderr  # the scripted main writes no YAML: every query fails
+    (run,) = board.runs()
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["batch"]["name"] == "nightly" and m["experiment"]["name"] == "mine"
+    assert "results" in m  # the plan's intervals are written as `experiment` writes them
+    assert [(r["query_id"], r["phase"]) for r in board.records(run)] == [
+        ("q0", "warmup"), ("q0", "measure"), ("q0", "measure")]  # three of one length: the first is the median
+    refused = subprocess.run([sys.executable, "-m", "orchestrator", "batch", "--name", "x", "--", "experiment",
+                              "all"], env=board.env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "a batch runs one experiment plan" in refused.stderr

@@ -105,7 +105,8 @@ def test_install_list_remove_leave_every_other_line_byte_for_byte(tmp_path, tab,
     (["--schedule", "@daily", "--", "run", "--limti", "2"], 2, "No such option '--limti'. Did you mean '--limit'?"),
     (["--schedule", "@daily", "--", "run", "--resume", "."], 1, "a batch resumes its own unfinished run by itself"),
     (["--schedule", "@daily", "--", "bench"], 2, "a batch runs `run`"),
-    (["--schedule", "@daily", "--", "experiment", "x"], 1, "cannot run experiments in batches yet"),
+    (["--schedule", "@daily", "--", "experiment", "x"], 1, "there is no experiment plan named 'x'"),
+    (["--schedule", "@daily", "--", "experiment", "all"], 1, "a batch runs one experiment plan"),
 ])
 def test_install_refuses_what_would_fail_at_night(tmp_path, tab, args, code, message):
     res = eb(tmp_path, "cron", "install", "--crontab-file", str(tab), *args)

@@ -23,17 +23,25 @@ def parse_args(args: list[str]) -> tuple[str, dict]:
         raise click.UsageError("say what the batch runs after --, e.g. -- run --limit 2")
     kind, rest = args[0], list(args[1:])
     if kind not in OPENERS:
-        if kind == "experiment":
-            # Extension point: an experiment batch needs an opener that builds its Session with
-            # items_for= and extra_manifest={"batch": ...}, registered in OPENERS.
-            raise UserError("this edgebench cannot run experiments in batches yet", fix="-- run [run options]")
-        raise click.UsageError(f"a batch runs `run` (its options follow), not {kind!r}: -- run --limit 2")
-    from orchestrator.commands.run import run as run_command
-
-    params = run_command.make_context(f"batch -- {kind}", rest).params
+        raise click.UsageError(f"a batch runs `run` or `experiment` (their options follow), not {kind!r}: "
+                               "-- run --limit 2")
+    if kind == "run":
+        from orchestrator.commands.run import run as command
+    else:
+        from orchestrator.commands.experiment import experiment as command
+    params = command.make_context(f"batch -- {kind}", rest).params
     if params.get("resume") or params.get("force"):
         raise UserError("a batch resumes its own unfinished run by itself; --resume and --force do not apply",
                         fix="drop --resume/--force (--fresh before -- starts a new run instead)")
+    if kind == "experiment" and (params.get("name") == "all" or params.get("plan_only") or params.get("new")
+                                 or not (params.get("name") or params.get("plan_file"))):
+        raise UserError("a batch runs one experiment plan (a name from workloads/plans/, or --plan FILE)",
+                        fix="-- experiment granular (one batch per plan; `experiment all` finishes itself when "
+                            "run again)")
+    if kind == "experiment":
+        from orchestrator.experiments import plans
+
+        plans.load(params["plan_file"] or plans.find(params["name"]))  # a typo fails at install, not at night
     return kind, params
 
 
@@ -55,8 +63,32 @@ def _open_run(name: str, args: list[str], params: dict, fresh: bool):
                           extra_manifest={"batch": {"name": name, "args": list(args)}}), False
 
 
+def _open_experiment(name: str, args: list[str], params: dict, fresh: bool):
+    """(session, resumed) for one experiment plan, with the plan's hooks (gating, discarded
+    readings) on a resumed run as on a new one."""
+    from orchestrator.batch import find_unfinished
+    from orchestrator.commands.experiment import _base_config, _gating
+    from orchestrator.experiments import plans
+    from orchestrator.experiments import run as xrun
+
+    base = _base_config(params["workload"], params["model"], params["binary"], params["out"], params["threads"],
+                        params["ignore_eos"], params["memory_check"])
+    found = None if fresh else find_unfinished(base.out_dir, name, args)
+    if found:
+        try:
+            return xrun.resume(found, log=click.echo), True
+        except UserError as exc:
+            raise UserError(exc.message, fix=f"restore what changed, or edgebench batch --name {name} --fresh -- "
+                                             f"{' '.join(args)} to start a new run ({found} stays)") from None
+    plan = plans.load(params["plan_file"] or plans.find(params["name"]))
+    res = xrun.resolve(plan, base, repeat=params["repeat"])
+    gating = _gating(params["cooldown"], params["max_temp"], params["temp_timeout"])
+    return xrun.start(res, gating=gating, log=click.echo,
+                      extra_manifest={"batch": {"name": name, "args": list(args)}}), False
+
+
 # kind -> opener(name, args, params, fresh) -> (Session, resumed)
-OPENERS = {"run": _open_run}
+OPENERS = {"run": _open_run, "experiment": _open_experiment}
 
 
 @click.command(context_settings={"ignore_unknown_options": True}, epilog=EXIT_HELP)
@@ -91,6 +123,10 @@ def batch(name, fresh, args):
                 lib.check_room(session.store.dir, total - i, name)
 
             result = session.run(on_record)
+            if "experiment" in session.store.manifest:
+                from orchestrator.experiments.run import finish_results
+
+                finish_results(session)  # the plan's 95% intervals and comparisons, as `experiment` records them
             try:
                 finish(session, result)
             except SystemExit as done:

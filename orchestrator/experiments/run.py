@@ -50,14 +50,15 @@ def _gate_from(settings: dict | None, log):
 
 # -- one plan ----------------------------------------------------------------------------
 def start(res: Resolved, *, name: str | None = None, part: str | None = None, run_dir: Path | None = None,
-          gating: dict | None = None, executor=None, samplers=None, log=print) -> sess.Session:
+          gating: dict | None = None, executor=None, samplers=None, log=print,
+          extra_manifest: dict | None = None) -> sess.Session:
     check_runnable(res)
     name, part = name or res.plan.name, part or res.plan.name
     experiment = {"name": name, "part": part, "plan": res.plan.to_json(), "repeat": res.repeat,
                   "selection": res.summary()["queries"], "gating": gating}
     smp = discarding(samplers if samplers is not None else sess.default_samplers(res.cfg), res.plan.discard_first)
     return sess.Session.create(res.cfg, items_for=res.items, run_dir=run_dir, samplers=smp, executor=executor,
-                               extra_manifest={"experiment": experiment}, log=log,
+                               extra_manifest={"experiment": experiment, **(extra_manifest or {})}, log=log,
                                before_item=item_hook(name, part, _gate_from(gating, log), smp))
 
 

@@ -9,6 +9,7 @@ import math
 
 import polars as pl
 
+from orchestrator.report.load import board_setting
 from orchestrator.workloads.schema import CATEGORIES
 
 # Bytes per KV cache element: llama.cpp a33e6a0 keeps K and V in F16 unless told otherwise.
@@ -265,8 +266,9 @@ def facts(manifest: dict, measured_clocks: str | None = None) -> list[tuple[str,
                    f"{show(p.get('cpu_count'))} cores, {mem / 1e9:.1f} GB RAM)" if mem else show(device)),
         ("profile", show(p.get("profile"))),
         ("L4T / CUDA", f"{show(p.get('l4t_release'))} / {show(p.get('cuda_version'))}"),
-        ("power mode", show(p.get("power_mode") or p.get("nvpmodel") or manifest.get("power_mode"))),
-        ("clocks (jetson_clocks)", show(p.get("jetson_clocks") if "jetson_clocks" in p else manifest.get("clocks"))),
+        ("power mode", show(board_setting(manifest, "nvpmodel") or p.get("power_mode"))),
+        ("clocks (jetson_clocks)", show(board_setting(manifest, "jetson_clocks") if board_setting(
+            manifest, "jetson_clocks") is not None else p.get("jetson_clocks"))),
         ("clocks measured", show(measured_clocks)),
         ("binary", f"{show(b.get('path'))} (llama.cpp {show(b.get('commit'))}, patch {show(b.get('patch_state'))}, "
                    f"sha256 {str(b.get('sha256') or '')[:12]})"),

@@ -31,7 +31,7 @@ def headline(src: load.Source) -> dict:
         "name": src.dir.name, "kind": src.kind, "date": (src.experiment or {}).get("created_at") or m.get("created_at"),
         "device": p.get("jetson_model") or p.get("cpu_model") or "not recorded",
         "hostname": p.get("hostname"),
-        "power_mode": p.get("power_mode") or p.get("nvpmodel") or m.get("power_mode") or "not recorded",
+        "power_mode": load.board_setting(m, "nvpmodel") or p.get("power_mode") or "not recorded",
         "model": f"{name} {model.get('file_type_name') or ''}".strip(), "synthetic": bool(model.get("synthetic")),
         "ttft_p50_s": stats.percentile([r["ttft_s"] for r in ok if r.get("ttft_s") is not None], 50),
         "tbt_p50_s": stats.percentile([x for r in ok for x in r.get("tbt_s") or []], 50),

@@ -50,6 +50,16 @@ class Source:
         return str(plan or "")
 
 
+def board_setting(manifest: dict, key: str):
+    """What the board said at the run's start: the power mode's name (`nvpmodel`) or whether
+    jetson_clocks pinned the clocks; None where it was not recorded or not readable."""
+    state = ((manifest.get("board") or {}).get("start") or {})
+    value = state.get(key)
+    if key == "nvpmodel" and isinstance(value, dict):
+        value = value.get("mode")
+    return None if value in (None, "unavailable") else value
+
+
 def is_run(path: Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 

@@ -33,8 +33,9 @@ def manifest(run_id: str, interval_s: float, model: dict = TINYLLAMA) -> dict:
         "platform": {"system": "Linux", "machine": "aarch64", "hostname": "nano",
                      "cpu_model": "ARMv8 Processor rev 1", "cpu_count": 4, "mem_total_bytes": 4_156_000_000,
                      "jetson_model": "NVIDIA Jetson Nano Developer Kit",
-                     "l4t_release": "32.7.1", "cuda_version": "10.2", "profile": "jetson-nano",
-                     "power_mode": "MAXN", "jetson_clocks": True},
+                     "l4t_release": "32.7.1", "cuda_version": "10.2", "profile": "jetson-nano"},
+        # the shape orchestrator/board.py records at a run's start
+        "board": {"start": {"nvpmodel": {"mode": "MAXN", "id": 0}, "jetson_clocks": True}},
         "binary": {"path": "/edgebench/build/llama.cpp/main", "sha256": "1" * 64, "commit": "a33e6a0",
                    "patch_state": "applied", "build_flags": {"backend": "cuda"}},
         "model": dict(model),
