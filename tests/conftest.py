@@ -93,3 +93,16 @@ def own_measurement_lock(tmp_path, monkeypatch):
     """Each test measures under a lock of its own: tests (and other checkouts' test runs on the
     same machine) must not refuse each other through the machine-wide lock."""
     monkeypatch.setenv("EDGEBENCH_LOCK", str(tmp_path / "edgebench-measure.lock"))
+
+
+@pytest.fixture(autouse=True)
+def forget_fake_modules():
+    """The fake jtop and pynvml modules (tests/fakes/modules) must not outlive the test that
+    imported them: a later in-process run would find them and sample a GPU that is not there."""
+    yield
+    import sys
+
+    fakes = str(Path(__file__).resolve().parent / "fakes")
+    for name, mod in list(sys.modules.items()):
+        if (getattr(mod, "__file__", None) or "").startswith(fakes):
+            del sys.modules[name]

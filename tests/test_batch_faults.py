@@ -164,16 +164,29 @@ def test_sigterm_mid_query_and_a_second_batch_meanwhile(batch, tiny_model):
 
 
 def test_a_corrupt_model_fails_each_query_and_the_batch_goes_on(tmp_path, llama_bin_dir, tiny_model):
+    # Whole in size (a cut-short copy is refused before any query, with exit 1), but a tensor's name
+    # is garbled: edgebench reads the header, and main fails to load the model on every query.
+    data = tiny_model.read_bytes()
+    assert data.count(b"token_embd.weight") == 1
     broken = tmp_path / "broken.gguf"
-    with open(tiny_model, "rb") as src, open(broken, "wb") as dst:  # a copy cut short: header whole, tensors not
-        dst.write(src.read(tiny_model.stat().st_size - 100_000))
+    broken.write_bytes(data.replace(b"token_embd.weight", b"token_embd.weigXt"))
     b = Batch(tmp_path, llama_bin_dir, broken, write_workload(tmp_path / "w.jsonl", max_tokens=8), tmp_path / "out")
     res = b.run()
     assert res.returncode == 3, res.stdout + res.stderr
     (run,) = b.runs()
     recs = assert_complete(b, run, statuses=("crashed", "error"))
-    assert all(r["status"] == "crashed" for r in recs)  # main faults on the missing tensor data
+    assert all("token_embd.weight" in (r.get("stderr_tail") or "") for r in recs)  # main says what it missed
     assert f"| 0 ok, {N} failed, {N}/{N} recorded" in b.log.read_text().splitlines()[-1]
+
+
+def test_a_model_cut_short_is_refused_before_any_query(tmp_path, llama_bin_dir, tiny_model):
+    broken = tmp_path / "short.gguf"
+    with open(tiny_model, "rb") as src, open(broken, "wb") as dst:  # an interrupted copy: header whole, tensors not
+        dst.write(src.read(tiny_model.stat().st_size - 100_000))
+    b = Batch(tmp_path, llama_bin_dir, broken, write_workload(tmp_path / "w.jsonl", max_tokens=8), tmp_path / "out")
+    res = b.run()
+    assert res.returncode == 1 and "100000 bytes missing" in res.stderr, res.stdout + res.stderr
+    assert not b.runs()  # nothing measured, nothing to resume
 
 
 @pytest.fixture

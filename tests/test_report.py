@@ -328,7 +328,8 @@ def test_a_real_run_of_the_timing_twin_renders(tmp_path, llama_bin_dir, tiny_mod
     assert 'id="twin-banner"' in page
     for fig_id in ("prompt-length", "memory-rss", "ttft-box", "tbt-box", "total-vs-prompt", "granular"):
         assert "<img" in figure_block(page, fig_id), fig_id
-    assert esc(figures.GET_GPU) in figure_block(page, "gpu-util")
+    samplers = json.loads((run / "manifest.json").read_text())["samplers"]
+    assert esc(figures.GET_GPU) in figure_block(page, "gpu-util"), samplers
     # the KV cache computed from the twin's GGUF metadata is the one llama.cpp allocated
     kv = table_rows(page, 'id="kv-table"')
     assert kv and all(r[3] == "yes" for r in kv), kv
