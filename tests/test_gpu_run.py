@@ -142,7 +142,8 @@ def test_sysfs_run_constant_power_gives_power_times_span(tmp_path, board_env, ll
     for rec in recs:
         mine = by_attempt[rec["attempt"]]
         check_units(mine)
-        assert len(mine) >= 10
+        # about one reading per 10 ms of the query (half of that on a busy machine), and never fewer than 3
+        assert len(mine) >= max(3, 0.5 * rec["total_s"] / 0.01), (len(mine), rec["total_s"])
         # 5 W all along: the energy is 5 W times the span of the readings (both rounded to 1e-6).
         assert rec["energy_j"] == pytest.approx(5.0 * rec["energy_window_s"], abs=1e-5)
         # A reading can miss one rail (the fake driver rewrites files one at a time): each rail spans its own.
