@@ -33,7 +33,7 @@ COMMAND = "make bench"
 OVERHEAD_CATEGORIES = ("simple", "conversational", "complex")
 
 
-def _session(cfg, queries, work: Path, interval_s: float, reps: int = 1):
+def _session(cfg, queries, work: Path, interval_s: float, label: str, reps: int = 1):
     """A session over `queries`, `reps` measured repetitions each, in a scratch run folder:
     bench measures through exactly the code path `edgebench run` uses."""
     from dataclasses import replace
@@ -43,7 +43,7 @@ def _session(cfg, queries, work: Path, interval_s: float, reps: int = 1):
     ids = {q.id for q in queries}
     return Session.create(replace(cfg, interval_s=interval_s, out_dir=work),
                           items_for=lambda qs: plan_items([q for q in qs if q.id in ids], repeat=reps),
-                          run_dir=work / f"interval-{interval_s:g}", log=lambda s: None)
+                          run_dir=work / label, log=lambda s: None)
 
 
 def _bare(argv: list[str], work: Path) -> float:
@@ -68,9 +68,9 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
     queries = list(firsts.values())
 
     short = [q for q in queries if q.category in OVERHEAD_CATEGORIES]
-    log(f"[1/4] overhead: {reps} interleaved pairs (bare main, then through edgebench) on {len(short)} queries")
+    log(f"[1/6] overhead: {reps} interleaved pairs (bare main, then through edgebench) on {len(short)} queries")
     bare, through = [], []
-    pairs = _session(cfg, short, work, 0.5, reps)
+    pairs = _session(cfg, short, work, 0.5, "overhead-pairs", reps)
     with pairs.store.lock():
         for item in pairs.items:
             ld = Path(tempfile.mkdtemp(dir=work))
@@ -79,11 +79,11 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
             _ok(pairs.run_one(item))
             through.append(time.perf_counter() - started)
         pairs.close()
-    log("[2/4] harness CPU while sampling every 500 ms")
-    slow = [_ok(r) for r in _session(cfg, queries, work, 0.5).run().records]
-    log("[3/4] harness CPU while sampling every 10 ms")
-    fast = [_ok(r) for r in _session(cfg, queries, work, 0.01).run().records]
-    log("[4/5] harness RSS: a real `edgebench run` process")
+    log("[2/6] harness CPU while sampling every 500 ms")
+    slow = [_ok(r) for r in _session(cfg, queries, work, 0.5, "sampling-500ms").run().records]
+    log("[3/6] harness CPU while sampling every 10 ms")
+    fast = [_ok(r) for r in _session(cfg, queries, work, 0.01, "sampling-10ms").run().records]
+    log("[4/6] harness RSS: a real `edgebench run` process")
     rss, main_rss = _harness_rss(cfg, work)
     log("[5/6] report: render a generated run of 500 queries in a child process")
     report, read_s, run_bytes = _report_figures(work)
