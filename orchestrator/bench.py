@@ -35,14 +35,15 @@ OVERHEAD_CATEGORIES = ("simple", "conversational", "complex")
 
 def _session(cfg, queries, work: Path, interval_s: float, label: str, reps: int = 1):
     """A session over `queries`, `reps` measured repetitions each, in a scratch run folder:
-    bench measures through exactly the code path `edgebench run` uses."""
+    bench measures through exactly the code path `edgebench run` uses. Repetitions go round
+    the queries (q1 q2 q3 q1 q2 q3 ...) so that a drift of the machine spreads over all of them."""
     from dataclasses import replace
 
-    from orchestrator.session import Session, plan_items
+    from orchestrator.session import Item, Session
 
     ids = {q.id for q in queries}
     return Session.create(replace(cfg, interval_s=interval_s, out_dir=work),
-                          items_for=lambda qs: plan_items([q for q in qs if q.id in ids], repeat=reps),
+                          items_for=lambda qs: [Item(q, repetition=r) for r in range(reps) for q in qs if q.id in ids],
                           run_dir=work / label, log=lambda s: None)
 
 
