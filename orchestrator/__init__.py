@@ -6,6 +6,11 @@ Where each thing lives:
     config.py            the run's frozen configuration
     measurelock.py       one measurement per machine; interrupts.py: signals that end a run cleanly
     bench.py             `edgebench bench`: what edgebench itself costs
+    experiments/         the study's experiment plans (workloads/plans/): selection rules, gating, `experiment all`
+    batch.py, cron.py    unattended batches: resume-by-default, disk checks; edgebench's crontab lines
+    runs.py              listing and pruning run folders
+    report/              `edgebench report` and `serve` (polars, plotnine, Jinja2; never imported by a run)
+    nanocheck/           `make nano-check`: the Nano's CUDA build and its CPU, proven on an x86 host
     engine/              the llama.cpp `main` adapter: argv, spawn on a pty, parsed logs, token bytes, metrics
     sampling/            samplers that read the machine while a query runs (process: RSS, CPU; GPU and board:
                          jtop, tegrastats, sysfs, nvml; select.py picks one, derive.py makes per-query figures)
