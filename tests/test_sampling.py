@@ -132,8 +132,8 @@ def test_stop_wakes_a_slow_sampler_at_once(thread_errors):
 
 def test_a_stalled_tick_skips_missed_deadlines_instead_of_bursting(thread_errors):
     class StallsOnce(ProcessSampler):
-        def _sample(self, *args):
-            sample = super()._sample(*args)
+        def _read(self, pid):
+            sample = super()._read(pid)
             if len(self._samples) == 5:
                 time.sleep(0.035)  # 3.5 intervals late
             return sample

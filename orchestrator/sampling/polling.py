@@ -1,9 +1,11 @@
-"""The thread shape every polling GPU sampler shares: read on absolute deadlines while a query runs.
+"""The thread shape every polling sampler shares (the process sampler and the GPU ones): read on
+absolute deadlines while a query runs.
 
-Like ProcessSampler, ticks fall on `t0 + k * interval` so the rate does not drift by the cost of a
-tick, and deadlines missed while the thread was not scheduled are skipped and counted rather than
-sampled in a burst. Unlike it, the object lives for the whole run (open/close once), so the CPU
-time, the achieved interval and the warnings add up over all queries for the manifest.
+Ticks fall on `t0 + k * interval` so the rate does not drift by the cost of a tick, and deadlines
+missed while the thread was not scheduled are skipped and counted rather than sampled in a burst.
+Each reading carries `dt_s`, the interval actually achieved (None for the first), so scheduling
+jitter shows in the data. The object lives for the whole run (open/close once), so the CPU time,
+the achieved interval and the warnings add up over all queries for the manifest.
 """
 
 from __future__ import annotations
@@ -105,10 +107,13 @@ class PollingSampler(Sampler):
             sample = self._read(pid)
             if sample is None:
                 return
-            sample = {"t_s": (now - t0_ns) / 1e9, **sample}
+            sample = {"t_s": (now - t0_ns) / 1e9, "dt_s": None if prev_ns is None else (now - prev_ns) / 1e9,
+                      **sample}
             samples.append(sample)
             self.n_samples += 1
             if prev_ns is None:
+                # The first sample is late by the spawn time; the grid starts after it,
+                # and that gap is not a missed tick.
                 k = (now - t0_ns) // interval
             else:
                 self._dt_sum_ns += now - prev_ns
