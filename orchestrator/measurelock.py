@@ -74,7 +74,12 @@ class MeasureLock:
             self._write()
 
     def _write(self) -> None:
-        atomic_write(_holder_path(self.path), json.dumps(self.holder).encode())
+        # Only the refusal message reads it: a holder file another user left in sticky /tmp
+        # cannot be replaced, and that must not stop this measurement.
+        try:
+            atomic_write(_holder_path(self.path), json.dumps(self.holder).encode())
+        except OSError:
+            pass
 
 
 @contextlib.contextmanager
@@ -90,7 +95,8 @@ def measuring(command: list[str] | None = None, log=None) -> Iterator[MeasureLoc
         yield MeasureLock(path, command if command is not None else sys.argv, lent=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(path), timeout=0)
+    # 0o666: on a board several users measure; the first one's lock file must not lock out the next
+    lock = filelock.FileLock(str(path), timeout=0, mode=0o666)
     try:
         lock.acquire()
     except filelock.Timeout:
