@@ -16,11 +16,9 @@ rows `[pid, user, gpu, type, prio, state, cpu%, rss, gpu_mem (kB), name]` where 
 from __future__ import annotations
 
 import os
-import threading
 import time
 
-from .base import Sampler
-from .derive import derive
+from .pushed import PushedSampler
 
 KB = 1024
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -92,20 +90,13 @@ def reading(jetson, pid: int, rss_unit: int = _PAGE) -> dict:
     return out
 
 
-class JtopSampler(Sampler):
+class JtopSampler(PushedSampler):
     name = "jtop"
-    kind = "gpu"
+    pace = "the jtop service samples"
 
     def __init__(self, interval_s: float = 0.5):
-        if not interval_s > 0:
-            raise ValueError(f"interval_s must be positive, got {interval_s!r}")
-        self.interval_s = float(interval_s)
+        super().__init__(interval_s)
         self._jetson = None
-        self._lock = threading.Lock()
-        self._t0_ns: int | None = None
-        self._pid: int | None = None
-        self._samples: list[dict] = []
-        self.warnings: list[str] = []
         self.cpu_time_s = 0.0
         self.n_updates = 0
         self.n_samples = 0
@@ -156,28 +147,6 @@ class JtopSampler(Sampler):
             client.close()
         except Exception as exc:  # noqa: BLE001 - closing must not hide the run's own outcome
             self.warnings.append(f"jtop close: {exc}")
-
-    def set_interval(self, interval_s: float) -> None:
-        """The interval is the run's, set once at open: a query asking another one is told so."""
-        if abs(interval_s - self.interval_s) > 1e-9:
-            msg = (f"the jtop service samples every {self.interval_s:g} s for the whole run; a query's interval of "
-                   f"{interval_s:g} s applies to the process sampler only")
-            if msg not in self.warnings:
-                self.warnings.append(msg)
-
-    def start(self, pid: int, t0_ns: int) -> None:
-        with self._lock:
-            self._samples = []
-            self._pid = pid
-            self._t0_ns = t0_ns
-
-    def stop(self) -> list[dict]:
-        with self._lock:
-            self._t0_ns = None
-            return list(self._samples)
-
-    def aggregate(self, samples: list[dict], timeline: dict) -> dict:
-        return derive(samples, timeline)
 
     def _observe(self, jetson) -> None:
         now = time.perf_counter_ns()

@@ -19,8 +19,7 @@ import threading
 import time
 
 from ..sysinfo import sysroot
-from .base import Sampler
-from .derive import derive
+from .pushed import PushedSampler
 from .sysfs import find_gpu
 from .tegrastats_format import parse_line
 
@@ -31,22 +30,16 @@ def tegrastats_binary() -> str | None:
     return os.environ.get("EDGEBENCH_TEGRASTATS") or shutil.which("tegrastats")
 
 
-class TegrastatsSampler(Sampler):
+class TegrastatsSampler(PushedSampler):
     name = "tegrastats"
-    kind = "gpu"
+    pace = "tegrastats runs"
 
     def __init__(self, interval_s: float = 0.5, binary: str | None = None):
-        if not interval_s > 0:
-            raise ValueError(f"interval_s must be positive, got {interval_s!r}")
-        self.interval_s = float(interval_s)
+        super().__init__(interval_s)
         self.binary = binary or tegrastats_binary()
         self._proc: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._t0_ns: int | None = None
-        self._samples: list[dict] = []
         self._max_mhz: float | None = None
-        self.warnings: list[str] = []
         self.cpu_time_s = 0.0
         self.child_cpu_time_s: float | None = None
         self.n_lines = 0
@@ -94,27 +87,6 @@ class TegrastatsSampler(Sampler):
             proc.wait()
         if self._reader is not None:
             self._reader.join(timeout=5)
-
-    def set_interval(self, interval_s: float) -> None:
-        """The interval is the run's, set once at open: a query asking another one is told so."""
-        if abs(interval_s - self.interval_s) > 1e-9:
-            msg = (f"tegrastats runs every {self.interval_s:g} s for the whole run; a query's interval of "
-                   f"{interval_s:g} s applies to the process sampler only")
-            if msg not in self.warnings:
-                self.warnings.append(msg)
-
-    def start(self, pid: int, t0_ns: int) -> None:
-        with self._lock:
-            self._samples = []
-            self._t0_ns = t0_ns
-
-    def stop(self) -> list[dict]:
-        with self._lock:
-            self._t0_ns = None
-            return list(self._samples)
-
-    def aggregate(self, samples: list[dict], timeline: dict) -> dict:
-        return derive(samples, timeline)
 
     def _read_lines(self) -> None:
         last_cpu = time.thread_time()
