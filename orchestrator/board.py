@@ -12,13 +12,12 @@ is pin every online CPU's and the GPU's minimum clock to the maximum, which sysf
 from __future__ import annotations
 
 import importlib.metadata
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 from orchestrator.sampling.sysfs import find_gpu, find_thermal
-from orchestrator.sysinfo import meminfo, sysroot
+from orchestrator.sysinfo import meminfo, parse_power_mode, sysroot
 
 UNAVAILABLE = "unavailable"
 PACKAGES = ("edgebench", "click", "pexpect", "psutil", "jinja2", "gguf", "numpy", "PyYAML", "filelock",
@@ -50,11 +49,7 @@ def nvpmodel() -> dict | str:
         out = subprocess.run([exe, "-q"], capture_output=True, text=True, timeout=15).stdout
     except (OSError, subprocess.TimeoutExpired):
         return UNAVAILABLE
-    m = re.search(r"NV Power Mode:\s*(\S+)\s*\n\s*(\d+)", out)
-    if not m:
-        m2 = re.search(r"NV Power Mode:\s*(\S+)", out)
-        return {"mode": m2.group(1), "id": None} if m2 else UNAVAILABLE
-    return {"mode": m.group(1), "id": int(m.group(2))}
+    return parse_power_mode(out) or UNAVAILABLE
 
 
 def cpu_clocks(root: Path) -> list[dict] | str:

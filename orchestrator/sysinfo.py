@@ -54,6 +54,15 @@ def jetson_model(root: Path) -> str | None:
     return model if model and "jetson" in model.lower() else None
 
 
+def parse_power_mode(text: str) -> dict | None:
+    """{'mode': 'MAXN', 'id': 0} from `nvpmodel -q` ('NV Power Mode: MAXN' then the id on the
+    next line; id None when that line is missing), None when it names no mode."""
+    m = re.search(r"NV Power Mode:\s*(\S+)(?:\s*\n\s*(\d+))?", text or "")
+    if not m:
+        return None
+    return {"mode": m.group(1), "id": int(m.group(2)) if m.group(2) else None}
+
+
 def nvcc_version() -> str | None:
     nvcc = shutil.which("nvcc") or ("/usr/local/cuda/bin/nvcc" if Path("/usr/local/cuda/bin/nvcc").exists() else None)
     if not nvcc:

@@ -153,11 +153,13 @@ def make_swap(size_gib: int) -> None:
 
 def power_mode() -> tuple[str | None, str | None]:
     """(name, id) from `nvpmodel -q`: 'NV Power Mode: MAXN' then the id on the next line."""
+    from orchestrator.sysinfo import parse_power_mode
+
     rc, out = capture(("nvpmodel", "-q"))
-    m = re.search(r"NV Power Mode:\s*(\S+)\s*\n\s*(\d+)?", out)
-    if rc != 0 or not m:
+    mode = parse_power_mode(out) if rc == 0 else None
+    if mode is None:
         return None, None
-    return m.group(1), m.group(2)
+    return mode["mode"], None if mode["id"] is None else str(mode["id"])
 
 
 def maxn_id(root: Path) -> str:
