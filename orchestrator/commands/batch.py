@@ -45,6 +45,16 @@ def parse_args(args: list[str]) -> tuple[str, dict]:
     return kind, params
 
 
+def _resume_own(found, name: str, args: list[str], reopen):
+    """`reopen()` this batch's unfinished folder; a refused resume (binary, model or machine
+    changed) names --fresh, which leaves that folder as it is."""
+    try:
+        return reopen()
+    except UserError as exc:
+        raise UserError(exc.message, fix=f"restore what changed, or edgebench batch --name {name} --fresh -- "
+                                         f"{' '.join(args)} to start a new run ({found} stays)") from None
+
+
 def _open_run(name: str, args: list[str], params: dict, fresh: bool):
     """(session, resumed): this batch's unfinished run, else a new one that records the batch."""
     from orchestrator.batch import find_unfinished
@@ -54,11 +64,7 @@ def _open_run(name: str, args: list[str], params: dict, fresh: bool):
     cfg = config_from_options(**params)
     found = None if fresh else find_unfinished(cfg.out_dir, name, args)
     if found:
-        try:
-            return Session.resume(found, log=click.echo), True
-        except UserError as exc:
-            raise UserError(exc.message, fix=f"restore what changed, or edgebench batch --name {name} --fresh -- "
-                                             f"{' '.join(args)} to start a new run ({found} stays)") from None
+        return _resume_own(found, name, args, lambda: Session.resume(found, log=click.echo)), True
     return Session.create(cfg, warmup=params["warmup"], repeat=params["repeat"], log=click.echo,
                           extra_manifest={"batch": {"name": name, "args": list(args)}}), False
 
@@ -75,11 +81,7 @@ def _open_experiment(name: str, args: list[str], params: dict, fresh: bool):
                         params["ignore_eos"], params["memory_check"])
     found = None if fresh else find_unfinished(base.out_dir, name, args)
     if found:
-        try:
-            return xrun.resume(found, log=click.echo), True
-        except UserError as exc:
-            raise UserError(exc.message, fix=f"restore what changed, or edgebench batch --name {name} --fresh -- "
-                                             f"{' '.join(args)} to start a new run ({found} stays)") from None
+        return _resume_own(found, name, args, lambda: xrun.resume(found, log=click.echo)), True
     plan = plans.load(params["plan_file"] or plans.find(params["name"]))
     res = xrun.resolve(plan, base, repeat=params["repeat"])
     gating = _gating(params["cooldown"], params["max_temp"], params["temp_timeout"])
