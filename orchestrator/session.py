@@ -28,7 +28,8 @@ from orchestrator import paths
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
 
-EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE, EXIT_FAILED_QUERIES, EXIT_LOCKED = 0, 1, 2, 3, 4
+# A run's own exit codes; 1 (UserError), 2 (usage) and 4 (measurelock.EXIT_LOCKED) come from elsewhere.
+EXIT_OK, EXIT_FAILED_QUERIES = 0, 3
 
 # What a variant may change per query: RunConfig fields, plus the query's own output limit.
 VARIANT_KEYS = ("max_tokens", "n_gpu_layers", "interval_s", "threads", "batch_size", "ctx_min", "seed")
@@ -109,10 +110,6 @@ class Result:
     run_dir: Path
     records: list[dict]  # every record of the run folder, earlier sessions' included
     ran: int  # items this session ran
-
-    @property
-    def measured(self) -> list[dict]:
-        return [r for r in self.records if r.get("phase", "measure") == "measure"]
 
     @property
     def n_failed(self) -> int:
@@ -255,7 +252,6 @@ class Session:
         # `before_item(item) -> dict | None` runs before each item (an experiment's thermal gate
         # waits there, its samplers learn the phase); what it returns is merged into the record.
         self.before_item = before_item
-        self._by_id = {q.id: q for q in prep.queries}
         self._open = False
 
     # -- building -------------------------------------------------------------------------
