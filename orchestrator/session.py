@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator import fields as F
 from orchestrator import paths
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
@@ -395,11 +396,11 @@ class Session:
         else:
             record, samples = run_query(cfg, q, attempt, raw, self.prep.pieces, self.prep.n_ctx_train, n_prompt,
                                         self.prep.ignore_eos, self.samplers, self.executor)
-        record.update(phase=item.phase, repetition=item.repetition, variant=item.variant,
-                      variant_id=variant_id(item.variant), **(gate or {}))
-        record["raw_dir"] = str(raw.relative_to(self.store.dir / "raw"))
-        flat = [dict(s, sampler=name) for name, series in samples.items() for s in series]
-        record["n_samples"] = len(flat)
+        record.update({F.PHASE: item.phase, F.REPETITION: item.repetition, F.VARIANT: item.variant,
+                       F.VARIANT_ID: variant_id(item.variant), **(gate or {})})
+        record[F.RAW_DIR] = str(raw.relative_to(self.store.dir / "raw"))
+        flat = [{**s, F.R_SAMPLER: name} for name, series in samples.items() for s in series]
+        record[F.N_SAMPLES] = len(flat)
         self.store.append_samples(q.id, attempt, flat)
         self.store.append_query(record)
         return record
@@ -434,11 +435,21 @@ class Session:
         except Exception as exc:  # noqa: BLE001 - the records are safe; a board read must not mask the real error
             board["finish"] = {"error": str(exc)}
         fields = dict(status=status, finished_at=now(), n_queries=len(records),
-                      n_failed=sum(1 for r in records if r["status"] != "ok"),
+                      n_failed=sum(1 for r in records if r[F.STATUS] != "ok"),
+                      results=dict(self.store.manifest.get("results") or {}, **run_results(records)),
                       samplers=[s.info() for s in self.samplers], harness=harness, board=board)
         if reason:
             fields["interrupted_by"] = reason
         self.store.update_manifest(**fields)
+
+
+def run_results(records: list[dict]) -> dict:
+    """The per-category statistics every run's manifest records: the same engine (stats.py) and
+    the same numbers as the terminal summary, summary.json and the report."""
+    from orchestrator import stats
+    from orchestrator.workloads.schema import CATEGORIES
+
+    return {"by_category": stats.by_category(records, CATEGORIES)}
 
 
 def resume_differences(manifest: dict, current: dict, cfg: RunConfig) -> list[tuple[str, object, object]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator import fields as F
 from orchestrator import fsutil, stats
 
 
@@ -26,18 +27,28 @@ def rows_for(records: list[dict]) -> list[dict]:
     return stats.by_category(records, CATEGORIES)
 
 
+def ci_text(d: dict, scale: float = 1000.0, digits: int = 1) -> str:
+    """`mean [lo, hi]` as every printer of an interval writes it (the same digits as the page's)."""
+    if d.get("mean") is None:
+        return "-"
+    mean = f"{d['mean'] * scale:.{digits}f}"
+    if d.get("ci_lo") is None:
+        return mean
+    return f"{mean} [{d['ci_lo'] * scale:.{digits}f}, {d['ci_hi'] * scale:.{digits}f}]"
+
+
 def terminal_table(rows: list[dict]) -> str:
-    head = f"{'category':<15}{'n':>4}{'fail':>5}{'TTFT p50':>10}{'p90':>8}{'TBT p50':>9}{'p90':>8}" \
-           f"{'tok/s':>7}{'peak RSS':>10}{'reps':>6}{'rep CV':>8}"
-    lines = [head, f"{'':<15}{'':>4}{'':>5}{'(ms)':>10}{'':>8}{'(ms)':>9}{'':>8}{'':>7}{'(MB)':>10}{'':>6}"
-                   f"{'(total)':>8}"]
+    head = f"{'category':<15}{'n':>4}{'fail':>5}{'TTFT p50':>10}{'p90':>8}  {'TTFT mean [95% CI]':<26}{'TBT p50':>9}" \
+           f"{'p90':>8}{'tok/s':>7}{'peak RSS':>10}{'reps':>6}{'rep CV':>8}"
+    lines = [head, f"{'':<15}{'':>4}{'':>5}{'(ms)':>10}{'':>8}  {'(ms)':<26}{'(ms)':>9}{'':>8}{'':>7}{'(MB)':>10}"
+                   f"{'':>6}{'(total)':>8}"]
     for r in rows:
-        tok = r["decode_tok_s"].get("mean")
+        tok = r[F.DECODE_TOK_S].get("mean")
         lines.append(
-            f"{r['category']:<15}{r['n']:>4}{r['failures']:>5}{_ms(r['ttft'].get('p50')):>10}"
-            f"{_ms(r['ttft'].get('p90')):>8}{_ms(r['tbt'].get('p50')):>9}{_ms(r['tbt'].get('p90')):>8}"
-            f"{'-' if tok is None else f'{tok:.1f}':>7}{_mb(r['peak_rss_bytes']):>10}{r['repetitions']:>6}"
-            f"{_pct(r['total_cv']):>8}"
+            f"{r[F.CATEGORY]:<15}{r['n']:>4}{r['failures']:>5}{_ms(r['ttft'].get('p50')):>10}"
+            f"{_ms(r['ttft'].get('p90')):>8}  {ci_text(r['ttft']):<26}{_ms(r['tbt'].get('p50')):>9}"
+            f"{_ms(r['tbt'].get('p90')):>8}{'-' if tok is None else f'{tok:.1f}':>7}{_mb(r[F.PEAK_RSS_BYTES]):>10}"
+            f"{r['repetitions']:>6}{_pct(r['total_cv']):>8}"
         )
     return "\n".join(lines)
 

@@ -223,8 +223,11 @@ def test_granular_marks_the_first_four_readings_of_each_measured_query_and_stats
         assert marked == ([0, 1000, 2000, 3000] if r["phase"] == "measure" else [])
         # the record's figures come from the kept readings only
         assert (r["gpu_mem_low_bytes"], r["gpu_n_readings"]) == ((4000, 2) if r["phase"] == "measure" else (0, 6))
-    kept = stats.describe_samples(samples, "gpu_mem_bytes", recs)
-    assert kept["n"] == 5 * 2 and kept["min"] == 4000  # warm-ups and discarded readings left out
+    from orchestrator.report import load
+
+    kept = load.samples_frame(load.load(s.store.dir))
+    assert kept.height == 60 - 5 * 4  # the report's readings leave the discarded ones out
+    assert "discard" not in kept.columns
 
 
 def thermal_root(tmp_path: Path, temps: list[float]) -> Path:
@@ -270,10 +273,12 @@ def test_cooldown_waits_between_items_not_before_the_first_and_is_recorded(setup
 
 
 def test_confidence_interval_uses_the_t_distribution():
-    c = stats.ci95([1.0, 2.0, 3.0])
-    assert c["mean"] == 2.0 and c["half_width"] == pytest.approx(4.3027 / 3 ** 0.5, rel=1e-4)
+    c = stats.describe([1.0, 2.0, 3.0])
+    assert c["mean"] == 2.0 and c["std"] == 1.0  # the sample standard deviation (n - 1)
+    assert c["ci_half"] == pytest.approx(4.3027 / 3 ** 0.5, rel=1e-4)
+    assert (c["ci_lo"], c["ci_hi"]) == (2.0 - c["ci_half"], 2.0 + c["ci_half"])
     assert stats.t975(40) == pytest.approx(2.0211, abs=2e-4) and stats.t975(200) == pytest.approx(1.9719, abs=2e-4)
-    assert stats.ci95([5.0])["half_width"] is None
+    assert stats.describe([5.0])["ci_half"] is None and stats.describe([5.0])["std"] is None
 
 
 def test_matched_pair_results_compare_total_time_with_intervals(setup):
@@ -286,7 +291,10 @@ def test_matched_pair_results_compare_total_time_with_intervals(setup):
     ctx, task = cmp_["sides"]
     # the fake prefills 1 ms per prompt word (+ BOS): 95 vs 90 words
     assert cmp_["difference"] == pytest.approx(0.005, abs=1e-4)
-    assert ctx["total_s"]["n"] == 3 and ctx["total_s"]["half_width"] == pytest.approx(0, abs=1e-6)
+    assert ctx["total_s"]["n"] == 3 and ctx["total_s"]["ci_half"] == pytest.approx(0, abs=1e-6)
+    # the fake's timings do not vary, so the difference's interval is the difference itself
+    assert cmp_["ci_lo"] == pytest.approx(0.005, abs=1e-4) and cmp_["ci_hi"] == pytest.approx(0.005, abs=1e-4)
+    assert ctx["output_tokens"] == [50] and task["output_tokens"] == [50]
 
 
 # -- experiment all ------------------------------------------------------------------------

@@ -37,9 +37,9 @@ def _gating(cooldown, max_temp, temp_timeout) -> dict | None:
 def _fmt(c: dict, scale=1000.0, unit="ms") -> str:
     if c["mean"] is None:
         return "-"
-    if c["half_width"] is None:
+    if c["ci_half"] is None:
         return f"{c['mean'] * scale:.1f}{unit}"
-    return f"{c['mean'] * scale:.1f}±{c['half_width'] * scale:.1f}{unit}"
+    return f"{c['mean'] * scale:.1f}±{c['ci_half'] * scale:.1f}{unit}"
 
 
 def show_results(res: dict) -> None:
@@ -54,11 +54,14 @@ def show_results(res: dict) -> None:
     cmp_ = res.get("compare")
     if cmp_:
         key = cmp_["figure"]
-        sides = " vs ".join(f"{s['category']} {s['query_id']} ({s['prompt_tokens']} prompt tokens) "
+        sides = " vs ".join(f"{s['category']} {s['query_id']} ({s['prompt_tokens']} prompt tokens, "
+                            f"{'/'.join(map(str, s.get('output_tokens') or ['-']))} output tokens) "
                             f"{_fmt(s[key], 1, 's')}" for s in cmp_["sides"])
         click.echo(f"\nmatched pair, {key}: {sides}")
         if cmp_["difference"] is not None:
-            click.echo(f"  difference {cmp_['difference']:+.3f} s, ratio {cmp_['ratio']:.3f}")
+            ci = (f" (95% CI {cmp_['ci_lo']:+.3f} to {cmp_['ci_hi']:+.3f} s)" if cmp_["ci_lo"] is not None
+                  else " (no interval: a side ran once)")
+            click.echo(f"  difference {cmp_['difference']:+.3f} s{ci}, ratio {cmp_['ratio']:.3f}")
 
 
 def _run_part(session, part: str | None = None):
@@ -149,7 +152,7 @@ def _measuring():
 
 
 def _all(base, repeat, gating, plan_only, new, force):
-    from orchestrator.experiments import plans
+    from orchestrator.experiments import index, plans
     from orchestrator.experiments import run as xrun
 
     if plan_only:
@@ -157,15 +160,15 @@ def _all(base, repeat, gating, plan_only, new, force):
         click.echo(json.dumps({"experiment": "all", "parts": parts}, indent=2))
         return
     with _measuring() as lock:
-        found = None if new else xrun.find_unfinished(base.out_dir)
+        found = None if new else index.find_unfinished(base.out_dir)
         if found:
-            stored = xrun.read_experiment(found)["config"]
+            stored = index.read(found)["config"]
             if any(stored[k] != str(getattr(base, k)) for k in ("binary", "model", "workload")):
                 click.echo(f"{found} is unfinished but used another binary, model or workload; starting a new one")
                 found = None
         if found:
             click.echo(f"finishing the unfinished experiment {found} (--new starts another)")
-            stored = xrun.read_experiment(found)
+            stored = index.read(found)
             if (repeat, gating) != (stored.get("repeat"), stored.get("gating")):
                 click.echo("note: it keeps the --repeat, --cooldown and --max-temp it was started with")
             exp_dir = found
@@ -190,10 +193,11 @@ def _run_all(xrun, exp_dir, force, lock):
 
 
 def _resume(folder: Path, force: bool):
+    from orchestrator.experiments import index
     from orchestrator.experiments import run as xrun
 
     with _measuring() as lock:
-        if (folder / xrun.EXPERIMENT).is_file():
+        if index.is_experiment(folder):
             _exit(_run_all(xrun, folder, force, lock))
         session = xrun.resume(folder, force=force, log=click.echo)
         lock.set_run_dir(session.store.dir)

@@ -7,6 +7,8 @@ import bisect
 import itertools
 import statistics
 
+from orchestrator import fields as F
+
 # A stream figure agrees with llama.cpp's when within max(REL_TOL * expected, ABS_TOL_S).
 REL_TOL = 0.05
 PREFILL_ABS_TOL_S = 0.010
@@ -43,22 +45,22 @@ def attribute(chunks: list[tuple[int, bytes]], pieces: list[bytes]) -> dict:
 def stream_figures(t_spawn_ns: int, t_echo_ns: int | None, t_tok_ns: list[int], t_exit_ns: int,
                    prompt_tokens: int | None) -> dict:
     s = 1e-9
-    fig: dict = {"total_s": (t_exit_ns - t_spawn_ns) * s, "output_tokens": len(t_tok_ns)}
+    fig: dict = {F.TOTAL_S: (t_exit_ns - t_spawn_ns) * s, F.OUTPUT_TOKENS: len(t_tok_ns)}
     if t_echo_ns is None:
         return fig
-    fig["t_echo_s"] = (t_echo_ns - t_spawn_ns) * s
-    fig["load_s"] = fig["t_echo_s"]
-    fig["t_tok_s"] = [(t - t_spawn_ns) * s for t in t_tok_ns]
+    fig[F.T_ECHO_S] = (t_echo_ns - t_spawn_ns) * s
+    fig[F.LOAD_S] = fig[F.T_ECHO_S]
+    fig[F.T_TOK_S] = [(t - t_spawn_ns) * s for t in t_tok_ns]
     if not t_tok_ns:
         return fig
-    fig["ttft_s"] = (t_tok_ns[0] - t_echo_ns) * s
-    fig["cold_ttft_s"] = (t_tok_ns[0] - t_spawn_ns) * s
-    fig["tbt_s"] = [(b - a) * s for a, b in itertools.pairwise(t_tok_ns)]
+    fig[F.TTFT_S] = (t_tok_ns[0] - t_echo_ns) * s
+    fig[F.COLD_TTFT_S] = (t_tok_ns[0] - t_spawn_ns) * s
+    fig[F.TBT_S] = [(b - a) * s for a, b in itertools.pairwise(t_tok_ns)]
     if len(t_tok_ns) > 1:
-        fig["tpot_s"] = (t_tok_ns[-1] - t_tok_ns[0]) * s / (len(t_tok_ns) - 1)
-        fig["decode_tok_s"] = 1 / fig["tpot_s"] if fig["tpot_s"] > 0 else None
-    if prompt_tokens and fig["ttft_s"] > 0:
-        fig["prefill_tok_s"] = prompt_tokens / fig["ttft_s"]
+        fig[F.TPOT_S] = (t_tok_ns[-1] - t_tok_ns[0]) * s / (len(t_tok_ns) - 1)
+        fig[F.DECODE_TOK_S] = 1 / fig[F.TPOT_S] if fig[F.TPOT_S] > 0 else None
+    if prompt_tokens and fig[F.TTFT_S] > 0:
+        fig[F.PREFILL_TOK_S] = prompt_tokens / fig[F.TTFT_S]
     return fig
 
 
@@ -77,21 +79,21 @@ def validate(fig: dict, llama: dict, n_output_ids: int, attributed: dict) -> dic
     checks: dict = {}
     n_eval, n_sample = llama.get("n_eval"), llama.get("n_sample") or 0
     if n_eval is not None:
-        ok = fig["output_tokens"] == n_output_ids == n_eval + 1
-        checks["token_count"] = {"stream": fig["output_tokens"], "yaml_output_tokens": n_output_ids,
+        ok = fig[F.OUTPUT_TOKENS] == n_output_ids == n_eval + 1
+        checks["token_count"] = {"stream": fig[F.OUTPUT_TOKENS], "yaml_output_tokens": n_output_ids,
                                  "llama_n_eval_plus_1": n_eval + 1, "ok": ok}
     checks["stream_matches_output"] = {"ok": bool(attributed.get("matched"))}
     sample_each_us = (llama.get("t_sample_us") or 0) / n_sample if n_sample else 0.0
-    if "ttft_s" in fig and llama.get("t_p_eval_us") is not None:
+    if F.TTFT_S in fig and llama.get("t_p_eval_us") is not None:
         # TTFT = prompt processing + sampling the first token (+ printing it)
-        checks["prefill"] = _check(fig["ttft_s"], (llama["t_p_eval_us"] + sample_each_us) / 1e6, PREFILL_ABS_TOL_S)
-    if fig.get("tbt_s") and n_eval:
+        checks["prefill"] = _check(fig[F.TTFT_S], (llama["t_p_eval_us"] + sample_each_us) / 1e6, PREFILL_ABS_TOL_S)
+    if fig.get(F.TBT_S) and n_eval:
         expected = (llama["t_eval_us"] + sample_each_us * (n_sample - 1)) / n_eval / 1e6
-        checks["tbt_mean"] = _check(statistics.fmean(fig["tbt_s"]), expected, TBT_ABS_TOL_S)
+        checks["tbt_mean"] = _check(statistics.fmean(fig[F.TBT_S]), expected, TBT_ABS_TOL_S)
     errors = {}
-    if fig.get("tbt_s") and n_eval and llama.get("t_eval_us"):
+    if fig.get(F.TBT_S) and n_eval and llama.get("t_eval_us"):
         per_eval = llama["t_eval_us"] / n_eval / 1e6
-        errors["tbt_mean_rel_err"] = abs(statistics.fmean(fig["tbt_s"]) - per_eval) / per_eval
-    if "ttft_s" in fig and llama.get("t_p_eval_us") is not None:
-        errors["prefill_abs_err_ms"] = abs(fig["ttft_s"] - llama["t_p_eval_us"] / 1e6) * 1000
+        errors["tbt_mean_rel_err"] = abs(statistics.fmean(fig[F.TBT_S]) - per_eval) / per_eval
+    if F.TTFT_S in fig and llama.get("t_p_eval_us") is not None:
+        errors["prefill_abs_err_ms"] = abs(fig[F.TTFT_S] - llama["t_p_eval_us"] / 1e6) * 1000
     return {"ok": all(c["ok"] for c in checks.values()), "checks": checks, **errors}

@@ -8,6 +8,7 @@ import resource
 import shutil
 from pathlib import Path
 
+from orchestrator import fields as F
 from orchestrator.config import RunConfig
 from orchestrator.engine import llamalog, metrics
 from orchestrator.engine.argv import build_argv, ctx_size_for
@@ -20,8 +21,8 @@ def _cpu_self_s() -> float:
 
 
 def failed(query, attempt: str, status: str, error: str, **extra) -> dict:
-    return {"query_id": query.id, "category": query.category, "attempt": attempt, "status": status, "error": error,
-            "max_tokens": query.max_tokens, **extra}
+    return {F.QUERY_ID: query.id, F.CATEGORY: query.category, F.ATTEMPT: attempt, F.STATUS: status, F.ERROR: error,
+            F.MAX_TOKENS: query.max_tokens, **extra}
 
 
 def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[bytes], n_ctx_train: int | None,
@@ -52,54 +53,54 @@ def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[b
     stderr_text = llamalog.tail(stderr_path, 200_000)
     llama = {k: y[k] for k in llamalog.TIMING_KEYS if k in y}
     llama.update(llamalog.parse_stderr(stderr_text))
-    ids = y.get("output_tokens") or []
+    ids = y.get(F.OUTPUT_TOKENS) or []
     ok_ids = [i for i in ids if isinstance(i, int) and 0 <= i < len(pieces)]
     out_pieces = [pieces[i] for i in ok_ids]
     attributed = metrics.attribute(child.chunks, out_pieces) if child.chunks else {"matched": False, "t_echo_ns": None,
                                                                                      "t_tok_ns": []}
-    prompt_ids = y.get("prompt_tokens")
+    prompt_ids = y.get(F.PROMPT_TOKENS)
     n_prompt = len(prompt_ids) if isinstance(prompt_ids, list) else None
     fig = metrics.stream_figures(child.t_spawn_ns, attributed["t_echo_ns"], attributed["t_tok_ns"], child.t_exit_ns,
                                  n_prompt)
     output_text = b"".join(out_pieces).decode("utf-8", "replace")
     record = {
-        "query_id": query.id,
-        "category": query.category,
-        "attempt": attempt,
-        "status": child.status,
-        "exit_code": child.exit_code,
-        "signal": child.signal,
-        "error": child.error,
-        "max_tokens": query.max_tokens,
-        "prompt_tokens_est": prompt_tokens,
-        "prompt_tokens": n_prompt,
-        "ctx_size": ctx_size,
-        "ignore_eos": ignore_eos,
+        F.QUERY_ID: query.id,
+        F.CATEGORY: query.category,
+        F.ATTEMPT: attempt,
+        F.STATUS: child.status,
+        F.EXIT_CODE: child.exit_code,
+        F.SIGNAL: child.signal,
+        F.ERROR: child.error,
+        F.MAX_TOKENS: query.max_tokens,
+        F.PROMPT_TOKENS_EST: prompt_tokens,
+        F.PROMPT_TOKENS: n_prompt,
+        F.CTX_SIZE: ctx_size,
+        F.IGNORE_EOS: ignore_eos,
         **fig,
-        "llama": llama,
+        F.LLAMA: llama,
         # a process sampler's aggregate raises this to the larger of kernel and samples
-        "peak_rss_bytes": child.peak_rss_bytes,
-        "peak_rss_kernel_bytes": child.peak_rss_bytes,
-        "main_cpu_s": child.cpu_s,
-        "harness_cpu_s": harness_cpu_s,
-        "samplers": [smp.name for smp in samplers],
-        "raw_dir": raw_dir.name,
-        "output_text": output_text,
+        F.PEAK_RSS_BYTES: child.peak_rss_bytes,
+        F.PEAK_RSS_KERNEL_BYTES: child.peak_rss_bytes,
+        F.MAIN_CPU_S: child.cpu_s,
+        F.HARNESS_CPU_S: harness_cpu_s,
+        F.SAMPLERS: [smp.name for smp in samplers],
+        F.RAW_DIR: raw_dir.name,
+        F.OUTPUT_TEXT: output_text,
     }
-    timeline = {"t_echo_s": fig.get("t_echo_s"), "t_first_token_s": (fig.get("t_tok_s") or [None])[0],
-                "t_last_token_s": (fig.get("t_tok_s") or [None])[-1], "t_exit_s": fig["total_s"],
-                "output_tokens": fig["output_tokens"], "kernel_peak_rss_bytes": child.peak_rss_bytes,
+    timeline = {"t_echo_s": fig.get(F.T_ECHO_S), "t_first_token_s": (fig.get(F.T_TOK_S) or [None])[0],
+                "t_last_token_s": (fig.get(F.T_TOK_S) or [None])[-1], "t_exit_s": fig[F.TOTAL_S],
+                "output_tokens": fig[F.OUTPUT_TOKENS], "kernel_peak_rss_bytes": child.peak_rss_bytes,
                 "n_gpu_layers": cfg.n_gpu_layers}
     for smp in samplers:
         record.update(smp.aggregate(child.samples.get(smp.name, []), timeline))
     if child.status == "ok" and not y:
         record.update(status="error", error="main exited 0 but wrote no -ld YAML file")
-    if child.status != "ok" or record["status"] != "ok":
-        record["stderr_tail"] = stderr_text[-2000:]
+    if child.status != "ok" or record[F.STATUS] != "ok":
+        record[F.STDERR_TAIL] = stderr_text[-2000:]
     if child.status == "ok" and y:
-        record["validation"] = metrics.validate(fig, llama, len(ids), attributed)
+        record[F.VALIDATION] = metrics.validate(fig, llama, len(ids), attributed)
     if llama.get("cuda_arch_mismatch"):
-        record["error"] = ("the CUDA kernels were not built for this GPU's architecture (\"no kernel image is "
+        record[F.ERROR] = ("the CUDA kernels were not built for this GPU's architecture (\"no kernel image is "
                            "available\"): edgebench bootstrap --force build")
     # the raw stdout bytes: the prompt echo then the tokens, as the binary wrote them
     (raw_dir / "stream.bin").write_bytes(b"".join(b for _, b in child.chunks))

@@ -3,6 +3,8 @@ out of the figures a sampler aggregates into the record (and of stats.kept_sampl
 
 from __future__ import annotations
 
+from orchestrator import fields as F
+
 
 class Discarding:
     """Wraps a sampler so that the first `n` readings of each measured item are marked
@@ -29,11 +31,11 @@ class Discarding:
         samples = self.inner.stop()
         if self.phase != "measure":
             return samples
-        first = set(sorted(range(len(samples)), key=lambda i: samples[i].get("t_s", 0))[: self.n])
+        first = set(sorted(range(len(samples)), key=lambda i: samples[i].get(F.T_S, 0))[: self.n])
         return [dict(s, discard=True) if i in first else s for i, s in enumerate(samples)]
 
     def aggregate(self, samples, timeline):
-        return self.inner.aggregate([s for s in samples if not s.get("discard")], timeline)
+        return self.inner.aggregate([s for s in samples if not s.get(F.DISCARD)], timeline)
 
     def info(self):
         return dict(self.inner.info(), discard_first=self.n)

@@ -1,28 +1,23 @@
 """A resolved plan (experiments/resolve.py) run as one session, with its hooks (thermal gate,
 experiment tag, discarding samplers); and `experiment all`: the study's five plans as parts of one experiment folder.
 
-    reports/<id>/experiment.json   {"schema_version": 1, "name": "all", "created_at", "status",
-                                    "parts": [{"name", "run_dir", "status", "plan"}, ...]}
-    reports/<id>/<part>/           a normal run folder per part; its manifest["experiment"] is
-                                   {"name", "part", "plan", ...}
+    reports/<id>/experiment.json   the index (experiments/index.py owns its format)
+    reports/<id>/<part>/           a normal run folder per part
 
 A part is resumed with Session.resume (each item exactly once) and a finished part is never
 run again, so rerunning an interrupted `experiment all` completes it whatever stopped it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from orchestrator import session as sess
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
+from orchestrator.experiments import index
 from orchestrator.experiments import plans as plans_mod
 from orchestrator.experiments.discard import Discarding, discarding
 from orchestrator.experiments.resolve import Resolved, check_runnable, resolve
-
-EXPERIMENT = "experiment.json"
-EXPERIMENT_SCHEMA = 1
 
 
 # -- hooks -------------------------------------------------------------------------------
@@ -78,22 +73,27 @@ def resume(run_dir: Path, *, force: bool = False, executor=None, samplers=None, 
 
 
 def results(records: list[dict], plan: dict) -> dict:
-    """What the plan measured: 95% intervals per query and variant, and a matched pair's comparison."""
+    """What the plan measured, through the one statistics engine: per category, per query and
+    variant, and for a matched pair the difference of the two sides with its 95% interval."""
+    from orchestrator import fields as F
     from orchestrator import stats
+    from orchestrator.workloads.schema import CATEGORIES
 
-    out = {"ci95": stats.ci_by_item(records)}
-    if plan.get("rule") == "matched-pair":
-        key = plan.get("compare") or "total_s"
-        ok = [r for r in stats.measured(records) if r["status"] == "ok"]
-        sides = []
+    out = {"by_category": stats.by_category(records, CATEGORIES), "ci95": stats.ci_by_item(records)}
+    if index.role(plan) == index.MATCHED_PAIR:
+        key = plan.get("compare") or F.TOTAL_S
+        good = stats.ok(records)
+        sides, values = [], []
         for cat in plan["categories"]:
-            recs = [r for r in ok if r["category"] == cat]
-            c = stats.ci95([r.get(key) for r in recs])
-            sides.append({"category": cat, "query_id": recs[0]["query_id"] if recs else None,
-                          "prompt_tokens": recs[0].get("prompt_tokens") if recs else None, key: c})
+            recs = [r for r in good if r[F.CATEGORY] == cat]
+            values.append([r.get(key) for r in recs])
+            sides.append({F.CATEGORY: cat, F.QUERY_ID: recs[0][F.QUERY_ID] if recs else None,
+                          F.PROMPT_TOKENS: recs[0].get(F.PROMPT_TOKENS) if recs else None,
+                          F.OUTPUT_TOKENS: sorted({r.get(F.OUTPUT_TOKENS) for r in recs} - {None}),
+                          key: stats.describe(values[-1])})
+        diff = stats.difference(*values)
         a, b = (s[key]["mean"] for s in sides)
-        out["compare"] = {"figure": key, "sides": sides,
-                          "difference": None if a is None or b is None else a - b,
+        out["compare"] = {"figure": key, "sides": sides, **diff,
                           "ratio": None if not a or not b else a / b}
     return out
 
@@ -101,46 +101,11 @@ def results(records: list[dict], plan: dict) -> dict:
 def finish_results(session) -> dict:
     recs = session.store.read_queries()
     res = results(recs, session.store.manifest["experiment"]["plan"])
-    session.store.update_manifest(results=res)
+    session.store.update_manifest(results=dict(session.store.manifest.get("results") or {}, **res))
     return res
 
 
 # -- experiment all ----------------------------------------------------------------------
-def _write(exp_dir: Path, data: dict) -> None:
-    from orchestrator.fsutil import atomic_write
-
-    atomic_write(exp_dir / EXPERIMENT, (json.dumps(data, indent=2) + "\n").encode())
-
-
-def read_experiment(exp_dir: Path) -> dict:
-    path = Path(exp_dir) / EXPERIMENT
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{exp_dir} is not an experiment folder (it has no {EXPERIMENT})",
-                        fix="--resume the folder `experiment all` printed, reports/<id>/") from None
-    except ValueError as exc:
-        raise UserError(f"{path} is not valid JSON ({exc})", fix="restore it, or start a new experiment") from None
-    if data.get("schema_version") != EXPERIMENT_SCHEMA:
-        raise UserError(f"{path} has experiment schema {data.get('schema_version')!r}; this edgebench reads "
-                        f"{EXPERIMENT_SCHEMA}", fix="start a new experiment")
-    return data
-
-
-def find_unfinished(out_dir: Path, name: str = "all") -> Path | None:
-    """The newest experiment folder under `out_dir` that did not finish."""
-    if not out_dir.is_dir():
-        return None
-    for path in sorted(out_dir.glob(f"*/{EXPERIMENT}"), reverse=True):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if data.get("name") == name and data.get("status") != "finished":
-            return path.parent
-    return None
-
-
 def create_all(base: RunConfig, *, repeat: int | None = None, gating: dict | None = None,
                exp_dir: Path | None = None) -> tuple[Path, list[Resolved]]:
     """Resolve the study's five plans (every one must be runnable before anything runs) and
@@ -157,10 +122,8 @@ def create_all(base: RunConfig, *, repeat: int | None = None, gating: dict | Non
                         fix=f"edgebench experiment all --resume {exp_dir}")
     exp_dir.mkdir(parents=True, exist_ok=True)
     fsync_dir(exp_dir.parent)
-    _write(exp_dir, {"schema_version": EXPERIMENT_SCHEMA, "name": "all", "created_at": sess.now(),
-                     "status": "running", "config": base.to_json(), "repeat": repeat, "gating": gating,
-                     "parts": [{"name": r.plan.name, "run_dir": r.plan.name, "status": "pending",
-                                "plan": r.plan.to_json()} for r in resolved]})
+    index.write(exp_dir, index.new("all", sess.now(), base.to_json(), repeat, gating,
+                                   [(r.plan.name, r.plan.to_json()) for r in resolved]))
     return exp_dir, resolved
 
 
@@ -168,14 +131,14 @@ def run_all(exp_dir: Path, *, run_session, force: bool = False, executor=None, s
             on_lock=None) -> list:
     """Run every unfinished part in order. `run_session(session, part)` runs one (progress,
     printing) and returns its Result. A part with a run folder resumes; one without starts."""
-    data = read_experiment(exp_dir)
+    data = index.read(exp_dir)
     base = sess.config_from_manifest({"config": data["config"]}, Path(data["config"]["out_dir"]))
     out = []
     data["status"] = "running"
-    _write(exp_dir, data)
+    index.write(exp_dir, data)
     try:
         for part in data["parts"]:
-            run_dir = Path(exp_dir) / part["run_dir"]
+            run_dir = index.part_dir(exp_dir, part)
             if part["status"] == "finished":
                 log(f"{part['name']}: finished earlier, not run again")
                 continue
@@ -190,12 +153,12 @@ def run_all(exp_dir: Path, *, run_session, force: bool = False, executor=None, s
             if on_lock:
                 on_lock(session.store.dir)
             part["status"] = "running"
-            _write(exp_dir, data)
+            index.write(exp_dir, data)
             result = run_session(session, part["name"])
             finish_results(session)
             part["status"] = "finished"
             part["n_failed"] = result.n_failed
-            _write(exp_dir, data)
+            index.write(exp_dir, data)
             out.append(result)
         data["status"] = "finished"
         data["finished_at"] = sess.now()
@@ -206,5 +169,5 @@ def run_all(exp_dir: Path, *, run_session, force: bool = False, executor=None, s
                 part["status"] = "interrupted"
         raise
     finally:
-        _write(exp_dir, data)
+        index.write(exp_dir, data)
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator import fields as F
 from orchestrator.errors import UserError
 from orchestrator.report import analysis, load
 from orchestrator.report.render import env, write_atomic
@@ -25,7 +26,7 @@ def differences(a: dict, b: dict) -> list[tuple[str, object, object]]:
 def _blocks(src: load.Source) -> dict[tuple[str, str], dict]:
     q = load.measured(load.queries_frame(src))
     blocks, _ = analysis.category_metrics(q, load.tbt_frame(src)) if q.height else ([], [])
-    return {(b["key"], r["category"]): {**r, "label": b["label"], "unit": b["unit"]} for b in blocks for r in b["rows"]}
+    return {(b["key"], r[F.CATEGORY]): {**r, "label": b["label"], "unit": b["unit"]} for b in blocks for r in b["rows"]}
 
 
 def compare(a: Path, b: Path, force: bool = False, out: Path | None = None) -> tuple[Path, list]:
@@ -47,7 +48,7 @@ def compare(a: Path, b: Path, force: bool = False, out: Path | None = None) -> t
             if not ra and not rb:
                 continue
             ratio = rb["p50"] / ra["p50"] if ra and rb and ra.get("p50") else None
-            rows.append({"key": key, "label": label, "unit": unit, "category": cat, "a": ra or {}, "b": rb or {},
+            rows.append({"key": key, "label": label, "unit": unit, F.CATEGORY: cat, "a": ra or {}, "b": rb or {},
                          "ratio": ratio})
     out = Path(out) if out else Path(a).parent / f"compare-{Path(a).name}-vs-{Path(b).name}.html"
     html = env().get_template("compare.html").render(a=sa, b=sb, rows=rows, forced=diff,

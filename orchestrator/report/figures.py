@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from orchestrator import fields as F
+from orchestrator.experiments import index
 from orchestrator.report.analysis import category_order
+from orchestrator.report.load import ROLE
 
 GRANULAR_MAX_DT_S = 0.05
 # What a user runs to get the data behind an absent figure.
@@ -17,13 +20,14 @@ GET_GPU = ("this run has no GPU sampler readings; run on a board with GPU teleme
            "edgebench bootstrap sets it up) to get them")
 GET_GRANULAR = ("no query was sampled finer than 50 ms; run a few queries with edgebench run --interval 0.01 "
                 "--limit 1 to get a granular series")
+# Each names a command that exists: the study's plans are `edgebench experiment NAME` (workloads/plans/).
 EXPERIMENT_HINT = {
-    "output": "this folder holds no output-length sweep (one query at several max_tokens); run the output-sweep "
-              "experiment (edgebench experiment output-sweep) and render its folder",
-    "prompt": "this folder holds no prompt-length sweep; run the prompt-sweep experiment "
-              "(edgebench experiment prompt-sweep) and render its folder",
-    "pair": "this folder holds no matched contextual / task-oriented pair; run the pair experiment "
-            "(edgebench experiment pair) and render its folder",
+    index.OUTPUT_SWEEP: "this folder holds no output-length sweep (one query at several max_tokens); run "
+                        "edgebench experiment output-sweep (or experiment all) and render its folder",
+    index.PROMPT_SWEEP: "this folder holds no prompt-length sweep; run edgebench experiment prompt-sweep (or "
+                        "experiment all) and render its folder",
+    index.MATCHED_PAIR: "this folder holds no matched contextual / task-oriented pair; run edgebench experiment "
+                        "matched-pair (or experiment all) and render its folder",
 }
 PALETTE = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
 
@@ -45,15 +49,21 @@ class Figure:
 
 @dataclass
 class Data:
-    q: pl.DataFrame  # measured attempts, every status
-    s: pl.DataFrame  # kept sampler readings
+    q: pl.DataFrame  # measured attempts of the per-category statistics (analysis.main_part), every status
+    s: pl.DataFrame  # kept sampler readings of every part
     tbt: pl.DataFrame  # one row per token gap
     tbt_pos: pl.DataFrame  # median TBT by category and position
-    plan: str = ""
     kind: str = "run"
+    every: pl.DataFrame | None = None  # measured attempts of every part (the sweeps and the pair too)
+
+    def of(self, role: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The attempts (and their readings) of the part that plays `role`, or of this single
+        plan's run when it plays it: empty frames when the folder has no such part."""
+        every = self.q if self.every is None else self.every
+        return every.filter(pl.col(ROLE) == role), self.s.filter(pl.col(ROLE) == role)
 
 
-def _pd(df: pl.DataFrame, cat_col: str | None = "category", order: list[str] | None = None):
+def _pd(df: pl.DataFrame, cat_col: str | None = F.CATEGORY, order: list[str] | None = None):
     import pandas as pd
 
     frame = pd.DataFrame(df.to_dict(as_series=False))
@@ -86,7 +96,7 @@ def _has(df: pl.DataFrame, col: str) -> bool:
 
 
 def _ok(d: Data) -> pl.DataFrame:
-    return d.q.filter(pl.col("status") == "ok")
+    return d.q.filter(pl.col(F.STATUS) == "ok")
 
 
 def prompt_length(d: Data) -> Figure:
@@ -96,15 +106,15 @@ def prompt_length(d: Data) -> Figure:
                "Median and mean prompt length in tokens (llama.cpp's count of the prompt it evaluated; the "
                "workload's estimate where the query failed before that).")
     q = d.q
-    if "prompt_tokens" in q.columns or "prompt_tokens_est" in q.columns:
-        cols = [c for c in ("prompt_tokens", "prompt_tokens_est") if c in q.columns]
+    if F.PROMPT_TOKENS in q.columns or F.PROMPT_TOKENS_EST in q.columns:
+        cols = [c for c in (F.PROMPT_TOKENS, F.PROMPT_TOKENS_EST) if c in q.columns]
         q = q.with_columns(pl.coalesce([pl.col(c) for c in cols]).alias("tokens"))
     if not _has(q, "tokens"):
         f.absent = "no query recorded a prompt length; the workload needs prompt_tokens_est or a run that reached main"
         return f
-    agg = q.group_by("category").agg(pl.col("tokens").median().alias("median"), pl.col("tokens").mean().alias("mean"))
-    long = agg.unpivot(index="category", on=["median", "mean"], variable_name="statistic", value_name="tokens")
-    plot = (p9.ggplot(_pd(long), p9.aes("category", "tokens", fill="statistic"))
+    agg = q.group_by(F.CATEGORY).agg(pl.col("tokens").median().alias("median"), pl.col("tokens").mean().alias("mean"))
+    long = agg.unpivot(index=F.CATEGORY, on=["median", "mean"], variable_name="statistic", value_name="tokens")
+    plot = (p9.ggplot(_pd(long), p9.aes(F.CATEGORY, "tokens", fill="statistic"))
             + p9.geom_col(position="dodge") + p9.labs(x="", y="prompt tokens", fill="")
             + p9.scale_fill_manual(values=PALETTE) + _theme())
     f.svg = _svg(plot)
@@ -114,9 +124,9 @@ def prompt_length(d: Data) -> Figure:
 def _mean_bars(df: pl.DataFrame, col: str, scale: float, ylab: str):
     import plotnine as p9
 
-    agg = (df.group_by("category").agg((pl.col(col).mean() * scale).alias("mean"), (pl.col(col).std() * scale)
+    agg = (df.group_by(F.CATEGORY).agg((pl.col(col).mean() * scale).alias("mean"), (pl.col(col).std() * scale)
                                        .fill_null(0).alias("sd")))
-    return (p9.ggplot(_pd(agg), p9.aes("category", "mean", fill="category"))
+    return (p9.ggplot(_pd(agg), p9.aes(F.CATEGORY, "mean", fill=F.CATEGORY))
             + p9.geom_col(show_legend=False) + p9.geom_errorbar(p9.aes(ymin="mean - sd", ymax="mean + sd"), width=0.3)
             + p9.scale_fill_manual(values=PALETTE) + p9.labs(x="", y=ylab) + _theme())
 
@@ -126,10 +136,10 @@ def memory_rss(d: Data) -> Figure:
                "Mean peak resident memory of the llama.cpp process per query, from zero; the bar is one standard "
                "deviation either side.")
     ok = _ok(d)
-    if not _has(ok, "peak_rss_bytes"):
+    if not _has(ok, F.PEAK_RSS_BYTES):
         f.absent = "no query recorded its peak RSS (the process sampler was off or every query failed)"
         return f
-    f.svg = _svg(_mean_bars(ok, "peak_rss_bytes", 1e-6, "peak RSS (MB)"))
+    f.svg = _svg(_mean_bars(ok, F.PEAK_RSS_BYTES, 1e-6, "peak RSS (MB)"))
     return f
 
 
@@ -140,11 +150,11 @@ def memory_rss_zoom(d: Data) -> Figure:
                "The same peak RSS per query with the axis cut to the data's range, so differences of a few MB "
                "between categories are visible; each dot is one query.")
     ok = _ok(d)
-    if not _has(ok, "peak_rss_bytes"):
+    if not _has(ok, F.PEAK_RSS_BYTES):
         f.absent = "no query recorded its peak RSS (the process sampler was off or every query failed)"
         return f
-    df = ok.select("category", (pl.col("peak_rss_bytes") / 1e6).alias("mb"))
-    plot = (p9.ggplot(_pd(df), p9.aes("category", "mb", colour="category"))
+    df = ok.select(F.CATEGORY, (pl.col(F.PEAK_RSS_BYTES) / 1e6).alias("mb"))
+    plot = (p9.ggplot(_pd(df), p9.aes(F.CATEGORY, "mb", colour=F.CATEGORY))
             + p9.geom_boxplot(outlier_shape="") + p9.geom_jitter(width=0.15, height=0, size=1, alpha=0.6)
             + p9.scale_colour_manual(values=PALETTE) + p9.labs(x="", y="peak RSS (MB)")
             + _theme() + p9.theme(legend_position="none"))
@@ -157,26 +167,26 @@ def memory_gpu(d: Data) -> Figure:
                "Mean peak GPU memory held by the llama.cpp process per query (NvMap on a Jetson, whose GPU shares "
                "the CPU's RAM); the bar is one standard deviation either side.")
     ok = _ok(d)
-    if not _has(ok, "gpu_mem_peak_bytes"):
+    if not _has(ok, F.GPU_MEM_PEAK_BYTES):
         f.absent = GET_GPU
         return f
-    f.svg = _svg(_mean_bars(ok, "gpu_mem_peak_bytes", 1e-6, "GPU memory peak (MB)"))
+    f.svg = _svg(_mean_bars(ok, F.GPU_MEM_PEAK_BYTES, 1e-6, "GPU memory peak (MB)"))
     return f
 
 
 def _per_attempt_mean(d: Data, col: str) -> pl.DataFrame:
-    ok = _ok(d).select("attempt", "category")
+    ok = _ok(d).select(F.ATTEMPT, F.CATEGORY)
     s = d.s.filter(pl.col(col).is_not_null())
-    if col.startswith("cpu_pct") and "dt_s" in s.columns:
-        s = s.filter(pl.col("dt_s").is_not_null())  # the first reading of a query is 0 by construction
-    return s.group_by("attempt").agg(pl.col(col).mean().alias(col)).join(ok, on="attempt")
+    if col.startswith(F.CPU_PCT) and F.DT_S in s.columns:
+        s = s.filter(pl.col(F.DT_S).is_not_null())  # the first reading of a query is 0 by construction
+    return s.group_by(F.ATTEMPT).agg(pl.col(col).mean().alias(col)).join(ok, on=F.ATTEMPT)
 
 
 def cpu_util(d: Data) -> Figure:
     f = Figure("cpu-util", "Average CPU utilisation per category",
                "Mean CPU use of the llama.cpp process over each query (100% = every core busy), averaged per "
                "category; the bar is one standard deviation either side.")
-    col = "cpu_pct_norm" if _has(d.s, "cpu_pct_norm") else None
+    col = F.CPU_PCT_NORM if _has(d.s, F.CPU_PCT_NORM) else None
     if not col:
         f.absent = "no process sampler readings of CPU use in this folder; edgebench run records them by default"
         return f
@@ -192,22 +202,22 @@ def gpu_util(d: Data) -> Figure:
     f = Figure("gpu-util", "Average GPU utilisation per category",
                "Mean GPU load over each query (the GPU's own busy counter, shared by every process), averaged per "
                "category; the bar is one standard deviation either side.")
-    if not _has(d.s, "gpu_load_pct"):
+    if not _has(d.s, F.GPU_LOAD_PCT):
         f.absent = GET_GPU
         return f
-    df = _per_attempt_mean(d, "gpu_load_pct")
+    df = _per_attempt_mean(d, F.GPU_LOAD_PCT)
     if df.is_empty():
         f.absent = "no successful query has GPU load readings"
         return f
-    f.svg = _svg(_mean_bars(df, "gpu_load_pct", 1.0, "GPU load (%)"))
+    f.svg = _svg(_mean_bars(df, F.GPU_LOAD_PCT, 1.0, "GPU load (%)"))
     return f
 
 
 def _box(df: pl.DataFrame, col: str, ylab: str, scale: float):
     import plotnine as p9
 
-    frame = df.select("category", (pl.col(col) * scale).alias("v")).drop_nulls()
-    return (p9.ggplot(_pd(frame), p9.aes("category", "v", fill="category"))
+    frame = df.select(F.CATEGORY, (pl.col(col) * scale).alias("v")).drop_nulls()
+    return (p9.ggplot(_pd(frame), p9.aes(F.CATEGORY, "v", fill=F.CATEGORY))
             + p9.geom_boxplot(show_legend=False, outlier_size=0.8) + p9.scale_fill_manual(values=PALETTE)
             + p9.labs(x="", y=ylab) + _theme())
 
@@ -217,10 +227,10 @@ def ttft_box(d: Data) -> Figure:
                "TTFT (prompt echo to first generated token: prefill plus the first sample) of every successful "
                "query; boxes span the middle half, whiskers 1.5 IQR, dots are outliers.")
     ok = _ok(d)
-    if not _has(ok, "ttft_s"):
+    if not _has(ok, F.TTFT_S):
         f.absent = "no query produced a first token"
         return f
-    f.svg = _svg(_box(ok, "ttft_s", "TTFT (ms)", 1e3))
+    f.svg = _svg(_box(ok, F.TTFT_S, "TTFT (ms)", 1e3))
     return f
 
 
@@ -230,7 +240,7 @@ def tbt_box(d: Data) -> Figure:
     if d.tbt.is_empty():
         f.absent = "no query produced two tokens, so there is no gap between tokens to show"
         return f
-    f.svg = _svg(_box(d.tbt, "tbt_s", "TBT (ms)", 1e3))
+    f.svg = _svg(_box(d.tbt, F.TBT_S, "TBT (ms)", 1e3))
     return f
 
 
@@ -241,11 +251,11 @@ def total_vs_prompt(d: Data) -> Figure:
                "Each dot is one successful query: its total time (spawn to exit, model load included) against "
                "its prompt tokens, coloured by category.")
     ok = _ok(d)
-    if not (_has(ok, "prompt_tokens") and _has(ok, "total_s")):
+    if not (_has(ok, F.PROMPT_TOKENS) and _has(ok, F.TOTAL_S)):
         f.absent = "no successful query recorded both its prompt tokens and its total time"
         return f
-    df = ok.select("category", "prompt_tokens", "total_s").drop_nulls()
-    plot = (p9.ggplot(_pd(df), p9.aes("prompt_tokens", "total_s", colour="category")) + p9.geom_point(size=1.5)
+    df = ok.select(F.CATEGORY, F.PROMPT_TOKENS, F.TOTAL_S).drop_nulls()
+    plot = (p9.ggplot(_pd(df), p9.aes(F.PROMPT_TOKENS, F.TOTAL_S, colour=F.CATEGORY)) + p9.geom_point(size=1.5)
             + p9.scale_colour_manual(values=PALETTE) + p9.labs(x="prompt tokens", y="total time (s)", colour="")
             + _theme())
     f.svg = _svg(plot)
@@ -261,8 +271,8 @@ def tbt_position(d: Data) -> Figure:
     if d.tbt_pos.is_empty():
         f.absent = "no query produced two tokens, so there is no gap between tokens to show"
         return f
-    df = d.tbt_pos.with_columns((pl.col("tbt_s") * 1e3).alias("ms"))
-    plot = (p9.ggplot(_pd(df), p9.aes("position", "ms", colour="category")) + p9.geom_line()
+    df = d.tbt_pos.with_columns((pl.col(F.TBT_S) * 1e3).alias("ms"))
+    plot = (p9.ggplot(_pd(df), p9.aes("position", "ms", colour=F.CATEGORY)) + p9.geom_line()
             + p9.scale_colour_manual(values=PALETTE) + p9.labs(x="output token position", y="median TBT (ms)",
                                                                colour="") + _theme())
     f.svg = _svg(plot)
@@ -271,141 +281,195 @@ def tbt_position(d: Data) -> Figure:
 
 def _attempt_dt(s: pl.DataFrame) -> pl.DataFrame:
     """Median interval between readings of each attempt's process sampler."""
-    return (s.filter(pl.col("sampler") == "process").sort(["attempt", "t_s"])
-            .with_columns(pl.col("t_s").diff().over("attempt").alias("dt"))
-            .group_by("attempt").agg(pl.col("dt").median().alias("dt"), pl.len().alias("n")))
+    return (s.filter(pl.col(F.R_SAMPLER) == "process").sort([F.ATTEMPT, F.T_S])
+            .with_columns(pl.col(F.T_S).diff().over(F.ATTEMPT).alias("dt"))
+            .group_by(F.ATTEMPT).agg(pl.col("dt").median().alias("dt"), pl.len().alias("n")))
 
 
 def granular_series(d: Data) -> Figure:
     import plotnine as p9
 
     f = Figure("granular", "CPU and GPU use over one query, per category",
-               "For each category, the query sampled at the finest interval: CPU use of the llama.cpp process "
-               "(100% = every core) and GPU load, against time since the process started.")
-    if not _has(d.s, "cpu_pct_norm"):
+               "For each category, the query sampled at the finest interval (the granular part of an experiment "
+               "where there is one): CPU use of the llama.cpp process (100% = every core) and GPU load, against "
+               "time since the process started.")
+    q, s = d.of(index.GRANULAR)
+    if q.is_empty():
+        q, s = d.q, d.s
+    if not _has(s, F.CPU_PCT_NORM):
         f.absent = GET_GRANULAR
         return f
-    dt = _attempt_dt(d.s).filter((pl.col("dt") <= GRANULAR_MAX_DT_S) & (pl.col("n") >= 5))
-    picked = (_ok(d).select("attempt", "category").join(dt, on="attempt").sort(["dt", "n"], descending=[False, True])
-              .unique("category", keep="first", maintain_order=True))
+    dt = _attempt_dt(s).filter((pl.col("dt") <= GRANULAR_MAX_DT_S) & (pl.col("n") >= 5))
+    picked = (q.filter(pl.col(F.STATUS) == "ok").select(F.ATTEMPT, F.CATEGORY).join(dt, on=F.ATTEMPT)
+              .sort(["dt", "n"], descending=[False, True]).unique(F.CATEGORY, keep="first", maintain_order=True))
     if picked.is_empty():
         f.absent = GET_GRANULAR
         return f
-    s = d.s.join(picked.select("attempt", "category"), on="attempt")
-    parts = [s.filter(pl.col("cpu_pct_norm").is_not_null() & pl.col("dt_s").is_not_null()
-                      if "dt_s" in s.columns else pl.col("cpu_pct_norm").is_not_null())
-             .select("category", "t_s", pl.col("cpu_pct_norm").alias("value"), pl.lit("CPU (% of all cores)")
+    s = s.join(picked.select(F.ATTEMPT, F.CATEGORY), on=F.ATTEMPT)
+    parts = [s.filter(pl.col(F.CPU_PCT_NORM).is_not_null() & pl.col(F.DT_S).is_not_null()
+                      if F.DT_S in s.columns else pl.col(F.CPU_PCT_NORM).is_not_null())
+             .select(F.CATEGORY, F.T_S, pl.col(F.CPU_PCT_NORM).alias("value"), pl.lit("CPU (% of all cores)")
                      .alias("series"))]
-    if _has(s, "gpu_load_pct"):
-        parts.append(s.filter(pl.col("gpu_load_pct").is_not_null())
-                     .select("category", "t_s", pl.col("gpu_load_pct").alias("value"), pl.lit("GPU load (%)")
+    if _has(s, F.GPU_LOAD_PCT):
+        parts.append(s.filter(pl.col(F.GPU_LOAD_PCT).is_not_null())
+                     .select(F.CATEGORY, F.T_S, pl.col(F.GPU_LOAD_PCT).alias("value"), pl.lit("GPU load (%)")
                              .alias("series")))
     else:
         f.caption += " GPU load is absent from these queries: " + GET_GPU + "."
     df = pl.concat(parts)
-    plot = (p9.ggplot(_pd(df), p9.aes("t_s", "value", colour="series")) + p9.geom_line(size=0.4)
-            + p9.facet_wrap("~category", scales="free_x", ncol=3) + p9.scale_colour_manual(values=PALETTE[1:])
+    plot = (p9.ggplot(_pd(df), p9.aes(F.T_S, "value", colour="series")) + p9.geom_line(size=0.4)
+            + p9.facet_wrap(f"~{F.CATEGORY}", scales="free_x", ncol=3) + p9.scale_colour_manual(values=PALETTE[1:])
             + p9.labs(x="time since spawn (s)", y="%", colour="") + _theme() + p9.theme(figure_size=(7.5, 5)))
     f.svg = _svg(plot, height=5)
     return f
 
 
-def _memory_lines(s: pl.DataFrame, group: str):
+def _memory_long(s: pl.DataFrame, group: str) -> pl.DataFrame:
+    """Readings as (group, t_s, mb, memory): the process's RSS, and its GPU memory where read."""
+    parts = [s.filter(pl.col(F.RSS_BYTES).is_not_null()).select(
+        pl.col(group).cast(pl.Utf8), F.T_S, (pl.col(F.RSS_BYTES) / 1e6).alias("mb"),
+        pl.lit("CPU (RSS)").alias("memory"))]
+    if _has(s, F.GPU_MEM_PROC_BYTES):
+        parts.append(s.filter(pl.col(F.GPU_MEM_PROC_BYTES).is_not_null()).select(
+            pl.col(group).cast(pl.Utf8), F.T_S, (pl.col(F.GPU_MEM_PROC_BYTES) / 1e6).alias("mb"),
+            pl.lit("GPU").alias("memory")))
+    return pl.concat(parts)
+
+
+def _memory_lines(s: pl.DataFrame, group: str, order: list[str] | None = None):
     import plotnine as p9
 
-    parts = [s.filter(pl.col("rss_bytes").is_not_null()).select(group, "t_s", (pl.col("rss_bytes") / 1e6)
-                                                                .alias("mb"), pl.lit("CPU (RSS)").alias("memory"))]
-    if _has(s, "gpu_mem_bytes"):
-        parts.append(s.filter(pl.col("gpu_mem_bytes").is_not_null()).select(
-            group, "t_s", (pl.col("gpu_mem_bytes") / 1e6).alias("mb"), pl.lit("GPU").alias("memory")))
-    return (p9.ggplot(_pd(pl.concat(parts), cat_col=None), p9.aes("t_s", "mb", colour="memory"))
+    df = _memory_long(s, group)
+    frame = _pd(df, cat_col=group, order=order or list(dict.fromkeys(df[group].to_list())))
+    return (p9.ggplot(frame, p9.aes(F.T_S, "mb", colour="memory"))
             + p9.geom_line(size=0.5) + p9.facet_wrap(f"~{group}", scales="free_x", ncol=3)
             + p9.scale_colour_manual(values=PALETTE[2:]) + p9.labs(x="time since spawn (s)", y="MB", colour="")
             + _theme() + p9.theme(figure_size=(7.5, 5)))
 
 
+def _with_readings(s: pl.DataFrame, q: pl.DataFrame, least: int = 3) -> pl.DataFrame:
+    """The ok attempts of `q` that have at least `least` memory readings."""
+    enough = s.filter(pl.col(F.RSS_BYTES).is_not_null()).group_by(F.ATTEMPT).len().filter(pl.col("len") >= least)
+    return q.filter(pl.col(F.STATUS) == "ok").join(enough.select(F.ATTEMPT), on=F.ATTEMPT)
+
+
+def median_length_queries(q: pl.DataFrame) -> pl.DataFrame:
+    """Per category, the ok attempt whose prompt length is closest to the category's median prompt
+    length (the study's choice for following one query over time); ties go to the first measured."""
+    if q.is_empty() or not _has(q, F.PROMPT_TOKENS):
+        return q.head(0)
+    med = q.group_by(F.CATEGORY).agg(pl.col(F.PROMPT_TOKENS).median().alias("median"))
+    sort = [c for c in ("distance", F.REPETITION) if c == "distance" or c in q.columns]
+    return (q.join(med, on=F.CATEGORY).with_columns((pl.col(F.PROMPT_TOKENS) - pl.col("median")).abs()
+                                                     .alias("distance"))
+            .sort(sort).unique(F.CATEGORY, keep="first", maintain_order=True))
+
+
 def memory_over_time(d: Data) -> Figure:
-    f = Figure("memory-time", "CPU and GPU memory over single queries",
-               "For each category, its longest successful query: resident memory of the llama.cpp process and its "
-               "GPU memory against time since the process started (the climb is the model loading).")
-    if not _has(d.s, "rss_bytes"):
+    f = Figure("memory-time", "CPU and GPU memory over one query, per category",
+               "For each category, the query closest to the category's median prompt length (the granular part's "
+               "where there is one): resident memory of the llama.cpp process and its GPU memory against time since "
+               "the process started (the climb is the model loading).")
+    q, s = d.of(index.GRANULAR)
+    if q.is_empty():
+        q, s = d.q, d.s
+    if not _has(s, F.RSS_BYTES):
         f.absent = "no process sampler readings of RSS in this folder"
         return f
-    ok = _ok(d)
-    if not _has(ok, "total_s"):
-        f.absent = "no successful query to follow over time"
-        return f
-    with_samples = d.s.filter(pl.col("rss_bytes").is_not_null()).group_by("attempt").len().filter(pl.col("len") >= 3)
-    picked = (ok.join(with_samples.select("attempt"), on="attempt").sort("total_s", descending=True)
-              .unique("category", keep="first", maintain_order=True).select("attempt", "category"))
+    picked = median_length_queries(_with_readings(s, q)).select(F.ATTEMPT, F.CATEGORY)
     if picked.is_empty():
         f.absent = "no successful query has three or more memory readings; sample faster with --interval 0.1"
         return f
-    if not _has(d.s.join(picked, on="attempt"), "gpu_mem_bytes"):
+    s = s.join(picked, on=F.ATTEMPT)
+    if not _has(s, F.GPU_MEM_PROC_BYTES):
         f.caption += " GPU memory is absent: " + GET_GPU + "."
-    f.svg = _svg(_memory_lines(d.s.join(picked, on="attempt"), "category"), height=5)
+    f.svg = _svg(_memory_lines(s, F.CATEGORY, category_order(picked[F.CATEGORY].to_list())), height=5)
     return f
 
 
-def _gpu_memory_sweep(d: Data, fig: Figure, label_col: str, which: str, found: pl.DataFrame) -> Figure:
+def _memory_sweep(d: Data, fig: Figure, role: str, label) -> Figure:
+    """One line per step of a sweep (its first measured ok repetition): the process's memory, and its
+    GPU memory where read, against time since spawn."""
     import plotnine as p9
 
+    q, s = d.of(role)
+    if q.is_empty():
+        fig.absent = EXPERIMENT_HINT[role]
+        return fig
+    found = label(_with_readings(s, q))
     if found.is_empty():
-        fig.absent = EXPERIMENT_HINT[which]
+        fig.absent = "the sweep is here but no successful query of it has three or more memory readings"
         return fig
-    s = d.s.join(found.select("attempt", label_col), on="attempt")
-    if not _has(s, "gpu_mem_bytes"):
-        fig.absent = "the sweep is here but has no GPU memory readings: " + GET_GPU
-        return fig
-    df = s.filter(pl.col("gpu_mem_bytes").is_not_null()).select(
-        pl.col(label_col).cast(pl.Utf8).alias("run"), "t_s", (pl.col("gpu_mem_bytes") / 1e6).alias("mb"))
-    order = list(dict.fromkeys(found[label_col].cast(pl.Utf8).to_list()))  # sweep order, not string order
-    plot = (p9.ggplot(_pd(df, cat_col="run", order=order), p9.aes("t_s", "mb", colour="run")) + p9.geom_line(size=0.5)
-            + p9.scale_colour_manual(values=PALETTE) + p9.labs(x="time since spawn (s)", y="GPU memory (MB)", colour="")
+    s = s.join(found.select(F.ATTEMPT, "label"), on=F.ATTEMPT)
+    gpu = _has(s, F.GPU_MEM_PROC_BYTES)
+    col, what = (F.GPU_MEM_PROC_BYTES, "GPU memory") if gpu else (F.RSS_BYTES, "resident memory (RSS)")
+    if not gpu:
+        fig.caption += " No GPU memory was read here, so the process's resident memory is drawn: " + GET_GPU + "."
+    df = s.filter(pl.col(col).is_not_null()).select(pl.col("label").alias("run"), F.T_S, (pl.col(col) / 1e6)
+                                                    .alias("mb"))
+    order = found["label"].to_list()  # sweep order, not string order
+    plot = (p9.ggplot(_pd(df, cat_col="run", order=order), p9.aes(F.T_S, "mb", colour="run")) + p9.geom_line(size=0.5)
+            + p9.scale_colour_manual(values=PALETTE) + p9.labs(x="time since spawn (s)", y=f"{what} (MB)", colour="")
             + _theme())
     fig.svg = _svg(plot)
     return fig
 
 
+def _first_of_each(q: pl.DataFrame, key: str) -> pl.DataFrame:
+    sort = [key] + ([F.REPETITION] if F.REPETITION in q.columns else [])
+    return q.sort(sort).unique(key, keep="first", maintain_order=True)
+
+
 def output_sweep(d: Data) -> Figure:
-    f = Figure("output-sweep", "GPU memory over time, output-length sweep",
+    f = Figure("output-sweep", "Memory over time, output-length sweep",
                "One query run at each max_tokens of the sweep (first measured repetition of each): GPU memory of "
                "the process against time; longer outputs hold the memory longer.")
-    q = _ok(d)
-    if "variant_id" in q.columns and "max_tokens" in q.columns:
-        q = q.filter(pl.col("variant_id").fill_null("").str.contains("max_tokens"))
-        if q["max_tokens"].n_unique() >= 2:
-            q = q.sort(["max_tokens", "repetition"] if "repetition" in q.columns else ["max_tokens"]).unique(
-                "max_tokens", keep="first", maintain_order=True)
-            q = q.with_columns(("max_tokens=" + pl.col("max_tokens").cast(pl.Int64).cast(pl.Utf8)).alias("label"))
-            return _gpu_memory_sweep(d, f, "label", "output", q)
-    return _gpu_memory_sweep(d, f, "label", "output", pl.DataFrame())
+
+    def label(q: pl.DataFrame) -> pl.DataFrame:
+        q = _first_of_each(q, F.MAX_TOKENS)
+        tokens = (pl.col(F.OUTPUT_TOKENS).cast(pl.Int64).cast(pl.Utf8) if F.OUTPUT_TOKENS in q.columns
+                  else pl.lit("?"))
+        return q.with_columns(("max_tokens=" + pl.col(F.MAX_TOKENS).cast(pl.Int64).cast(pl.Utf8) + " (" + tokens
+                               + " generated)").alias("label"))
+
+    return _memory_sweep(d, f, index.OUTPUT_SWEEP, label)
 
 
 def prompt_sweep(d: Data) -> Figure:
-    f = Figure("prompt-sweep", "GPU memory over time, prompt-length sweep",
+    f = Figure("prompt-sweep", "Memory over time, prompt-length sweep",
                "Each query of the prompt-length sweep (first measured repetition): GPU memory of the process "
                "against time, labelled by prompt tokens.")
-    q = _ok(d)
-    if "prompt" in d.plan and "prompt_tokens" in q.columns:
-        q = q.sort("prompt_tokens").unique("query_id", keep="first", maintain_order=True)
-        q = q.with_columns((pl.col("query_id") + " (" + pl.col("prompt_tokens").cast(pl.Int64).cast(pl.Utf8)
-                            + " tokens)").alias("label"))
-        return _gpu_memory_sweep(d, f, "label", "prompt", q)
-    return _gpu_memory_sweep(d, f, "label", "prompt", pl.DataFrame())
+
+    def label(q: pl.DataFrame) -> pl.DataFrame:
+        q = _first_of_each(q, F.QUERY_ID).sort(F.PROMPT_TOKENS)
+        return q.with_columns((pl.col(F.QUERY_ID) + " (" + pl.col(F.PROMPT_TOKENS).cast(pl.Int64).cast(pl.Utf8)
+                               + " prompt tokens)").alias("label"))
+
+    return _memory_sweep(d, f, index.PROMPT_SWEEP, label)
 
 
 def pair_total(d: Data) -> Figure:
     import plotnine as p9
 
+    from orchestrator import stats
+
     f = Figure("pair-total", "Total time of the matched contextual and task-oriented pair",
-               "Total time of each repetition of the two matched queries (same content, asked as context to "
-               "answer from and as a task to do); the bar is the mean.")
-    q = _ok(d).filter(pl.col("category").is_in(["contextual", "task-oriented"]))
-    if "pair" not in d.plan or q.is_empty() or q["category"].n_unique() < 2:
-        f.absent = EXPERIMENT_HINT["pair"]
+               "Total time of each measured repetition of the two matched queries (prompts of matched length, "
+               "one asked with context to answer from, one as a task to do); the bar is the mean.")
+    q, _ = d.of(index.MATCHED_PAIR)
+    q = q.filter(pl.col(F.STATUS) == "ok")
+    if q.is_empty() or q[F.CATEGORY].n_unique() < 2:
+        f.absent = EXPERIMENT_HINT[index.MATCHED_PAIR]
         return f
-    plot = (p9.ggplot(_pd(q.select("category", "total_s")), p9.aes("category", "total_s", fill="category"))
+    cats = category_order(q[F.CATEGORY].unique().to_list())
+    sides = [q.filter(pl.col(F.CATEGORY) == c) for c in cats]
+    diff = stats.difference(*(side[F.TOTAL_S].drop_nulls().to_list() for side in sides[:2]))
+    tokens = ", ".join(f"{c} {'/'.join(str(int(t)) for t in sorted(side[F.OUTPUT_TOKENS].drop_nulls().unique()))}"
+                       for c, side in zip(cats, sides, strict=True))
+    interval = (f"95% interval {diff['ci_lo']:+.3f} to {diff['ci_hi']:+.3f} s" if diff["ci_lo"] is not None
+                else "no interval: a side ran once; repeat the plan for one")
+    f.caption += (f" {cats[0]} minus {cats[1]}: {diff['difference']:+.3f} s ({interval}); output tokens: {tokens}.")
+    plot = (p9.ggplot(_pd(q.select(F.CATEGORY, F.TOTAL_S)), p9.aes(F.CATEGORY, F.TOTAL_S, fill=F.CATEGORY))
             + p9.stat_summary(fun_y=lambda v: v.mean(), geom="col", show_legend=False)
             + p9.geom_jitter(width=0.1, height=0, size=1.2) + p9.scale_fill_manual(values=PALETTE[3:])
             + p9.labs(x="", y="total time (s)") + _theme())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator import fields as F
 from orchestrator import stats
 from orchestrator.errors import UserError
 from orchestrator.report import load
@@ -23,8 +24,8 @@ def folders(reports: Path) -> list[Path]:
 def headline(src: load.Source) -> dict:
     """Plain-Python figures (orchestrator.stats, as the terminal summary): the index must stay quick
     with hundreds of runs."""
-    measured = [r for r in src.records if r.get("phase", "measure") == "measure"]
-    ok = [r for r in measured if r.get("status") == "ok"]
+    measured = [r for r in src.records if r.get(F.PHASE, "measure") == "measure"]
+    ok = [r for r in measured if r.get(F.STATUS) == "ok"]
     m, p, model = src.manifest, (src.manifest.get("platform") or {}), (src.manifest.get("model") or {})
     name = model.get("name") or Path(str(model.get("path") or "?")).name
     return {
@@ -33,10 +34,10 @@ def headline(src: load.Source) -> dict:
         "hostname": p.get("hostname"),
         "power_mode": load.board_setting(m, "nvpmodel") or p.get("power_mode") or "not recorded",
         "model": f"{name} {model.get('file_type_name') or ''}".strip(), "synthetic": bool(model.get("synthetic")),
-        "ttft_p50_s": stats.percentile([r["ttft_s"] for r in ok if r.get("ttft_s") is not None], 50),
-        "tbt_p50_s": stats.percentile([x for r in ok for x in r.get("tbt_s") or []], 50),
-        "decode_tok_s": stats.describe([r.get("decode_tok_s") for r in ok])["mean"],
-        "attempts": len(measured), "failures": len(measured) - len(ok), "status": m.get("status"),
+        "ttft_p50_s": stats.percentile([r[F.TTFT_S] for r in ok if r.get(F.TTFT_S) is not None], 50),
+        "tbt_p50_s": stats.percentile([x for r in ok for x in r.get(F.TBT_S) or []], 50),
+        F.DECODE_TOK_S: stats.describe([r.get(F.DECODE_TOK_S) for r in ok])["mean"],
+        "attempts": len(measured), "failures": len(measured) - len(ok), F.STATUS: m.get(F.STATUS),
         "link": f"{src.dir.name}/{REPORT}" if (src.dir / REPORT).is_file() else None,
     }
 

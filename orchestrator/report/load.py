@@ -9,15 +9,19 @@ from pathlib import Path
 
 import polars as pl
 
+from orchestrator import fields as F
 from orchestrator.errors import UserError
+from orchestrator.experiments import index
 from orchestrator.store import MANIFEST, RunReader
 
-EXPERIMENT = "experiment.json"
+EXPERIMENT = index.EXPERIMENT
+# The column every record and reading gets: the role of the part it came from (experiments/index.py).
+ROLE = "role"
 
 # Record fields that are lists or dicts: kept on the records, flattened or summarised for frames.
-_NESTED = {"tbt_s", "t_tok_s", "llama", "validation", "samplers", "variant"}
+_NESTED = {f.name for f in F.RECORD.values() if f.type.startswith(("list", "dict"))}
 # Long text is kept off the numeric frame; the per-query table and the export read it from records.
-_TEXT = {"output_text", "stderr_tail"}
+_TEXT = {F.OUTPUT_TEXT, F.STDERR_TAIL}
 
 
 @dataclass
@@ -34,7 +38,7 @@ class Source:
     part_dirs: dict[str, Path] = field(default_factory=dict)
 
     def run_dir_of(self, record: dict) -> Path:
-        return self.part_dirs.get(record.get("part"), self.dir)
+        return self.part_dirs.get(record.get(F.PART), self.dir)
 
     @property
     def name(self) -> str:
@@ -43,11 +47,9 @@ class Source:
         return str(self.manifest.get("run_id") or self.dir.name)
 
     @property
-    def plan(self) -> str:
-        plan = (self.experiment or {}).get("plan")
-        if isinstance(plan, dict):
-            plan = plan.get("name")
-        return str(plan or "")
+    def roles(self) -> set[str]:
+        """The roles of the parts (or of this single plan's run) that have records."""
+        return {r.get(ROLE) for r in self.records if r.get(ROLE)}
 
 
 def board_setting(manifest: dict, key: str):
@@ -74,32 +76,33 @@ def load(path: Path) -> Source:
         return _load_experiment(path)
     if is_run(path):
         reader = RunReader(path)
-        return Source(path, "run", reader.manifest, reader.queries(), reader.samples())
+        role = index.run_role(reader.manifest)
+        records, samples = reader.queries(), reader.samples()
+        if role:
+            records = [{**r, ROLE: role} for r in records]
+            samples = [{**s, ROLE: role} for s in samples]
+        return Source(path, "run", reader.manifest, records, samples)
     raise UserError(f"{path} is neither a run folder (no {MANIFEST}) nor an experiment folder (no {EXPERIMENT})",
                     fix="pass reports/<run_id>/ or an experiment folder (ls reports/)")
 
 
 def _load_experiment(path: Path) -> Source:
-    try:
-        exp = json.loads((path / EXPERIMENT).read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise UserError(f"{path / EXPERIMENT} is not valid JSON ({e})", fix="restore it from a backup") from None
+    exp = index.read(path)
     records, samples, parts, manifest, dirs = [], [], [], {}, {}
-    for part in exp.get("parts") or []:
-        run_dir = path / part.get("run_dir", part.get("name", ""))
+    for part in exp["parts"]:
+        run_dir = index.part_dir(path, part)
+        role = index.role(part["plan"])
         if not is_run(run_dir):
             # a part not run yet: the report says so instead of failing
-            parts.append({**part, "present": False})
+            parts.append({**part, "present": False, ROLE: role})
             continue
         reader = RunReader(run_dir)
         manifest = manifest or reader.manifest
-        name = part.get("name") or run_dir.name
+        name = part["name"]
         dirs[name] = run_dir
-        parts.append({**part, "present": True, "run_id": reader.manifest.get("run_id")})
-        for r in reader.queries():
-            r.setdefault("experiment", exp.get("name"))
-            records.append({**r, "part": name})
-        samples += [{**s, "part": name} for s in reader.samples()]
+        parts.append({**part, "present": True, "run_id": reader.manifest.get("run_id"), ROLE: role})
+        records += [{**r, F.PART: name, ROLE: role} for r in reader.queries()]
+        samples += [{**s, F.PART: name, ROLE: role} for s in reader.samples()]
     return Source(path, "experiment", manifest, records, samples, exp, parts, dirs)
 
 
@@ -129,22 +132,23 @@ def _scalar_columns(rows: list[dict], skip: set[str] = frozenset()) -> pl.DataFr
 def flat_record(r: dict) -> dict:
     """The scalar view of one record: nested llama.cpp timings and validation as columns."""
     out = {k: v for k, v in r.items() if k not in _NESTED and k not in _TEXT}
-    llama = r.get("llama") or {}
-    for k in ("kv_self_mib", "n_gpu_layers", "offloaded_layers", "t_load_us", "t_p_eval_us", "t_eval_us", "n_eval",
-              "n_p_eval"):
-        if k in llama and not isinstance(llama[k], list | dict):
-            out[f"llama_{k}"] = llama[k]
-    val = r.get("validation")
-    out["validation_ok"] = val.get("ok") if isinstance(val, dict) else None
-    tbt = r.get("tbt_s") or []
-    out["tbt_mean_s"] = sum(tbt) / len(tbt) if tbt else None
+    llama = r.get(F.LLAMA) or {}
+    for col, key, _type, _meaning in F.LLAMA_COLUMNS:
+        if key in llama and not isinstance(llama[key], list | dict):
+            out[col] = llama[key]
+    val = r.get(F.VALIDATION)
+    out[F.VALIDATION_OK] = val.get("ok") if isinstance(val, dict) else None
+    tbt = r.get(F.TBT_S) or []
+    out[F.TBT_MEAN_S] = sum(tbt) / len(tbt) if tbt else None
+    exp = r.get(F.EXPERIMENT_TAG)
+    out[F.EXPERIMENT_NAME] = exp.get("name") if isinstance(exp, dict) else None
     return out
 
 
 def queries_frame(src: Source) -> pl.DataFrame:
     df = _scalar_columns([flat_record(r) for r in src.records])
-    for col, dtype in (("category", pl.Utf8), ("status", pl.Utf8), ("phase", pl.Utf8), ("query_id", pl.Utf8),
-                       ("attempt", pl.Utf8), ("variant_id", pl.Utf8), ("part", pl.Utf8)):
+    for col, dtype in ((F.CATEGORY, pl.Utf8), (F.STATUS, pl.Utf8), (F.PHASE, pl.Utf8), (F.QUERY_ID, pl.Utf8),
+                       (F.ATTEMPT, pl.Utf8), (F.VARIANT_ID, pl.Utf8), (F.PART, pl.Utf8), (ROLE, pl.Utf8)):
         if col not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=dtype).alias(col))
     return df
@@ -152,30 +156,31 @@ def queries_frame(src: Source) -> pl.DataFrame:
 
 def measured(df: pl.DataFrame) -> pl.DataFrame:
     """The attempts that count: warm-up repetitions are reported apart, never in the statistics."""
-    return df.filter(pl.col("phase").fill_null("measure") == "measure")
+    return df.filter(pl.col(F.PHASE).fill_null("measure") == "measure")
 
 
 def samples_frame(src: Source) -> pl.DataFrame:
     """Every kept reading; readings an experiment marked `discard` stay out of figures."""
-    rows = [s for s in src.samples if not s.get("discard")]
-    df = _scalar_columns(rows, skip={"discard"})
-    for col in ("query_id", "attempt", "sampler"):
+    rows = [s for s in src.samples if not s.get(F.DISCARD)]
+    df = _scalar_columns(rows, skip={F.DISCARD})
+    for col in (F.R_QUERY_ID, F.R_ATTEMPT, F.R_SAMPLER, ROLE):
         if col not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(col))
-    if "t_s" not in df.columns:
-        df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias("t_s"))
+    if F.T_S not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias(F.T_S))
     return df
 
 
 def tbt_frame(src: Source) -> pl.DataFrame:
     """One row per token gap of every measured ok attempt: position 1 is the gap after the first token."""
-    cats, pos, vals = [], [], []
+    cats, pos, vals, roles = [], [], [], []
     for r in src.records:
-        if r.get("status") != "ok" or r.get("phase", "measure") != "measure":
+        if r.get(F.STATUS) != "ok" or r.get(F.PHASE, "measure") != "measure":
             continue
-        for i, v in enumerate(r.get("tbt_s") or [], 1):
-            cats.append(r.get("category"))
+        for i, v in enumerate(r.get(F.TBT_S) or [], 1):
+            cats.append(r.get(F.CATEGORY))
             pos.append(i)
             vals.append(float(v))
-    return pl.DataFrame({"category": pl.Series(cats, dtype=pl.Utf8), "position": pl.Series(pos, dtype=pl.Int64),
-                         "tbt_s": pl.Series(vals, dtype=pl.Float64)})
+            roles.append(r.get(ROLE))
+    return pl.DataFrame({F.CATEGORY: pl.Series(cats, dtype=pl.Utf8), "position": pl.Series(pos, dtype=pl.Int64),
+                         F.TBT_S: pl.Series(vals, dtype=pl.Float64), ROLE: pl.Series(roles, dtype=pl.Utf8)})

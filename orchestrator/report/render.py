@@ -6,11 +6,14 @@ changes what the run recorded."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import jinja2
+import polars as pl
 
+from orchestrator import fields as F
+from orchestrator.experiments import index
+from orchestrator.fsutil import atomic_write
 from orchestrator.report import analysis, export, figures, load
 from orchestrator.store import RAW
 
@@ -39,7 +42,7 @@ def prompt_of(src: load.Source, record: dict) -> str | None:
     (so a copied folder shows prompts without the workload file)."""
     if record.get("prompt") is not None:
         return record["prompt"]
-    raw = record.get("raw_dir")
+    raw = record.get(F.RAW_DIR)
     if not raw:
         return None
     try:
@@ -52,31 +55,33 @@ def prompt_of(src: load.Source, record: dict) -> str | None:
 def context(src: load.Source, bandwidth_gbs: float | None = None) -> dict:
     q_all = load.queries_frame(src)
     q = load.measured(q_all)
+    main = analysis.main_part(q)
     s = load.samples_frame(src)
     tbt = load.tbt_frame(src)
+    if main.height < q.height:  # an experiment: the per-category figures describe its categories part
+        tbt = tbt.filter(pl.col(load.ROLE) == index.CATEGORIES)
     tbt_pos, trends = analysis.tbt_by_position(tbt)
-    metrics, absent = analysis.category_metrics(q, tbt)
+    metrics, absent = analysis.category_metrics(main, tbt)
     val_rows, flagged = analysis.validation(src.records)
-    data = figures.Data(q=q, s=s, tbt=tbt, tbt_pos=tbt_pos, plan=src.plan, kind=src.kind)
+    data = figures.Data(q=main, s=s, tbt=tbt, tbt_pos=tbt_pos, kind=src.kind, every=q)
     rows = [{**r, "prompt": prompt_of(src, r)} for r in src.records]
     model = src.manifest.get("model") or {}
     return {
         "src": src, "title": f"edgebench {src.kind} {src.name}", "manifest": src.manifest, "model": model,
         "facts": analysis.facts(src.manifest, analysis.clocks(s)), "failures": analysis.failures(q) if q.height else [],
         "metrics": metrics, "absent_metrics": absent, "figures": figures.all_figures(data),
-        "repetitions": analysis.repetition_spread(q), "validation": val_rows, "flagged": flagged,
-        "trends": trends, "kv": analysis.kv_cache(model, [r for r in src.records if r.get("status") == "ok"]),
-        "roofline": analysis.roofline(q, src.manifest, bandwidth_gbs),
+        "repetitions": analysis.repetition_spread(q), "validation_rows": val_rows, "flagged": flagged,
+        "trends": trends, "kv": analysis.kv_cache(model, [r for r in src.records if r.get(F.STATUS) == "ok"]),
+        "roofline": analysis.roofline(main, src.manifest, bandwidth_gbs),
         "warmups": q_all.height - q.height, "records": rows,
-        "has_energy": any(m["key"] in ("energy_j", "energy_per_token_j") for m in metrics),
-        "has_throttle": "throttled" in q.columns,
+        "has_energy": any(m["key"] in (F.ENERGY_J, F.ENERGY_PER_TOKEN_J) for m in metrics),
+        "has_throttle": F.THROTTLED in q.columns and not q[F.THROTTLED].drop_nulls().is_empty(),
+        "main_is_part": main.height < q.height,
     }
 
 
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, text.encode("utf-8"))
 
 
 def render(path: Path, bandwidth_gbs: float | None = None) -> Path:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import itertools
 
+from orchestrator import fields as F
+
 LOADED_PCT = 90.0
 THROTTLE_MIN_S = 0.25
 _IGNORED_TEMPS = {"temp_pmic_c", "temp_pmic_die_c"}
@@ -37,7 +39,7 @@ def _values(samples: list[dict], field: str, lo: float | None = None, hi: float 
     out = []
     for s in samples:
         v = s.get(field)
-        t = s["t_s"]
+        t = s[F.T_S]
         if v is None or (lo is not None and t < lo) or (hi is not None and (t >= hi if hi_open else t > hi)):
             continue
         out.append(v)
@@ -50,7 +52,7 @@ def _mean(vals: list[float]) -> float | None:
 
 def integrate_mw(samples: list[dict], field: str) -> tuple[float | None, float]:
     """Joules from a power series in mW (trapezoid over the readings' own times), and the span covered."""
-    pts = [(s["t_s"], s[field]) for s in samples if s.get(field) is not None]
+    pts = [(s[F.T_S], s[field]) for s in samples if s.get(field) is not None]
     if len(pts) < 2:
         return None, 0.0
     pts.sort()
@@ -62,7 +64,7 @@ def _phase(samples: list[dict], name: str, lo, hi, hi_open: bool) -> dict:
     if lo is None or hi is None:
         vals: list[float] = []
     else:
-        vals = _values(samples, "gpu_load_pct", lo, hi, hi_open)
+        vals = _values(samples, F.GPU_LOAD_PCT, lo, hi, hi_open)
     return {
         f"gpu_load_{name}_mean_pct": _mean(vals),
         f"gpu_load_{name}_peak_pct": max(vals) if vals else None,
@@ -73,14 +75,14 @@ def _phase(samples: list[dict], name: str, lo, hi, hi_open: bool) -> dict:
 def _throttled(samples: list[dict]) -> bool | None:
     seen = False
     run_start: float | None = None
-    for s in sorted(samples, key=lambda x: x["t_s"]):
-        load, cur, top = s.get("gpu_load_pct"), s.get("gpu_freq_mhz"), s.get("gpu_freq_max_mhz")
+    for s in sorted(samples, key=lambda x: x[F.T_S]):
+        load, cur, top = s.get(F.GPU_LOAD_PCT), s.get(F.GPU_FREQ_MHZ), s.get(F.GPU_FREQ_MAX_MHZ)
         if load is None or cur is None or top is None:
             continue
         seen = True
         if load >= LOADED_PCT and cur < top:
-            run_start = s["t_s"] if run_start is None else run_start
-            if s["t_s"] - run_start >= THROTTLE_MIN_S:
+            run_start = s[F.T_S] if run_start is None else run_start
+            if s[F.T_S] - run_start >= THROTTLE_MIN_S:
                 return True
         else:
             run_start = None
@@ -89,35 +91,35 @@ def _throttled(samples: list[dict]) -> bool | None:
 
 def derive(samples: list[dict], timeline: dict) -> dict:
     """The flat per-query figures (see the module doc). Readings marked `discard` are left out."""
-    kept = [s for s in samples if not s.get("discard")]
+    kept = [s for s in samples if not s.get(F.DISCARD)]
     t_exit = timeline.get("t_exit_s")
-    window = [s for s in kept if s["t_s"] >= 0 and (t_exit is None or s["t_s"] <= t_exit)]
+    window = [s for s in kept if s[F.T_S] >= 0 and (t_exit is None or s[F.T_S] <= t_exit)]
     t_echo, t_first = timeline.get("t_echo_s"), timeline.get("t_first_token_s")
     t_last = timeline.get("t_last_token_s")
     out: dict = {}
     out.update(_phase(window, "prefill", t_echo, t_first, hi_open=True))
     out.update(_phase(window, "decode", t_first, t_last if t_last is not None else t_exit, hi_open=False))
-    mem = _values(window, "gpu_mem_proc_bytes")
-    out["gpu_mem_peak_bytes"] = max(mem) if mem else None
-    shared = _values(window, "ram_shared_bytes")
-    out["gpu_shared_mem_peak_bytes"] = max(shared) if shared else None
+    mem = _values(window, F.GPU_MEM_PROC_BYTES)
+    out[F.GPU_MEM_PEAK_BYTES] = max(mem) if mem else None
+    shared = _values(window, F.RAM_SHARED_BYTES)
+    out[F.GPU_SHARED_MEM_PEAK_BYTES] = max(shared) if shared else None
 
-    energy, span = integrate_mw(window, "power_total_mw")
-    out["energy_j"] = None if energy is None else round(energy, 6)
-    out["energy_window_s"] = round(span, 6)
+    energy, span = integrate_mw(window, F.POWER_TOTAL_MW)
+    out[F.ENERGY_J] = None if energy is None else round(energy, 6)
+    out[F.ENERGY_WINDOW_S] = round(span, 6)
     tokens = timeline.get("output_tokens")
-    out["energy_per_token_j"] = round(energy / tokens, 6) if energy is not None and tokens else None
+    out[F.ENERGY_PER_TOKEN_J] = round(energy / tokens, 6) if energy is not None and tokens else None
     rails = sorted({k for s in window for k in s if k.startswith("power_") and k.endswith("_mw")
-                    and not k.endswith("_avg_mw") and k != "power_total_mw"})
+                    and not k.endswith("_avg_mw") and k != F.POWER_TOTAL_MW})
     for field in rails:
         rail_j, _ = integrate_mw(window, field)
         out[f"energy_{field[len('power_'):-len('_mw')]}_j"] = None if rail_j is None else round(rail_j, 6)
 
     temps = [v for s in window for k, v in s.items()
              if k.startswith("temp_") and k.endswith("_c") and k not in _IGNORED_TEMPS and v is not None]
-    out["temp_peak_c"] = max(temps) if temps else None
-    out["throttled"] = _throttled(window)
+    out[F.TEMP_PEAK_C] = max(temps) if temps else None
+    out[F.THROTTLED] = _throttled(window)
     ngl = timeline.get("n_gpu_layers")
     if ngl:
-        out["rss_note"] = RSS_NOTE
+        out[F.RSS_NOTE] = RSS_NOTE
     return out

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import time
 
+from orchestrator import fields as F
+
 from .pushed import PushedSampler
 
 KB = 1024
@@ -45,38 +47,38 @@ def reading(jetson, pid: int, rss_unit: int = _PAGE) -> dict:
         gpu = gpus.get("gpu") or next(iter(gpus.values()))
         load = gpu.get("status", {}).get("load")
         if load is not None:
-            out["gpu_load_pct"] = float(load)
+            out[F.GPU_LOAD_PCT] = float(load)
         freq = gpu.get("freq", {})
         if freq.get("cur") is not None:
-            out["gpu_freq_mhz"] = freq["cur"] / 1000
+            out[F.GPU_FREQ_MHZ] = freq["cur"] / 1000
         if freq.get("max") is not None:
-            out["gpu_freq_max_mhz"] = freq["max"] / 1000
+            out[F.GPU_FREQ_MAX_MHZ] = freq["max"] / 1000
     for row in jetson.processes or []:
         if int(row[0]) == pid:
-            out["gpu_mem_proc_bytes"] = int(row[8]) * KB
-            out["proc_rss_bytes"] = int(row[7]) * rss_unit
+            out[F.GPU_MEM_PROC_BYTES] = int(row[8]) * KB
+            out[F.PROC_RSS_BYTES] = int(row[7]) * rss_unit
             break
     mem = jetson.memory or {}
     ram = mem.get("RAM") or {}
     if ram.get("used") is not None:
-        out["ram_used_bytes"] = ram["used"] * KB
+        out[F.RAM_USED_BYTES] = ram["used"] * KB
     if ram.get("shared") is not None:
-        out["ram_shared_bytes"] = ram["shared"] * KB
+        out[F.RAM_SHARED_BYTES] = ram["shared"] * KB
     swap = mem.get("SWAP") or {}
     if swap.get("used") is not None:
-        out["swap_used_bytes"] = swap["used"] * KB
+        out[F.SWAP_USED_BYTES] = swap["used"] * KB
     emc = mem.get("EMC") or {}
     if emc.get("cur") is not None:
-        out["emc_freq_mhz"] = emc["cur"] / 1000
+        out[F.EMC_FREQ_MHZ] = emc["cur"] / 1000
     if emc.get("val") is not None:
-        out["emc_load_pct"] = emc["val"]
+        out[F.EMC_LOAD_PCT] = emc["val"]
     power = jetson.power or {}
     for rail, values in (power.get("rail") or {}).items():
         if values.get("power") is not None:
             out[f"power_{_name(rail)}_mw"] = values["power"]
     tot = power.get("tot") or {}
     if tot.get("power") is not None:
-        out["power_total_mw"] = tot["power"]
+        out[F.POWER_TOTAL_MW] = tot["power"]
         if tot.get("name"):
             out[f"power_{_name(tot['name'])}_mw"] = tot["power"]
     for zone, values in (jetson.temperature or {}).items():

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 
+from orchestrator import fields as F
+
 from .polling import PollingSampler
 
 
@@ -62,7 +64,7 @@ class NvmlSampler(PollingSampler):
         self.device = {
             "gpu_name": name.decode() if isinstance(name, bytes) else name,
             "driver": self._text(pynvml.nvmlSystemGetDriverVersion()),
-            "gpu_freq_max_mhz": self._call("max_clock", pynvml.nvmlDeviceGetMaxClockInfo, self._handle,
+            F.GPU_FREQ_MAX_MHZ: self._call("max_clock", pynvml.nvmlDeviceGetMaxClockInfo, self._handle,
                                            pynvml.NVML_CLOCK_GRAPHICS),
         }
 
@@ -91,29 +93,29 @@ class NvmlSampler(PollingSampler):
         out: dict = {}
         util = self._call("utilization", nv.nvmlDeviceGetUtilizationRates, h)
         if util is not None:
-            out["gpu_load_pct"] = float(util.gpu)
-            out["gpu_mem_busy_pct"] = float(util.memory)
+            out[F.GPU_LOAD_PCT] = float(util.gpu)
+            out[F.GPU_MEM_BUSY_PCT] = float(util.memory)
         mem = self._call("memory", nv.nvmlDeviceGetMemoryInfo, h)
         if mem is not None:
-            out["gpu_mem_used_bytes"] = int(mem.used)
+            out[F.GPU_MEM_USED_BYTES] = int(mem.used)
         procs = self._call("processes", nv.nvmlDeviceGetComputeRunningProcesses, h)
         for p in procs or []:
             if p.pid == pid and p.usedGpuMemory is not None:
-                out["gpu_mem_proc_bytes"] = int(p.usedGpuMemory)
+                out[F.GPU_MEM_PROC_BYTES] = int(p.usedGpuMemory)
         power = self._call("power", nv.nvmlDeviceGetPowerUsage, h)
         if power is not None:
-            out["power_total_mw"] = int(power)
+            out[F.POWER_TOTAL_MW] = int(power)
         temp = self._call("temperature", nv.nvmlDeviceGetTemperature, h, nv.NVML_TEMPERATURE_GPU)
         if temp is not None:
             out["temp_gpu_c"] = float(temp)
         clock = self._call("clock", nv.nvmlDeviceGetClockInfo, h, nv.NVML_CLOCK_GRAPHICS)
         if clock is not None:
-            out["gpu_freq_mhz"] = float(clock)
-        if self.device.get("gpu_freq_max_mhz"):
-            out["gpu_freq_max_mhz"] = float(self.device["gpu_freq_max_mhz"])
+            out[F.GPU_FREQ_MHZ] = float(clock)
+        if self.device.get(F.GPU_FREQ_MAX_MHZ):
+            out[F.GPU_FREQ_MAX_MHZ] = float(self.device[F.GPU_FREQ_MAX_MHZ])
         mclock = self._call("memory clock", nv.nvmlDeviceGetClockInfo, h, nv.NVML_CLOCK_MEM)
         if mclock is not None:
-            out["gpu_mem_freq_mhz"] = float(mclock)
+            out[F.GPU_MEM_FREQ_MHZ] = float(mclock)
         return out
 
     def info(self) -> dict:

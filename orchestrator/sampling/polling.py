@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 import time
 
+from orchestrator import fields as F
+
 from .base import Sampler
 from .derive import derive
 
@@ -107,7 +109,7 @@ class PollingSampler(Sampler):
             sample = self._read(pid)
             if sample is None:
                 return
-            sample = {"t_s": (now - t0_ns) / 1e9, "dt_s": None if prev_ns is None else (now - prev_ns) / 1e9,
+            sample = {F.T_S: (now - t0_ns) / 1e9, F.DT_S: None if prev_ns is None else (now - prev_ns) / 1e9,
                       **sample}
             samples.append(sample)
             self.n_samples += 1

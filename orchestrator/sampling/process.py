@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import psutil
 
+from orchestrator import fields as F
+
 from .polling import PollingSampler
 
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied)
@@ -71,28 +73,28 @@ class ProcessSampler(PollingSampler):
             cpu = sys_cpu = 0.0
         vm = psutil.virtual_memory()
         return {
-            "rss_bytes": rss,
-            "cpu_pct": cpu,
-            "cpu_pct_norm": round(cpu / self._ncpu, 2),
-            "num_threads": threads,
-            "sys_cpu_pct": sys_cpu,
-            "sys_mem_used_bytes": vm.used,
-            "sys_mem_available_bytes": vm.available,
+            F.RSS_BYTES: rss,
+            F.CPU_PCT: cpu,
+            F.CPU_PCT_NORM: round(cpu / self._ncpu, 2),
+            F.NUM_THREADS: threads,
+            F.SYS_CPU_PCT: sys_cpu,
+            F.SYS_MEM_USED_BYTES: vm.used,
+            F.SYS_MEM_AVAILABLE_BYTES: vm.available,
         }
 
     def aggregate(self, samples: list[dict], timeline: dict) -> dict:
         """The kernel's high-water mark catches peaks between samples; its per-CPU counters can
         lag a sample by a few pages, so the larger of the two is the peak."""
         kernel = timeline.get("kernel_peak_rss_bytes") or 0
-        sampled = max((x.get("rss_bytes") or 0 for x in samples), default=0)
-        cpu = [x["cpu_pct"] for x in samples if x.get("dt_s") is not None]
-        return {"peak_rss_bytes": max(kernel, sampled) or None, "peak_rss_sampled_bytes": sampled or None,
-                "cpu_mean_pct": sum(cpu) / len(cpu) if cpu else None}
+        sampled = max((x.get(F.RSS_BYTES) or 0 for x in samples), default=0)
+        cpu = [x[F.CPU_PCT] for x in samples if x.get(F.DT_S) is not None]
+        return {F.PEAK_RSS_BYTES: max(kernel, sampled) or None, F.PEAK_RSS_SAMPLED_BYTES: sampled or None,
+                F.CPU_MEAN_PCT: sum(cpu) / len(cpu) if cpu else None}
 
 
 def summarise_intervals(samples: list[dict]) -> dict:
     """How regular the achieved intervals were: count, mean, min and max of `dt_s`."""
-    dts = [s["dt_s"] for s in samples if s.get("dt_s") is not None]
+    dts = [s[F.DT_S] for s in samples if s.get(F.DT_S) is not None]
     if not dts:
         return {"n": 0, "mean_dt_s": None, "min_dt_s": None, "max_dt_s": None}
     return {"n": len(dts), "mean_dt_s": sum(dts) / len(dts), "min_dt_s": min(dts), "max_dt_s": max(dts)}

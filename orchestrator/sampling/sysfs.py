@@ -26,6 +26,8 @@ import statistics
 import time
 from pathlib import Path
 
+from orchestrator import fields as F
+
 from ..sysinfo import sysroot
 from .polling import PollingSampler
 from .tegrastats_format import INPUT_RAILS
@@ -173,14 +175,14 @@ class SysfsSampler(PollingSampler):
         out: dict = {}
         load = self._int("gpu_load")
         if load is not None:
-            out["gpu_load_pct"] = load / 10.0
+            out[F.GPU_LOAD_PCT] = load / 10.0
             self._note_load(load, now)
         cur = self._int("gpu_cur_freq")
         if cur is not None:
-            out["gpu_freq_mhz"] = round(cur / 1e6, 3)
+            out[F.GPU_FREQ_MHZ] = round(cur / 1e6, 3)
         top = self._int("gpu_max_freq")
         if top is not None:
-            out["gpu_freq_max_mhz"] = round(top / 1e6, 3)
+            out[F.GPU_FREQ_MAX_MHZ] = round(top / 1e6, 3)
         rails = {}
         for rail, keys in self._rails.items():
             if "power" in keys:
@@ -193,9 +195,9 @@ class SysfsSampler(PollingSampler):
                 out[f"power_{rail.lower()}_mw"] = mw
         if self._input_rail is not None:
             if self._input_rail in rails:
-                out["power_total_mw"] = rails[self._input_rail]
+                out[F.POWER_TOTAL_MW] = rails[self._input_rail]
         elif rails and len(rails) == len(self._rails):
-            out["power_total_mw"] = sum(rails.values())
+            out[F.POWER_TOTAL_MW] = sum(rails.values())
         for zone, key in self._temps.items():
             milli = self._int(key)
             out[f"temp_{zone}_c"] = None if milli is None or milli <= -256000 else milli / 1000.0
@@ -205,9 +207,9 @@ class SysfsSampler(PollingSampler):
             except OSError:
                 mine = total = None
             if mine is not None:
-                out["gpu_mem_proc_bytes"] = mine
+                out[F.GPU_MEM_PROC_BYTES] = mine
             if total is not None:
-                out["ram_shared_bytes"] = total
+                out[F.RAM_SHARED_BYTES] = total
         return out
 
     def _note_load(self, load: int, now: int) -> None:

@@ -18,6 +18,8 @@ import subprocess
 import threading
 import time
 
+from orchestrator import fields as F
+
 from ..sysinfo import sysroot
 from .pushed import PushedSampler
 from .sysfs import find_gpu
@@ -110,7 +112,7 @@ class TegrastatsSampler(PushedSampler):
                             self.warnings.append(f"tegrastats line skipped: {exc}")
                         continue
                     if self._max_mhz is not None:
-                        sample["gpu_freq_max_mhz"] = self._max_mhz
+                        sample[F.GPU_FREQ_MAX_MHZ] = self._max_mhz
                     self._samples.append({"t_s": (now - t0) / 1e9, **sample})
         except (OSError, ValueError, AttributeError):
             pass  # the pipe closed under us at close(): that is how reading ends

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from orchestrator import fields as F
+
 MB = 1 << 20
 KB = 1 << 10
 INPUT_RAILS = ("POM_5V_IN", "VDD_IN")
@@ -91,7 +93,7 @@ def parse_line(line: str) -> dict:
     pos = 0
     ts = _TIMESTAMP.match(text)
     if ts:
-        out["timestamp"] = ts.group(1)
+        out[F.TIMESTAMP] = ts.group(1)
         pos = ts.end()
     unknown: list[str] = []
     rails: dict[str, int] = {}
@@ -138,12 +140,12 @@ def parse_line(line: str) -> dict:
             out[f"{_name(name)}_online"] = value != "off"
             if value != "off":
                 out[f"{_name(name)}_freq_mhz"] = int(value)
-    if "ram_used_bytes" not in out:
+    if F.RAM_USED_BYTES not in out:
         raise ValueError("no `RAM used/totalMB` field: not a tegrastats line")
     if rails:
         total = next((r for r in INPUT_RAILS if r in rails), None)
-        out["power_total_mw"] = rails[total] if total else sum(rails.values())
+        out[F.POWER_TOTAL_MW] = rails[total] if total else sum(rails.values())
     if unknown:
-        out["unparsed"] = " ".join(unknown)
+        out[F.UNPARSED] = " ".join(unknown)
     return out
 

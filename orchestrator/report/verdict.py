@@ -1,0 +1,118 @@
+"""The answer first: per category, can this board answer these queries within a latency budget?
+
+The budget (`--slo ttft=2s,tbt=200ms`) bounds the 90th percentile of TTFT and of every gap between
+tokens (TBT): a category passes when 9 in 10 of its queries got their first token within the TTFT
+budget and 9 in 10 of its token gaps stayed within the TBT budget. The defaults are those of an
+interactive agent: a reply that starts within 2 s, and a stream of at least 5 tokens a second
+(200 ms a token), about a person's reading speed.
+
+The figures come from the one statistics engine (orchestrator/stats.py, `by_category`), so the
+page, summary.json, `report --format md` and the manifest's `results` agree to the digit."""
+
+from __future__ import annotations
+
+import re
+
+from orchestrator import fields as F
+from orchestrator.errors import UserError
+
+DEFAULT_SLO = {"ttft_s": 2.0, "tbt_s": 0.2}
+_UNITS = {"s": 1.0, "ms": 1e-3}
+_TERM = re.compile(r"^\s*(ttft|tbt)\s*=\s*([0-9]*\.?[0-9]+)\s*(ms|s)\s*$")
+SUMMARY = "summary.json"
+
+
+def parse_slo(text: str | None) -> dict:
+    """`ttft=2s,tbt=200ms` -> {"ttft_s": 2.0, "tbt_s": 0.2}; a term left out keeps its default."""
+    slo = dict(DEFAULT_SLO)
+    if not text:
+        return slo
+    for term in text.split(","):
+        m = _TERM.match(term)
+        if not m:
+            raise UserError(f"--slo: cannot read {term.strip()!r}",
+                            fix="--slo ttft=2s,tbt=200ms (a number with s or ms for ttft and/or tbt)")
+        value = float(m.group(2)) * _UNITS[m.group(3)]
+        if value <= 0:
+            raise UserError(f"--slo: {m.group(1)} must be above zero", fix="--slo ttft=2s,tbt=200ms")
+        slo[f"{m.group(1)}_s"] = value
+    return slo
+
+
+def slo_text(slo: dict) -> str:
+    return f"TTFT p90 ≤ {_dur(slo['ttft_s'])}, TBT p90 ≤ {_dur(slo['tbt_s'])}"
+
+
+def _dur(s: float | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def judge(rows: list[dict], slo: dict) -> list[dict]:
+    """One verdict per `stats.by_category` row: pass, fail, or no data, and one sentence."""
+    out = []
+    for r in rows:
+        ttft, tbt, tok = r["ttft"], r["tbt"], r["decode_tok_s"]
+        checks = []
+        if ttft["n"]:
+            checks.append(ttft["p90"] <= slo["ttft_s"])
+        if tbt["n"]:
+            checks.append(tbt["p90"] <= slo["tbt_s"])
+        verdict = "no data" if not ttft["n"] else ("pass" if all(checks) else "fail")
+        out.append({F.CATEGORY: r["category"], "verdict": verdict, "sentence": _sentence(r, verdict, slo),
+                    "n": r["n"], "failures": r["failures"], "ttft": ttft, "cold_ttft": r["cold_ttft"], "tbt": tbt,
+                    "decode_tok_s": tok})
+    return out
+
+
+def _ci(d: dict, scale: float = 1.0, unit: str = "s", digits: int = 2) -> str:
+    if d.get("ci_lo") is None:
+        return "no interval from a single query"
+    return f"95% CI of the mean {d['ci_lo'] * scale:.{digits}f}–{d['ci_hi'] * scale:.{digits}f} {unit}"
+
+
+def _sentence(r: dict, verdict: str, slo: dict) -> str:
+    ttft, tbt, tok = r["ttft"], r["tbt"], r["decode_tok_s"]
+    cat = r["category"]
+    if verdict == "no data":
+        return f"{cat}: no successful query to judge ({r['failures']} of {r['n']} failed)."
+    head = "meets the budget" if verdict == "pass" else "misses the budget"
+    parts = [f"{cat} {head}: 90% of {ttft['n']} queries had their first token within {_dur(ttft['p90'])} "
+             f"(budget {_dur(slo['ttft_s'])}; median {_dur(ttft['p50'])}, mean {ttft['mean']:.2f} s, {_ci(ttft)})"]
+    if tbt["n"]:
+        parts.append(f"90% of token gaps within {_dur(tbt['p90'])} (budget {_dur(slo['tbt_s'])})")
+    if tok["n"]:
+        parts.append(f"decoding at {tok['mean']:.1f} tokens/s ({_ci(tok, unit='tok/s', digits=1)})")
+    tail = f"; {r['failures']} of {r['n']} queries failed" if r["failures"] else ""
+    return ", ".join(parts) + tail + "."
+
+
+def summary_json(verdicts: list[dict], slo: dict, source: dict) -> dict:
+    """summary.json: the per-category answer for scripts (seconds and tokens/s; stats.describe's keys)."""
+    return {"schema_version": 1, "source": source, "slo": slo, "slo_text": slo_text(slo),
+            "categories": verdicts}
+
+
+def markdown(verdicts: list[dict], slo: dict) -> str:
+    """The per-category answer as a Markdown table (`edgebench report --format md`)."""
+    lines = [f"Budget: {slo_text(slo)}", "",
+             "| category | verdict | n | failed | TTFT p50 (ms) | TTFT p90 (ms) | TTFT mean [95% CI] (ms) "
+             "| TBT p90 (ms) | decode tok/s (mean) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for v in verdicts:
+        t, g, k = v["ttft"], v["tbt"], v["decode_tok_s"]
+        lines.append(f"| {v['category']} | {v['verdict']} | {v['n']} | {v['failures']} | {_ms(t['p50'])} "
+                     f"| {_ms(t['p90'])} | {_ms_ci(t)} | {_ms(g['p90'])} "
+                     f"| {'-' if k['mean'] is None else format(k['mean'], '.1f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x * 1000:.1f}"
+
+
+def _ms_ci(d: dict) -> str:
+    from orchestrator.summary import ci_text
+
+    return ci_text(d)
