@@ -15,7 +15,7 @@ import pytest
 # (`pytest -m "not slow"` is the fast tier).
 REAL_LLAMA_FIXTURES = {"llama_bin_dir", "vocab_gguf", "tiny_model"}
 # Rendering figures with plotnine and loading pages in Chromium takes seconds per test.
-SLOW_MODULES = {"test_report.py", "test_report_browser.py"}
+SLOW_MODULES = {"test_report.py", "test_report_browser.py", "test_report_answer.py"}
 
 
 def pytest_configure(config):

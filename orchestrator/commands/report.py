@@ -21,11 +21,21 @@ _DIR = click.Path(path_type=Path, file_okay=False, exists=True)
               help="Memory bandwidth for the decode roofline (default: 25.6 on a Jetson Nano, none elsewhere).")
 @click.option("--index/--no-index", default=True, show_default=True,
               help="Rebuild index.html in the folder that holds the rendered runs.")
-def report(folders, pair, force, bandwidth_gbs, index):
+@click.option("--slo", default=None, metavar="ttft=2s,tbt=200ms",
+              help="The latency budget each category is judged against: the 90th percentile of TTFT and of the "
+                   "gaps between tokens. Default ttft=2s,tbt=200ms (an interactive agent).")
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True,
+              help="What to print for each folder: the paths written (text), the per-category answer as a "
+                   "Markdown table (md), or summary.json's object (json).")
+def report(folders, pair, force, bandwidth_gbs, index, slo, fmt):
     """Render RUN_OR_EXPERIMENT_DIR... (default: every run under reports/) into report.html,
     queries.csv and queries.parquet beside the data, and rebuild reports/index.html."""
+    import json
+
     from orchestrator.report import index as index_mod
-    from orchestrator.report import load, render
+    from orchestrator.report import load, render, verdict
+
+    budget = verdict.parse_slo(slo)
 
     if pair:
         from orchestrator.report.compare import compare
@@ -53,7 +63,13 @@ def report(folders, pair, force, bandwidth_gbs, index):
     failed = []
     for t in targets:
         try:
-            click.echo(f"report: {render.render(t, bandwidth_gbs=bandwidth_gbs)}")
+            page = render.render(t, bandwidth_gbs=bandwidth_gbs, slo=budget)
+            if fmt == "text":
+                click.echo(f"report: {page}")
+            else:
+                summary = json.loads((page.parent / verdict.SUMMARY).read_text(encoding="utf-8"))
+                click.echo(verdict.markdown(summary["categories"], budget) if fmt == "md"
+                           else json.dumps(summary, indent=2))
         except UserError as e:
             failed.append(t)
             click.echo(f"error: {t}: {e.format_message()}", err=True)
@@ -63,7 +79,8 @@ def report(folders, pair, force, bandwidth_gbs, index):
             if load.is_experiment(parent):
                 continue
             out, problems = index_mod.build(parent)
-            click.echo(f"index: {out}")
+            if fmt == "text":
+                click.echo(f"index: {out}")
             for line in problems:
                 click.echo(f"warning: left out of the index: {line}", err=True)
     if failed:

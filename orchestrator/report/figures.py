@@ -15,6 +15,8 @@ from orchestrator.report.analysis import category_order
 from orchestrator.report.load import ROLE
 
 GRANULAR_MAX_DT_S = 0.05
+# A box plot switches to a log axis when its largest value is this many times its median.
+LOG_AXIS_RATIO = 20
 # What a user runs to get the data behind an absent figure.
 GET_GPU = ("this run has no GPU sampler readings; run on a board with GPU telemetry (jetson-stats or sysfs: "
            "edgebench bootstrap sets it up) to get them")
@@ -240,7 +242,17 @@ def tbt_box(d: Data) -> Figure:
     if d.tbt.is_empty():
         f.absent = "no query produced two tokens, so there is no gap between tokens to show"
         return f
-    f.svg = _svg(_box(d.tbt, F.TBT_S, "TBT (ms)", 1e3))
+    plot = _box(d.tbt, F.TBT_S, "TBT (ms)", 1e3)
+    v = d.tbt[F.TBT_S].drop_nulls()
+    med = float(v.median()) if v.len() else 0.0
+    if med > 0 and float(v.max()) / med > LOG_AXIS_RATIO and float(v.min()) > 0:
+        import plotnine as p9
+
+        # One stall 60 times the median would squash every box into a line on a linear axis.
+        plot += p9.scale_y_log10()
+        f.caption += (f" The axis is logarithmic: the longest gap is {float(v.max()) / med:.0f} times the median, "
+                      "which would flatten the boxes on a linear one.")
+    f.svg = _svg(plot)
     return f
 
 

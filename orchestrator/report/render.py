@@ -14,8 +14,10 @@ import polars as pl
 from orchestrator import fields as F
 from orchestrator.experiments import index
 from orchestrator.fsutil import atomic_write
-from orchestrator.report import analysis, export, figures, load
+from orchestrator.report import analysis, export, figures, load, verdict
 from orchestrator.store import RAW
+from orchestrator.summary import ci_text
+from orchestrator.workloads.schema import CATEGORIES
 
 REPORT = "report.html"
 
@@ -24,7 +26,14 @@ def env() -> jinja2.Environment:
     e = jinja2.Environment(loader=jinja2.PackageLoader("orchestrator", "templates"), autoescape=True,
                            undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     e.filters["num"] = num
+    e.globals["ms"] = ms
+    e.globals["ci_ms"] = ci_text
     return e
+
+
+def ms(x) -> str:
+    """Seconds shown in milliseconds, as the terminal summary and `report --format md` show them."""
+    return "-" if x is None else f"{x * 1000:.1f}"
 
 
 def num(x, digits: int = 1) -> str:
@@ -52,7 +61,21 @@ def prompt_of(src: load.Source, record: dict) -> str | None:
         return None
 
 
-def context(src: load.Source, bandwidth_gbs: float | None = None) -> dict:
+def main_records(src: load.Source) -> list[dict]:
+    """The records the per-category answer describes: an experiment's categories part where it has one."""
+    if any(r.get(load.ROLE) == index.CATEGORIES for r in src.records):
+        return [r for r in src.records if r.get(load.ROLE) == index.CATEGORIES]
+    return src.records
+
+
+def answer(src: load.Source, slo: dict) -> list[dict]:
+    """Per category, the verdict against the budget: the statistics engine's rows, judged."""
+    from orchestrator import stats
+
+    return verdict.judge(stats.by_category(main_records(src), CATEGORIES), slo)
+
+
+def context(src: load.Source, bandwidth_gbs: float | None = None, slo: dict | None = None) -> dict:
     q_all = load.queries_frame(src)
     q = load.measured(q_all)
     main = analysis.main_part(q)
@@ -63,6 +86,7 @@ def context(src: load.Source, bandwidth_gbs: float | None = None) -> dict:
     tbt_pos, trends = analysis.tbt_by_position(tbt)
     metrics, absent = analysis.category_metrics(main, tbt)
     val_rows, flagged = analysis.validation(src.records)
+    slo = slo or verdict.DEFAULT_SLO
     data = figures.Data(q=main, s=s, tbt=tbt, tbt_pos=tbt_pos, kind=src.kind, every=q)
     rows = [{**r, "prompt": prompt_of(src, r)} for r in src.records]
     model = src.manifest.get("model") or {}
@@ -77,6 +101,7 @@ def context(src: load.Source, bandwidth_gbs: float | None = None) -> dict:
         "has_energy": any(m["key"] in (F.ENERGY_J, F.ENERGY_PER_TOKEN_J) for m in metrics),
         "has_throttle": F.THROTTLED in q.columns and not q[F.THROTTLED].drop_nulls().is_empty(),
         "main_is_part": main.height < q.height,
+        "slo": slo, "slo_text": verdict.slo_text(slo), "verdicts": answer(src, slo),
     }
 
 
@@ -84,11 +109,23 @@ def write_atomic(path: Path, text: str) -> None:
     atomic_write(path, text.encode("utf-8"))
 
 
-def render(path: Path, bandwidth_gbs: float | None = None) -> Path:
-    """report.html (+ queries.csv, queries.parquet) in the run or experiment folder."""
+def render(path: Path, bandwidth_gbs: float | None = None, slo: dict | None = None) -> Path:
+    """report.html, summary.json (+ queries.csv, queries.parquet) in the run or experiment folder."""
     src = load.load(path)
-    html = env().get_template("report.html").render(**context(src, bandwidth_gbs))
+    ctx = context(src, bandwidth_gbs, slo)
+    html = env().get_template("report.html").render(**ctx)
     out = src.dir / REPORT
     write_atomic(out, html)
+    write_summary(src, ctx)
     export.write(src, src.dir)
+    return out
+
+
+def write_summary(src: load.Source, ctx: dict) -> Path:
+    """summary.json: the page's per-category answer for scripts, the same numbers to the digit."""
+    source = {"kind": src.kind, "name": src.name, "dir": src.dir.name,
+              "categories_from": "the categories part" if ctx["main_is_part"] else "every measured attempt"}
+    data = verdict.summary_json(ctx["verdicts"], ctx["slo"], source)
+    out = src.dir / verdict.SUMMARY
+    atomic_write(out, (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8"))
     return out

@@ -66,10 +66,10 @@ def judge(rows: list[dict], slo: dict) -> list[dict]:
     return out
 
 
-def _ci(d: dict, scale: float = 1.0, unit: str = "s", digits: int = 2) -> str:
+def _ci(d: dict, unit: str) -> str:
     if d.get("ci_lo") is None:
         return "no interval from a single query"
-    return f"95% CI of the mean {d['ci_lo'] * scale:.{digits}f}–{d['ci_hi'] * scale:.{digits}f} {unit}"
+    return f"95% CI {d['ci_lo']:.1f}–{d['ci_hi']:.1f} {unit}"
 
 
 def _sentence(r: dict, verdict: str, slo: dict) -> str:
@@ -79,11 +79,12 @@ def _sentence(r: dict, verdict: str, slo: dict) -> str:
         return f"{cat}: no successful query to judge ({r['failures']} of {r['n']} failed)."
     head = "meets the budget" if verdict == "pass" else "misses the budget"
     parts = [f"{cat} {head}: 90% of {ttft['n']} queries had their first token within {_dur(ttft['p90'])} "
-             f"(budget {_dur(slo['ttft_s'])}; median {_dur(ttft['p50'])}, mean {ttft['mean']:.2f} s, {_ci(ttft)})"]
+             f"(budget {_dur(slo['ttft_s'])}; median {_dur(ttft['p50'])}, mean {_ms_ci(ttft)} ms"
+             f"{'' if ttft.get('ci_lo') is None else ' with its 95% interval'})"]
     if tbt["n"]:
         parts.append(f"90% of token gaps within {_dur(tbt['p90'])} (budget {_dur(slo['tbt_s'])})")
     if tok["n"]:
-        parts.append(f"decoding at {tok['mean']:.1f} tokens/s ({_ci(tok, unit='tok/s', digits=1)})")
+        parts.append(f"decoding at {tok['mean']:.1f} tokens/s ({_ci(tok, 'tok/s')})")
     tail = f"; {r['failures']} of {r['n']} queries failed" if r["failures"] else ""
     return ", ".join(parts) + tail + "."
 
