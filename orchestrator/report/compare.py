@@ -8,6 +8,7 @@ from pathlib import Path
 
 from orchestrator import fields as F
 from orchestrator.errors import UserError
+from orchestrator.experiments import index
 from orchestrator.report import analysis, load
 from orchestrator.report.render import env, write_atomic
 
@@ -25,7 +26,11 @@ def differences(a: dict, b: dict) -> list[tuple[str, object, object]]:
 
 def _blocks(src: load.Source) -> dict[tuple[str, str], dict]:
     q = load.measured(load.queries_frame(src))
-    blocks, _ = analysis.category_metrics(q, load.tbt_frame(src)) if q.height else ([], [])
+    main = analysis.main_part(q)
+    tbt = load.tbt_frame(src)
+    if main.height < q.height:  # an experiment: compare its categories parts, as its page does
+        tbt = tbt.filter(tbt[load.ROLE] == index.CATEGORIES)
+    blocks, _ = analysis.category_metrics(main, tbt) if main.height else ([], [])
     return {(b["key"], r[F.CATEGORY]): {**r, "label": b["label"], "unit": b["unit"]} for b in blocks for r in b["rows"]}
 
 
