@@ -20,8 +20,8 @@ LOG_AXIS_RATIO = 20
 # What a user runs to get the data behind an absent figure.
 GET_GPU = ("this run has no GPU sampler readings; run on a board with GPU telemetry (jetson-stats or sysfs: "
            "edgebench bootstrap sets it up) to get them")
-GET_GRANULAR = ("no query was sampled finer than 50 ms; run a few queries with edgebench run --interval 0.01 "
-                "--limit 1 to get a granular series")
+GET_GRANULAR = ("no query was sampled finer than 50 ms; run edgebench experiment granular (the median query of "
+                "each category every 10 ms), or edgebench run --interval 0.01 --limit 1, to get a granular series")
 # Each names a command that exists: the study's plans are `edgebench experiment NAME` (workloads/plans/).
 EXPERIMENT_HINT = {
     index.OUTPUT_SWEEP: "this folder holds no output-length sweep (one query at several max_tokens); run "
