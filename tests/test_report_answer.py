@@ -110,3 +110,22 @@ def test_a_malformed_budget_names_the_form(run):
     res = CliRunner().invoke(main, ["report", str(run), "--no-index", "--slo", "ttft=fast"])
     assert res.exit_code == 1
     assert "cannot read 'ttft=fast'" in res.output and "--slo ttft=2s,tbt=200ms" in res.output
+
+
+def test_a_run_where_every_query_failed_renders_and_says_so(tmp_path):
+    rows = [{"id": f"q{i}", "category": c, "prompt": f"CRASH {c}", "max_tokens": 4, "prompt_tokens_est": 4}
+            for i, c in enumerate(["simple", "complex"])]
+    wl = tmp_path / "w.jsonl"
+    wl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = RunConfig(binary=fake_binary(tmp_path / "main"), model=write_vocab_model(tmp_path / "vocab.gguf"),
+                    workload=wl, out_dir=tmp_path / "out")
+    result = Session.create(cfg, samplers=[ProcessSampler(0.001)], executor=FakeMain(), log=lambda *a: None).run()
+    assert result.n_failed == 2
+    res = CliRunner().invoke(main, ["report", str(result.run_dir), "--no-index"])
+    assert res.exit_code == 0, res.output
+    page = (result.run_dir / "report.html").read_text()
+    assert "could not be drawn" not in page  # every figure says why it is absent, none crashed
+    failures = cells(page, "failures-table")
+    assert failures["simple"][3] == "crashed: 1" and failures["all"][2] == "0"
+    doc = json.loads((result.run_dir / verdict.SUMMARY).read_text())
+    assert [c["verdict"] for c in doc["categories"]] == ["no data", "no data"]

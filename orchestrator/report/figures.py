@@ -494,4 +494,14 @@ ALL = [prompt_length, memory_rss, memory_rss_zoom, memory_gpu, cpu_util, gpu_uti
 
 
 def all_figures(d: Data) -> list[Figure]:
-    return [make(d) for make in ALL]
+    """Every figure; one whose data this folder cannot give says why instead of ending the page."""
+    out = []
+    for make in ALL:
+        try:
+            out.append(make(d))
+        except Exception as exc:  # noqa: BLE001 - a damaged folder loses one figure, never the whole report
+            name = make.__name__.replace("_", " ")
+            out.append(Figure(make.__name__, name, "", absent=f"this folder's data could not be drawn "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+                              "the other figures and tables are unaffected"))
+    return out

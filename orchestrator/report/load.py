@@ -106,9 +106,19 @@ def _load_experiment(path: Path) -> Source:
     return Source(path, "experiment", manifest, records, samples, exp, parts, dirs)
 
 
-def _scalar_columns(rows: list[dict], skip: set[str] = frozenset()) -> pl.DataFrame:
-    """A frame from flat dicts whose keys differ from row to row: ints and floats of one key
-    become Float64 (a reading may be 0 in one row and 0.5 in the next), bools stay bools."""
+_DTYPES = {"int": pl.Float64, "float": pl.Float64, "bool": pl.Boolean, "str": pl.Utf8}
+
+
+def _declared_type(table: dict, name: str):
+    f = F.lookup(table, name)
+    return _DTYPES.get(f.type) if f else None
+
+
+def _scalar_columns(rows: list[dict], skip: set[str] = frozenset(), table: dict | None = None) -> pl.DataFrame:
+    """A frame from flat dicts whose keys differ from row to row. A declared field gets its declared
+    type whatever its values (a column where every query failed is all empty, not text); others:
+    ints and floats of one key become Float64 (a reading may be 0 in one row and 0.5 in the next),
+    bools stay bools. A value that does not fit its declared type is left empty, not a crash."""
     keys: dict[str, None] = {}
     for r in rows:
         for k in r:
@@ -118,7 +128,15 @@ def _scalar_columns(rows: list[dict], skip: set[str] = frozenset()) -> pl.DataFr
     for k in keys:
         values = [r.get(k) for r in rows]
         present = [v for v in values if v is not None]
-        if present and all(isinstance(v, bool) for v in present):
+        declared = _declared_type(table, k) if table is not None else None
+        if declared is pl.Float64:
+            cols[k] = pl.Series(k, [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+                                    for v in values], dtype=pl.Float64)
+        elif declared is pl.Boolean:
+            cols[k] = pl.Series(k, [v if isinstance(v, bool) else None for v in values], dtype=pl.Boolean)
+        elif declared is pl.Utf8:
+            cols[k] = pl.Series(k, [None if v is None else str(v) for v in values], dtype=pl.Utf8)
+        elif present and all(isinstance(v, bool) for v in present):
             cols[k] = pl.Series(k, values, dtype=pl.Boolean)
         elif present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
             cols[k] = pl.Series(k, [None if v is None else float(v) for v in values], dtype=pl.Float64)
@@ -146,7 +164,7 @@ def flat_record(r: dict) -> dict:
 
 
 def queries_frame(src: Source) -> pl.DataFrame:
-    df = _scalar_columns([flat_record(r) for r in src.records])
+    df = _scalar_columns([flat_record(r) for r in src.records], table={**F.RECORD, **F.DERIVED})
     for col, dtype in ((F.CATEGORY, pl.Utf8), (F.STATUS, pl.Utf8), (F.PHASE, pl.Utf8), (F.QUERY_ID, pl.Utf8),
                        (F.ATTEMPT, pl.Utf8), (F.VARIANT_ID, pl.Utf8), (F.PART, pl.Utf8), (ROLE, pl.Utf8)):
         if col not in df.columns:
@@ -162,7 +180,7 @@ def measured(df: pl.DataFrame) -> pl.DataFrame:
 def samples_frame(src: Source) -> pl.DataFrame:
     """Every kept reading; readings an experiment marked `discard` stay out of figures."""
     rows = [s for s in src.samples if not s.get(F.DISCARD)]
-    df = _scalar_columns(rows, skip={F.DISCARD})
+    df = _scalar_columns(rows, skip={F.DISCARD}, table=F.READING)
     for col in (F.R_QUERY_ID, F.R_ATTEMPT, F.R_SAMPLER, ROLE):
         if col not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(col))
