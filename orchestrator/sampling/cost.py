@@ -21,6 +21,8 @@ from pathlib import Path
 
 from orchestrator.errors import UserError
 
+from . import registry
+
 INTERVALS = {"10ms": 0.01, "500ms": 0.5}
 # NVML is left out: against the fake module it would time the fake's /proc scan, not the driver.
 # Its real cost is measured where a GPU is (see the NVML device check), never on recorded input.
@@ -74,23 +76,9 @@ def _recorded_board(tests: Path):
             sys.path.remove(str(tests))
 
 
-def _build(name: str, interval_s: float):
-    if name == "tegrastats":
-        from .tegrastats import TegrastatsSampler
-        return TegrastatsSampler(interval_s)
-    if name == "sysfs":
-        from .sysfs import SysfsSampler
-        return SysfsSampler(interval_s)
-    if name == "jtop":
-        from .jtop import JtopSampler
-        return JtopSampler(interval_s)
-    from .nvml import NvmlSampler
-    return NvmlSampler(interval_s)
-
-
 def measure(name: str, interval_s: float, seconds: float) -> float:
     """% of one core that `name` spent sampling one `seconds`-long child at `interval_s`."""
-    sampler = _build(name, interval_s)
+    sampler = registry.sampler_class(name)(interval_s)
     sampler.open()
     try:
         child = subprocess.Popen(["sleep", str(seconds)])

@@ -18,9 +18,10 @@ import importlib.util
 from orchestrator.errors import UserError
 from orchestrator.sysinfo import sysroot
 
+from . import registry
 from .base import Sampler
 
-GPU_SAMPLERS = ("jtop", "tegrastats", "sysfs", "nvml", "none")
+GPU_SAMPLERS = registry.CHOICES
 FIX = "--gpu-sampler " + "|".join(GPU_SAMPLERS)
 
 
@@ -38,51 +39,21 @@ class NoGpuSampler(Sampler):
         return {"name": self.name, "kind": self.kind, "reason": self.reason, "selection": self.selection}
 
 
-def _jtop(interval_s: float):
-    from .jtop import JtopSampler
-
-    sock = sysroot() / "run/jtop.sock"
-    if not sock.exists():
-        raise RuntimeError(f"no jtop service socket at {sock}")
-    if importlib.util.find_spec("jtop") is None:
-        raise RuntimeError("jetson-stats is not installed in this environment")
-    sampler = JtopSampler(interval_s)
-    sampler.open()
-    return sampler
-
-
-def _tegrastats(interval_s: float):
-    from .tegrastats import TegrastatsSampler
-
-    sampler = TegrastatsSampler(interval_s)
-    if sampler.available():
+def _build(name: str, interval_s: float) -> Sampler:
+    """A sampler that can run here, or RuntimeError/ImportError saying why not. jtop is probed by a
+    real connection (the version check happens only then), kept open for the run."""
+    if name == "jtop":
+        sock = sysroot() / "run/jtop.sock"
+        if not sock.exists():
+            raise RuntimeError(f"no jtop service socket at {sock}")
+        if importlib.util.find_spec("jtop") is None:
+            raise RuntimeError("jetson-stats is not installed in this environment")
+    sampler = registry.sampler_class(name)(interval_s)
+    if name == "jtop":
+        sampler.open()
+    elif sampler.available():
         raise RuntimeError(sampler.available())
     return sampler
-
-
-def _sysfs(interval_s: float):
-    from .sysfs import SysfsSampler
-
-    sampler = SysfsSampler(interval_s)
-    if sampler.available():
-        raise RuntimeError(sampler.available())
-    return sampler
-
-
-def _nvml(interval_s: float):
-    from .nvml import NvmlSampler
-
-    sampler = NvmlSampler(interval_s)
-    if sampler.available():
-        raise RuntimeError(sampler.available())
-    return sampler
-
-
-_BUILDERS = {"jtop": _jtop, "tegrastats": _tegrastats, "sysfs": _sysfs, "nvml": _nvml}
-_INSTALL = {
-    "jtop": "edgebench bootstrap --force jetson-stats",
-    "nvml": "pip install 'edgebench[nvidia]'",
-}
 
 
 def make_gpu_sampler(choice: str | None, interval_s: float) -> Sampler:
@@ -93,17 +64,17 @@ def make_gpu_sampler(choice: str | None, interval_s: float) -> Sampler:
         return NoGpuSampler("--gpu-sampler none was asked", {"none": "asked"})
     if choice is not None:
         try:
-            sampler = _BUILDERS[choice](interval_s)
+            sampler = _build(choice, interval_s)
         except (RuntimeError, ImportError) as exc:
-            fix = _INSTALL.get(choice, "--gpu-sampler none")
+            fix = registry.INSTALL.get(choice, "--gpu-sampler none")
             raise UserError(f"the {choice} GPU sampler cannot run here: {exc}",
                             fix=f"{fix}  (or run with --gpu-sampler none)") from exc
         sampler.selection = {choice: "asked"}
         return sampler
     passed: dict[str, str] = {}
-    for name, build in _BUILDERS.items():
+    for name in registry.GPU:
         try:
-            sampler = build(interval_s)
+            sampler = _build(name, interval_s)
         except (RuntimeError, ImportError) as exc:
             passed[name] = str(exc)
             continue

@@ -1,0 +1,28 @@
+"""The one table of GPU/board samplers: their names, in the order automatic selection tries them,
+the class behind each, and what installs a missing one. Selection (select.py), the cost
+measurement (cost.py) and `make bench` all read it, so a new sampler is one line here."""
+
+from __future__ import annotations
+
+import importlib
+
+# name -> (module under orchestrator.sampling, class); the order is automatic selection's.
+GPU = {
+    "jtop": ("jtop", "JtopSampler"),
+    "tegrastats": ("tegrastats", "TegrastatsSampler"),
+    "sysfs": ("sysfs", "SysfsSampler"),
+    "nvml": ("nvml", "NvmlSampler"),
+}
+NONE = "none"
+CHOICES = (*GPU, NONE)
+# What to run when an asked-for sampler's dependency is missing.
+INSTALL = {
+    "jtop": "edgebench bootstrap --force jetson-stats",
+    "nvml": "pip install 'edgebench[nvidia]'",
+}
+
+
+def sampler_class(name: str) -> type:
+    """The class of a GPU sampler, imported only when asked (jtop and pynvml load heavy modules)."""
+    module, cls = GPU[name]
+    return getattr(importlib.import_module(f"orchestrator.sampling.{module}"), cls)
