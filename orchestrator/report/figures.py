@@ -57,6 +57,7 @@ class Data:
     tbt_pos: pl.DataFrame  # median TBT by category and position
     kind: str = "run"
     every: pl.DataFrame | None = None  # measured attempts of every part (the sweeps and the pair too)
+    pair_categories: tuple[str, ...] = ()  # the matched pair's plan order: its difference is first - second
 
     def of(self, role: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The attempts (and their readings) of the part that plays `role`, or of this single
@@ -422,7 +423,7 @@ def _memory_sweep(d: Data, fig: Figure, role: str, label) -> Figure:
     order = found["label"].to_list()  # sweep order, not string order
     plot = (p9.ggplot(_pd(df, cat_col="run", order=order), p9.aes(F.T_S, "mb", colour="run")) + p9.geom_line(size=0.5)
             + p9.scale_colour_manual(values=PALETTE) + p9.labs(x="time since spawn (s)", y=f"{what} (MB)", colour="")
-            + _theme())
+            + p9.guides(colour=p9.guide_legend(ncol=2)) + _theme())
     fig.svg = _svg(plot)
     return fig
 
@@ -473,7 +474,8 @@ def pair_total(d: Data) -> Figure:
     if q.is_empty() or q[F.CATEGORY].n_unique() < 2:
         f.absent = EXPERIMENT_HINT[index.MATCHED_PAIR]
         return f
-    cats = category_order(q[F.CATEGORY].unique().to_list())
+    present = q[F.CATEGORY].unique().to_list()
+    cats = [c for c in d.pair_categories if c in present] or category_order(present)
     sides = [q.filter(pl.col(F.CATEGORY) == c) for c in cats]
     diff = stats.difference(*(side[F.TOTAL_S].drop_nulls().to_list() for side in sides[:2]))
     tokens = ", ".join(f"{c} {'/'.join(str(int(t)) for t in sorted(side[F.OUTPUT_TOKENS].drop_nulls().unique()))}"

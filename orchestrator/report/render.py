@@ -68,6 +68,15 @@ def main_records(src: load.Source) -> list[dict]:
     return src.records
 
 
+def pair_categories(src: load.Source) -> tuple[str, ...]:
+    """The matched pair's categories in its plan's order, as its recorded plan has them."""
+    plans = [p.get("plan") for p in src.parts if p.get(load.ROLE) == index.MATCHED_PAIR]
+    exp = index.run_experiment(src.manifest)
+    if exp and index.role(exp.get("plan")) == index.MATCHED_PAIR:
+        plans.append(exp["plan"])
+    return tuple((plans[0] or {}).get("categories") or ()) if plans else ()
+
+
 def answer(src: load.Source, slo: dict) -> list[dict]:
     """Per category, the verdict against the budget: the statistics engine's rows, judged."""
     from orchestrator import stats
@@ -87,7 +96,8 @@ def context(src: load.Source, bandwidth_gbs: float | None = None, slo: dict | No
     metrics, absent = analysis.category_metrics(main, tbt)
     val_rows, flagged = analysis.validation(src.records)
     slo = slo or verdict.DEFAULT_SLO
-    data = figures.Data(q=main, s=s, tbt=tbt, tbt_pos=tbt_pos, kind=src.kind, every=q)
+    data = figures.Data(q=main, s=s, tbt=tbt, tbt_pos=tbt_pos, kind=src.kind, every=q,
+                        pair_categories=pair_categories(src))
     rows = [{**r, "prompt": prompt_of(src, r)} for r in src.records]
     model = src.manifest.get("model") or {}
     return {
