@@ -129,3 +129,47 @@ def test_a_run_where_every_query_failed_renders_and_says_so(tmp_path):
     assert failures["simple"][3] == "crashed: 1" and failures["all"][2] == "0"
     doc = json.loads((result.run_dir / verdict.SUMMARY).read_text())
     assert [c["verdict"] for c in doc["categories"]] == ["no data", "no data"]
+
+
+class JitterMain(FakeMain):
+    """The fake executor whose first token comes 0, 3 or 7 ms later from one call to the next, so
+    repetitions of a query differ and their interval has a width."""
+
+    def __call__(self, *args, **kwargs):
+        res = super().__call__(*args, **kwargs)
+        shift = (0, 3_000_000, 7_000_000)[len(self.calls) % 3]
+        if len(res.chunks) > 1:
+            res.chunks = res.chunks[:1] + [(t + shift, b) for t, b in res.chunks[1:]]
+            res.t_exit_ns += shift
+        return res
+
+
+def test_repetition_intervals_agree_on_terminal_manifest_and_page(tmp_path, capsys):
+    from orchestrator.commands.experiment import show_results
+    from orchestrator.experiments import plans
+    from orchestrator.experiments import run as xrun
+
+    rows = [{"id": f"{c}-{i}", "category": c, "prompt": " ".join(["w"] * (10 + 5 * i)), "max_tokens": 6,
+             "prompt_tokens_est": 12} for c in ("simple", "complex") for i in range(3)]
+    wl = tmp_path / "w.jsonl"
+    wl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = RunConfig(binary=fake_binary(tmp_path / "main"), model=write_vocab_model(tmp_path / "vocab.gguf"),
+                    workload=wl, out_dir=tmp_path / "out")
+    plan = plans.from_dict({"name": "mine", "select": {"rule": "median", "categories": ["simple", "complex"]},
+                            "interval_s": 0.5, "repeat": 3}, "test")
+    s = xrun.start(xrun.resolve(plan, cfg), samplers=[ProcessSampler(0.001)], executor=JitterMain(),
+                   log=lambda *a: None)
+    s.run()
+    res = xrun.finish_results(s)
+    capsys.readouterr()
+    show_results(res)
+    terminal = capsys.readouterr().out
+    manifest = RunReader(s.store.dir).manifest["results"]["ci95"]
+    render(s.store.dir)
+    page = html.unescape((s.store.dir / "report.html").read_text())
+    assert len(manifest) == 2
+    for item in manifest:
+        t = item[F.TTFT_S]
+        assert t["n"] == 3 and t["ci_half"] > 0
+        assert f"ttft={t['mean'] * 1e3:.1f}±{t['ci_half'] * 1e3:.1f}ms" in terminal
+        assert f"{t['ci_lo'] * 1e3:,.2f} – {t['ci_hi'] * 1e3:,.2f}" in page

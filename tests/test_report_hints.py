@@ -11,10 +11,11 @@ from orchestrator.experiments import plans
 from orchestrator.report import figures
 
 HINTS = [figures.GET_GPU, figures.GET_GRANULAR, *figures.EXPERIMENT_HINT.values()]
+COMMAND = re.compile(r"edgebench ((?:[a-z-]+)(?: [a-z-]+)?(?: --?[a-z-]+(?: [\w.]+)?)*)")
 
 
 def test_every_hint_names_a_command_that_exists():
-    named = [m for h in HINTS for m in re.findall(r"edgebench ((?:[a-z-]+)(?: [a-z-]+)?(?: --?[a-z-]+(?: [\w.]+)?)*)", h)]
+    named = [m for h in HINTS for m in COMMAND.findall(h)]
     assert len(named) >= 5
     for cmd in named:
         words = cmd.split()
