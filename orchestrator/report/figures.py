@@ -461,7 +461,9 @@ def pair_total(d: Data) -> Figure:
     if q.is_empty() or q[F.CATEGORY].n_unique() < 2:
         f.absent = EXPERIMENT_HINT[index.MATCHED_PAIR]
         return f
-    cats = category_order(q[F.CATEGORY].unique().to_list())
+    # the sides in the order they ran, which is the plan's (experiments/run.py results() takes the same
+    # order), so the page's difference has the sign the terminal and the manifest print
+    cats = q[F.CATEGORY].unique(maintain_order=True).to_list()
     sides = [q.filter(pl.col(F.CATEGORY) == c) for c in cats]
     diff = stats.difference(*(side[F.TOTAL_S].drop_nulls().to_list() for side in sides[:2]))
     tokens = ", ".join(f"{c} {'/'.join(str(int(t)) for t in sorted(side[F.OUTPUT_TOKENS].drop_nulls().unique()))}"
