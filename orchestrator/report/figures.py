@@ -537,53 +537,55 @@ def _timeline_plot(df: pl.DataFrame, ylab: str):
             + _theme() + p9.theme(figure_size=(7.5, 5)))
 
 
-def memory_timeline(d: Data) -> Figure:
-    f = Figure("memory-timeline", "CPU and GPU memory over the category sweep",
-               "The study's Figure 2: resident memory of the llama.cpp process (and its GPU memory where read) at "
-               "each reading of the category sweep, the queries laid end to end in the order they ran (each at its "
-               "time since spawn after the total time of those before it; warm-ups and the gaps between queries "
-               "left out), coloured by category.")
+_SWEEP_ORDER = ("the queries laid end to end in the order they ran (each at its time since spawn after the total "
+                "time of those before it; warm-ups and the gaps between queries left out), coloured by category.")
+
+
+def _timeline_figure(d: Data, f: Figure, series, what: str, ylab: str, gpu_col: str, gpu_what: str) -> Figure:
+    """`series(readings)` gives the frames to draw (`_series`); the figure says why when there are none,
+    and names the GPU side it lacks."""
     got = _sweep_timeline(d)
     if isinstance(got, str):
         f.absent = got
         return f
     _, s = got
-    parts = [_series(s, col, label, 1e-6) for col, label in ((F.RSS_BYTES, "CPU memory (RSS)"),
-                                                             (F.GPU_MEM_PROC_BYTES, "GPU memory")) if _has(s, col)]
+    parts = [p for p in series(s) if not p.is_empty()]
     if not parts:
-        f.absent = ("no memory reading of the category sweep's queries (the process sampler records RSS by default; "
-                    "was every query a failure?)")
+        f.absent = f"no {what} reading of the category sweep's queries (was every query a failure?)"
         return f
-    if not _has(s, F.GPU_MEM_PROC_BYTES):
-        f.caption += " GPU memory is absent: " + GET_GPU + "."
-    f.svg = _svg(_timeline_plot(pl.concat(parts), "MB"), height=5)
+    if not _has(s, gpu_col):
+        f.caption += f" {gpu_what} is absent: " + GET_GPU + "."
+    f.svg = _svg(_timeline_plot(pl.concat(parts), ylab), height=5)
     return f
+
+
+def memory_timeline(d: Data) -> Figure:
+    f = Figure("memory-timeline", "CPU and GPU memory over the category sweep",
+               "The study's Figure 2: resident memory of the llama.cpp process (and its GPU memory where read) at "
+               "each reading of the category sweep, " + _SWEEP_ORDER)
+
+    def series(s: pl.DataFrame) -> list[pl.DataFrame]:
+        return [_series(s, col, label, 1e-6) for col, label in ((F.RSS_BYTES, "CPU memory (RSS)"),
+                                                                (F.GPU_MEM_PROC_BYTES, "GPU memory")) if _has(s, col)]
+
+    return _timeline_figure(d, f, series, "memory", "MB", F.GPU_MEM_PROC_BYTES, "GPU memory")
 
 
 def util_timeline(d: Data) -> Figure:
     f = Figure("util-timeline", "CPU and GPU utilisation over the category sweep",
                "The study's Figure 5: CPU use of the llama.cpp process (100% = every core) and GPU load at each "
-               "reading of the category sweep, the queries laid end to end in the order they ran (each at its time "
-               "since spawn after the total time of those before it; warm-ups and the gaps between queries left "
-               "out), coloured by category.")
-    got = _sweep_timeline(d)
-    if isinstance(got, str):
-        f.absent = got
-        return f
-    _, s = got
-    parts = []
-    if _has(s, F.CPU_PCT_NORM):
-        cpu = s.filter(pl.col(F.DT_S).is_not_null()) if F.DT_S in s.columns else s  # a first reading reads 0
-        parts.append(_series(cpu, F.CPU_PCT_NORM, "CPU (% of all cores)"))
-    if _has(s, F.GPU_LOAD_PCT):
-        parts.append(_series(s, F.GPU_LOAD_PCT, "GPU load (%)"))
-    else:
-        f.caption += " GPU load is absent: " + GET_GPU + "."
-    if not parts or all(p.is_empty() for p in parts):
-        f.absent = "no CPU or GPU load reading of the category sweep's queries (was every query a failure?)"
-        return f
-    f.svg = _svg(_timeline_plot(pl.concat(parts), "%"), height=5)
-    return f
+               "reading of the category sweep, " + _SWEEP_ORDER)
+
+    def series(s: pl.DataFrame) -> list[pl.DataFrame]:
+        out = []
+        if _has(s, F.CPU_PCT_NORM):
+            cpu = s.filter(pl.col(F.DT_S).is_not_null()) if F.DT_S in s.columns else s  # a first reading reads 0
+            out.append(_series(cpu, F.CPU_PCT_NORM, "CPU (% of all cores)"))
+        if _has(s, F.GPU_LOAD_PCT):
+            out.append(_series(s, F.GPU_LOAD_PCT, "GPU load (%)"))
+        return out
+
+    return _timeline_figure(d, f, series, "CPU or GPU load", "%", F.GPU_LOAD_PCT, "GPU load")
 
 
 # The timelines sit beside the per-category bars they extend (memory-rss, cpu-util, gpu-util).
