@@ -121,3 +121,13 @@ def _pair_workload(cfg):
             for c in ("contextual", "task-oriented")]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def test_a_long_sweep_keeps_each_slice_s_peak():
+    n = figures.TIMELINE_MAX_POINTS + 1000  # over 4 readings a slice
+    df = pl.DataFrame({"category": ["simple"] * n, "attempt": ["a"] * n, "t_sweep_s": [i * 0.01 for i in range(n)],
+                       "value": [float(i % 3) for i in range(n)], "series": ["CPU memory (RSS)"] * n})
+    thin, thinned = figures._thinned(df)
+    assert thinned and thin.height == figures.TIMELINE_BINS
+    assert set(thin["value"].to_list()) == {2.0}  # every slice keeps its highest reading
+    assert figures._thinned(df.head(100))[1] is False  # a short sweep is drawn reading by reading

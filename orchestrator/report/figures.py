@@ -524,6 +524,26 @@ def _series(s: pl.DataFrame, col: str, label: str, scale: float = 1.0) -> pl.Dat
         F.CATEGORY, F.ATTEMPT, "t_sweep_s", (pl.col(col) * scale).alias("value"), pl.lit(label).alias("series"))
 
 
+# Above this many readings in one series a timeline draws, per category, the highest reading of each
+# of TIMELINE_BINS equal slices of the sweep: a page 7.5 inches wide shows no more, and a long sweep's
+# every reading would make the figure slow to draw and heavy to load. Peaks survive; the caption says so.
+TIMELINE_MAX_POINTS = 6000
+TIMELINE_BINS = 1500
+
+
+def _thinned(df: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
+    if df.group_by("series").len()["len"].max() <= TIMELINE_MAX_POINTS:
+        return df, False
+    lo = df["t_sweep_s"].min()
+    width = (df["t_sweep_s"].max() - lo) / TIMELINE_BINS or 1.0
+    # the last reading falls on the far edge: it belongs to the last slice, not to one of its own
+    slice_ = ((pl.col("t_sweep_s") - lo) / width).floor().clip(upper_bound=TIMELINE_BINS - 1)
+    binned = (df.with_columns(slice_.alias("bin"))
+              .group_by("series", F.CATEGORY, "bin")
+              .agg(pl.col("t_sweep_s").min(), pl.col("value").max(), pl.col(F.ATTEMPT).first()))
+    return binned.drop("bin"), True
+
+
 def _timeline_plot(df: pl.DataFrame, ylab: str):
     import plotnine as p9
 
@@ -555,7 +575,11 @@ def _timeline_figure(d: Data, f: Figure, series, what: str, ylab: str, gpu_col: 
         return f
     if not _has(s, gpu_col):
         f.caption += f" {gpu_what} is absent: " + GET_GPU + "."
-    f.svg = _svg(_timeline_plot(pl.concat(parts), ylab), height=5)
+    df, thinned = _thinned(pl.concat(parts))
+    if thinned:
+        f.caption += (f" The sweep has more than {TIMELINE_MAX_POINTS} readings a series: each point is the highest "
+                      f"reading of one of {TIMELINE_BINS} equal slices of it.")
+    f.svg = _svg(_timeline_plot(df, ylab), height=5)
     return f
 
 
