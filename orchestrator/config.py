@@ -27,6 +27,9 @@ class RunConfig:
     categories: tuple[str, ...] = ()
     ctx_min: int = 512  # main's default; raised when prompt + output need more
     memory_check: bool = True  # refuse a model larger than the memory available
+    # seconds the GPU/board sampler watches the idle board before the first query, for energy net of
+    # idle (sampling/idle.py); 0 skips it. Only a run with a GPU/board sampler waits.
+    idle_window_s: float = 2.0
 
     def to_json(self) -> dict:
         d = asdict(self)

@@ -183,10 +183,28 @@ GPU_SHARED_MEM_PEAK_BYTES = _rec("gpu_shared_mem_peak_bytes", "int", "bytes",
                                  "peak shared (GPU/NvMap) memory of the board (its `ram_shared_bytes` readings)", GPU,
                                  "gpu")
 ENERGY_J = _rec("energy_j", "float", "J",
-                "trapezoid integral of `power_total_mw` between the readings inside [0, t_exit]", GPU, "gpu")
-ENERGY_WINDOW_S = _rec("energy_window_s", "float", "s", "the span of the query that `energy_j` covers", GPU, "gpu")
+                "the board's energy over the whole query [0, t_exit]: trapezoid integral of `power_total_mw` over "
+                "the readings inside it, the first reading's power held back to 0 and the last one's held to t_exit",
+                GPU, "gpu")
+ENERGY_WINDOW_S = _rec("energy_window_s", "float", "s",
+                       "the span between the first and the last power reading inside the query: the part of "
+                       "`energy_j` measured rather than held", GPU, "gpu")
+ENERGY_COVERAGE = _rec("energy_coverage", "float", "",
+                       "`energy_window_s / t_exit`: the share of the query that power readings span (1 = all of it)",
+                       GPU, "gpu")
+ENERGY_COVERAGE_LOW = _rec("energy_coverage_low", "bool", "",
+                           "`energy_coverage` is below 0.9: most of the energy is measured, but a short query's figure "
+                           "leans on held readings; sample faster (--interval) to compare J/token across categories",
+                           GPU, "gpu")
 ENERGY_PER_TOKEN_J = _rec("energy_per_token_j", "float", "J", "`energy_j / output_tokens`", GPU, "gpu")
-ENERGY_RAIL_J = _rec("energy_{rail}_j", "float", "J", "the same integral for one power rail", GPU, "gpu",
+IDLE_POWER_MW = _rec("idle_power_mw", "float", "mW",
+                     "the board's idle power, measured in the same run before its first query (the manifest's "
+                     "`idle_power`); empty when the run measured none", GPU, "gpu")
+ENERGY_NET_J = _rec("energy_net_j", "float", "J",
+                    "`energy_j − idle_power_mw / 1000 · t_exit`: the energy the query cost above the board idling",
+                    GPU, "gpu")
+ENERGY_NET_PER_TOKEN_J = _rec("energy_net_per_token_j", "float", "J", "`energy_net_j / output_tokens`", GPU, "gpu")
+ENERGY_RAIL_J = _rec("energy_{rail}_j", "float", "J", "the same integral (edges held) for one power rail", GPU, "gpu",
                      column=False)
 TEMP_PEAK_C = _rec("temp_peak_c", "float", "°C",
                    "the highest temperature read in the query, leaving out the Nano's PMIC sensor (a fixed 100 °C)",

@@ -254,6 +254,8 @@ class Session:
         # waits there, its samplers learn the phase); what it returns is merged into the record.
         self.before_item = before_item
         self._open = False
+        # the board's idle power of this run folder (sampling/idle.py), measured once before its first query
+        self.idle_mw = (store.manifest.get("idle_power") or {}).get("power_mw")
 
     # -- building -------------------------------------------------------------------------
     @classmethod
@@ -395,7 +397,7 @@ class Session:
             record, samples = failed(q, attempt, "error", f"cannot count prompt tokens: {exc}"), {}
         else:
             record, samples = run_query(cfg, q, attempt, raw, self.prep.pieces, self.prep.n_ctx_train, n_prompt,
-                                        self.prep.ignore_eos, self.samplers, self.executor)
+                                        self.prep.ignore_eos, self.samplers, self.executor, self.idle_mw)
         record.update({F.PHASE: item.phase, F.REPETITION: item.repetition, F.VARIANT: item.variant,
                        F.VARIANT_ID: variant_id(item.variant), **(gate or {})})
         record[F.RAW_DIR] = str(raw.relative_to(self.store.dir / "raw"))
@@ -413,6 +415,8 @@ class Session:
             status, reason = "interrupted", None
             try:
                 self.open()
+                if todo:
+                    self.measure_idle()
                 for i, item in enumerate(todo, 1):
                     record = self.run_one(item)
                     if on_record:
@@ -425,6 +429,21 @@ class Session:
                 self.close()
                 self._finish(status, reason)
         return Result(self.store.dir, self.store.read_queries(), len(todo))
+
+    def measure_idle(self) -> None:
+        """The board's idle power, once per run folder, before its first query (a resume keeps the
+        first session's): nothing of ours runs while the GPU/board sampler watches."""
+        if "idle_power" in self.store.manifest:
+            return
+        from orchestrator.sampling.idle import measure
+
+        idle = measure(self.samplers, self.cfg.idle_window_s)
+        if idle is None:
+            return
+        self.store.update_manifest(idle_power=idle)
+        self.idle_mw = idle["power_mw"]
+        self.log(f"idle power: {idle['power_mw']:.0f} mW over {idle['window_s']:g} s ({idle['n']} readings)"
+                 if idle["n"] else f"idle power not measured: {idle['why']}; energy is given gross only")
 
     def _finish(self, status: str, reason: str | None) -> None:
         records = self.store.read_queries()

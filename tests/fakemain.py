@@ -4,7 +4,8 @@ microseconds, so session, resume, variant, lock and exit-code tests need no llam
 
 Timestamps are synthetic (no time passes): load 50 ms, prefill 1 ms per prompt token, 20 ms per
 generated token, so the figures a test reads back are known exactly. A prompt containing CRASH
-dies by SIGSEGV, HANG idles out, EXIT3 exits with status 3.
+dies by SIGSEGV, HANG idles out, EXIT3 exits with status 3. `FakeMain(eos_after=K)` is a model that
+ends its answer after K tokens unless argv has --ignore-eos, as a real model stops at EOS.
 """
 
 from __future__ import annotations
@@ -59,15 +60,18 @@ class FakeMain:
     """Has run_child's signature. `calls` records each argv; `on_call(argv)` runs first (a test
     raises from it to simulate an interruption)."""
 
-    def __init__(self, on_call=None):
+    def __init__(self, on_call=None, eos_after: int | None = None):
         self.calls: list[list[str]] = []
         self.on_call = on_call
+        self.eos_after = eos_after
 
     def __call__(self, argv, cwd, stderr_path, samplers, idle_timeout_s, timeout_s) -> ChildResult:
         self.calls.append(list(argv))
         if self.on_call:
             self.on_call(argv)
         prompt, n = _arg(argv, "-p"), int(_arg(argv, "-n"))
+        if self.eos_after is not None and "--ignore-eos" not in argv:
+            n = min(n, self.eos_after)
         t0 = time.perf_counter_ns()
         res = ChildResult(t_spawn_ns=t0)
         for s in samplers:

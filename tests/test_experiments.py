@@ -4,6 +4,7 @@ readings, thermal gating, confidence intervals, and an interrupted `experiment a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -263,7 +264,8 @@ def test_thermal_gate_waits_for_the_board_to_cool_and_notes_how_long(tmp_path):
 
 
 def test_cooldown_waits_between_items_not_before_the_first_and_is_recorded(setup):
-    res = xrun.resolve(plans.load(plans.find("matched-pair")), setup)
+    pair_once = dataclasses.replace(plans.load(plans.find("matched-pair")), warmup=0, repeat=1)
+    res = xrun.resolve(pair_once, setup)
     s = xrun.start(res, gating={"cooldown_s": 0.2, "max_temp_c": None, "timeout_s": 60}, executor=FakeMain(),
                    log=lambda m: None)
     recs = s.run().records
@@ -281,10 +283,26 @@ def test_confidence_interval_uses_the_t_distribution():
     assert stats.describe([5.0])["ci_half"] is None and stats.describe([5.0])["std"] is None
 
 
+def test_matched_pair_warms_up_repeats_and_the_cli_repeat_overrides_it(setup):
+    m = plan_only(setup, "matched-pair")
+    # one warm-up (the study discarded it) and 3 measured repetitions of each side, at exactly 50 tokens
+    assert (m["warmup"], m["repeat"], m["n_items"], m["ignore_eos"]) == (1, 3, 2 * (1 + 3), True)
+    more = cli(setup, "matched-pair", "--plan-only", "--repeat", "5")
+    assert more.exit_code == 0, more.output
+    assert (json.loads(more.output)["repeat"], json.loads(more.output)["n_items"]) == (5, 2 * (1 + 5))
+    # `experiment all` keeps each plan's own repetitions unless --repeat is given
+    for args, want in (((), 3), (("--repeat", "2"), 2)):
+        res = cli(setup, "all", "--plan-only", *args)
+        assert res.exit_code == 0, res.output
+        (pair,) = [p for p in json.loads(res.output)["parts"] if p["experiment"] == "matched-pair"]
+        assert (pair["warmup"], pair["repeat"]) == (1, want)
+
+
 def test_matched_pair_results_compare_total_time_with_intervals(setup):
-    res = xrun.resolve(plans.load(plans.find("matched-pair")), setup, repeat=3)
-    s = xrun.start(res, executor=FakeMain(), log=lambda m: None)
-    s.run()
+    res = xrun.resolve(plans.load(plans.find("matched-pair")), setup)  # the plan's own warm-up and 3 repetitions
+    s = xrun.start(res, executor=FakeMain(eos_after=7), log=lambda m: None)
+    recs = s.run().records
+    assert sorted(r["phase"] for r in recs) == ["measure"] * 6 + ["warmup"] * 2
     out = xrun.finish_results(s)
     cmp_ = RunReader(s.store.dir).manifest["results"]["compare"]
     assert cmp_ == json.loads(json.dumps(out["compare"]))
@@ -294,7 +312,44 @@ def test_matched_pair_results_compare_total_time_with_intervals(setup):
     assert ctx["total_s"]["n"] == 3 and ctx["total_s"]["ci_half"] == pytest.approx(0, abs=1e-6)
     # the fake's timings do not vary, so the difference's interval is the difference itself
     assert cmp_["ci_lo"] == pytest.approx(0.005, abs=1e-4) and cmp_["ci_hi"] == pytest.approx(0.005, abs=1e-4)
-    assert ctx["output_tokens"] == [50] and task["output_tokens"] == [50]
+    assert ctx["output_tokens"] == [50] and task["output_tokens"] == [50]  # EOS ignored: the fake stops at 7
+    # the page's pair figure says the same difference, interval and token counts
+    from orchestrator.report import load, render
+
+    (fig,) = [f for f in render.context(load.load(s.store.dir))["figures"] if f.id == "pair-total"]
+    assert fig.svg and "contextual minus task-oriented: +0.005 s (95% interval +0.005 to +0.005 s)" in fig.caption
+    assert "output tokens: contextual 50, task-oriented 50" in fig.caption
+
+
+def test_the_output_sweep_and_the_pair_generate_exactly_the_tokens_asked(setup):
+    for name, limits in (("output-sweep", [10, 50, 120, 230, 400]), ("matched-pair", [50])):
+        fake = FakeMain(eos_after=7)  # a model that would end its answer after 7 tokens
+        s = xrun.start(xrun.resolve(plans.load(plans.find(name)), setup), executor=fake, log=lambda m: None)
+        recs = s.run().records
+        assert fake.calls and all("--ignore-eos" in argv for argv in fake.calls), name
+        assert all(r["ignore_eos"] is True and r["output_tokens"] == r["max_tokens"] for r in recs), name
+        assert sorted({r["output_tokens"] for r in recs}) == limits  # 230 and 400 are really 230 and 400
+        manifest = RunReader(s.store.dir).manifest
+        assert manifest["experiment"]["plan"]["ignore_eos"] is True and manifest["ignore_eos"] is True
+    # the same model stops at EOS in a plan that does not ask otherwise (this vocab model is no twin)
+    fake = FakeMain(eos_after=7)
+    s = xrun.start(xrun.resolve(plans.load(plans.find("prompt-sweep")), setup), executor=fake, log=lambda m: None)
+    recs = s.run().records
+    assert all("--ignore-eos" not in argv for argv in fake.calls) and {r["output_tokens"] for r in recs} == {7}
+    assert {r["ignore_eos"] for r in recs} == {False}
+    # an explicit --stop-at-eos wins over the plan's key, and the record says which was in force
+    fake = FakeMain(eos_after=7)
+    res = xrun.resolve(plans.load(plans.find("output-sweep")), dataclasses.replace(setup, ignore_eos=False))
+    recs = xrun.start(res, executor=fake, log=lambda m: None).run().records
+    assert {r["output_tokens"] for r in recs} == {7} and {r["ignore_eos"] for r in recs} == {False}
+
+
+def test_a_plans_ignore_eos_must_be_true_or_false(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: x\nselect: {rule: median}\nignore_eos: sometimes\n")
+    with pytest.raises(UserError, match="ignore_eos: must be true or false") as e:
+        plans.load(path)
+    assert str(path) in e.value.message
 
 
 # -- experiment all ------------------------------------------------------------------------

@@ -124,6 +124,8 @@ def test_output_sweep_runs_the_five_limits(study):
     measured = [r for r in recs if r["phase"] == "measure"]
     assert [r["output_tokens"] for r in measured] == [10, 50, 120, 230, 400]
     assert len({r["query_id"] for r in recs}) == 1 and {r["category"] for r in recs} == {"conversational"}
+    # the plan asks main to ignore EOS, whatever the model: the limits are the tokens generated
+    assert reader.manifest["experiment"]["plan"]["ignore_eos"] is True and all(r["ignore_eos"] for r in recs)
 
 
 def test_matched_pair_compares_total_time(study):
@@ -133,6 +135,20 @@ def test_matched_pair_compares_total_time(study):
     assert [s["category"] for s in cmp_["sides"]] == ["contextual", "task-oriented"]
     assert cmp_["difference"] == pytest.approx(a - b) and a > 0 and b > 0
     assert "matched pair, total_s" in study["res"].stdout
+    # a warm-up each, left out; 3 measured repetitions each, so the difference has its interval
+    assert sorted(r["phase"] for r in recs) == ["measure"] * 6 + ["warmup"] * 2
+    assert [s["total_s"]["n"] for s in cmp_["sides"]] == [3, 3]
+    assert cmp_["ci_lo"] <= cmp_["difference"] <= cmp_["ci_hi"]
+    assert [s["output_tokens"] for s in cmp_["sides"]] == [[50], [50]] and all(r["ignore_eos"] for r in recs)
+
+
+def test_the_sweep_timelines_are_drawn_from_the_categories_part(study):
+    from orchestrator.report import load, render
+
+    figs = {f.id: f for f in render.context(load.load(study["exp"]))["figures"]}
+    for fig_id in ("memory-timeline", "util-timeline"):
+        assert figs[fig_id].svg, (fig_id, figs[fig_id].absent)
+    assert "cold TTFT" in figs["ttft-box"].caption
 
 
 def test_ngl_sweep_plan_only_on_the_cpu_build_says_why_not(study):

@@ -149,7 +149,7 @@ def _stamped(readings: list[dict]) -> list[dict]:
 
 
 TIMELINE = {"t_echo_s": 0.05, "t_first_token_s": 0.25, "t_last_token_s": 0.6, "t_exit_s": 0.7,
-            "output_tokens": 8, "kernel_peak_rss_bytes": 1, "n_gpu_layers": 99}
+            "output_tokens": 8, "kernel_peak_rss_bytes": 1, "n_gpu_layers": 99, F.IDLE_POWER_MW: 500.0}
 
 
 def test_every_field_a_writer_emits_is_declared(session_records, gpu_readings):
@@ -162,6 +162,8 @@ def test_every_field_a_writer_emits_is_declared(session_records, gpu_readings):
     for name, rs in gpu_readings.items():
         figures = derive(_stamped(rs), TIMELINE)
         assert F.undeclared(F.RECORD, figures) == [], name
+        if any(F.POWER_TOTAL_MW in r for r in rs):  # energy, its coverage and its net are figures, not names
+            assert figures[F.ENERGY_NET_J] is not None and figures[F.ENERGY_COVERAGE] is not None, name
 
 
 def test_every_declared_field_is_produced_by_a_writer(session_records, gpu_readings):

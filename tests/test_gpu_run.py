@@ -63,12 +63,22 @@ def gpu_series(run: Path, sampler: str) -> tuple[list[dict], dict[str, list[dict
 
 
 def hand_energy_j(samples: list[dict], t_exit: float) -> float:
-    """Trapezoids written out longhand: mW * s / 1000 between consecutive readings in [0, t_exit]."""
+    """Written out longhand, mW * s / 1000: the first reading in [0, t_exit] held back to 0, trapezoids
+    between consecutive readings, the last reading held to t_exit."""
     pts = sorted((s["t_s"], s["power_total_mw"]) for s in samples if 0 <= s["t_s"] <= t_exit and "power_total_mw" in s)
-    total = 0.0
+    total = pts[0][0] * pts[0][1] / 1000 + (t_exit - pts[-1][0]) * pts[-1][1] / 1000
     for i in range(1, len(pts)):
         total += (pts[i][0] - pts[i - 1][0]) * (pts[i][1] + pts[i - 1][1]) / 2 / 1000
     return total
+
+
+def check_idle_and_net(rec: dict, manifest: dict, sampler: str) -> None:
+    """The idle window before the first query, and each query's energy net of it."""
+    idle = manifest["idle_power"]
+    assert idle["sampler"] == sampler and idle["window_s"] == 2.0 and idle["n"] >= 1, idle
+    assert rec["idle_power_mw"] == idle["power_mw"]
+    assert rec["energy_net_j"] == pytest.approx(rec["energy_j"] - idle["power_mw"] / 1000 * rec["total_s"], abs=1e-5)
+    assert rec["energy_coverage"] == pytest.approx(rec["energy_window_s"] / rec["total_s"], abs=1e-3)
 
 
 def check_units(samples: list[dict]) -> None:
@@ -91,6 +101,7 @@ def test_no_gpu_source_records_none_and_says_so_once(tmp_path, board_env, llama_
     info = sampler_info(manifest, "none")
     assert info["kind"] == "gpu" and set(info["selection"]) == {"jtop", "tegrastats", "sysfs", "nvml"}
     assert all(r["samplers"] == ["process", "none"] and "energy_j" not in r for r in recs)
+    assert "idle_power" not in manifest  # nothing to watch the idle board with: no window, no wait
     assert manifest["board"]["start"]["nvpmodel"] == "unavailable"
     assert "packages" in manifest["board"]["finish"]
 
@@ -111,6 +122,7 @@ def test_tegrastats_run(tmp_path, board_env, llama_bin_dir, tiny_model):
         assert {s["gpu_load_pct"] for s in mine} <= {0, 97, 99}
         assert rec["energy_j"] == pytest.approx(hand_energy_j(mine, rec["total_s"]), abs=1e-5)
         assert rec["energy_per_token_j"] == pytest.approx(rec["energy_j"] / rec["output_tokens"], abs=1e-5)
+        check_idle_and_net(rec, manifest, "tegrastats")
         t_first = rec["cold_ttft_s"]
         t_last = t_first + sum(rec["tbt_s"])
         decode = [s["gpu_load_pct"] for s in mine if t_first <= s["t_s"] <= t_last]
@@ -144,11 +156,13 @@ def test_sysfs_run_constant_power_gives_power_times_span(tmp_path, board_env, ll
         check_units(mine)
         # about one reading per 10 ms of the query (half of that on a busy machine), and never fewer than 3
         assert len(mine) >= max(3, 0.5 * rec["total_s"] / 0.01), (len(mine), rec["total_s"])
-        # 5 W all along: the energy is 5 W times the span of the readings (both rounded to 1e-6).
-        assert rec["energy_j"] == pytest.approx(5.0 * rec["energy_window_s"], abs=1e-5)
-        # A reading can miss one rail (the fake driver rewrites files one at a time): each rail spans its own.
-        gpu_t = [x["t_s"] for x in mine if "power_pom_5v_gpu_mw" in x and 0 <= x["t_s"] <= rec["total_s"]]
-        assert rec["energy_pom_5v_gpu_j"] == pytest.approx(2.0 * (max(gpu_t) - min(gpu_t)), abs=1e-5)
+        # 5 W all along: the energy is 5 W over the whole query, spawn to exit (both rounded to 1e-6),
+        # and the idle window read the same 5 W, so nothing is left net of idle.
+        assert rec["energy_j"] == pytest.approx(5.0 * rec["total_s"], abs=1e-5)
+        check_idle_and_net(rec, manifest, "sysfs")
+        assert manifest["idle_power"]["power_mw"] == 5000.0 and rec["energy_net_j"] == pytest.approx(0, abs=1e-5)
+        # A reading can miss one rail (the fake driver rewrites files one at a time): its edges are held too.
+        assert rec["energy_pom_5v_gpu_j"] == pytest.approx(2.0 * rec["total_s"], abs=1e-5)
         assert rec["gpu_load_decode_peak_pct"] in (30.0, 80.0) and rec["throttled"] is False
         assert rec["temp_peak_c"] == 45.0
     info = sampler_info(manifest, "sysfs")
@@ -174,6 +188,7 @@ def test_jtop_run_chosen_automatically_with_ngl_note(tmp_path, board_env, llama_
         assert rec["gpu_mem_peak_bytes"] == max(x for x in seen if x is not None)
         assert rec["gpu_mem_peak_bytes"] in (0, 380000 * 1024, 390000 * 1024)
         assert rec["energy_j"] == pytest.approx(hand_energy_j(mine, rec["total_s"]), abs=1e-5)
+        check_idle_and_net(rec, manifest, "jtop")
         assert "CUDA allocations" in rec["rss_note"]
     info = sampler_info(manifest, "jtop")
     assert info["service_interval_s"] == 0.02 and info["jetson_stats"] == "4.3.2"
@@ -189,6 +204,7 @@ def test_nvml_run(tmp_path, board_env, llama_bin_dir, tiny_model):
         mine = by_attempt[rec["attempt"]]
         check_units(mine)
         assert rec["gpu_mem_peak_bytes"] == 1234 << 20
-        assert rec["energy_j"] == pytest.approx(200.0 * rec["energy_window_s"], abs=1e-4)
+        assert rec["energy_j"] == pytest.approx(200.0 * rec["total_s"], abs=1e-4)
+        assert manifest["idle_power"]["power_mw"] == 200000.0 and rec["energy_net_j"] == pytest.approx(0, abs=1e-4)
         assert rec["gpu_load_decode_mean_pct"] == 87.0 and rec["temp_peak_c"] == 54.0
     assert sampler_info(manifest, "nvml")["gpu_name"] == "Fake H100 80GB HBM3"

@@ -163,7 +163,7 @@ def test_samplers_live_for_the_run_and_report_through_info_and_aggregate(setup):
         if count[0] == 2:
             raise SystemExit(143)
 
-    s = Session.create(setup(), repeat=2, samplers=[counting], executor=FakeMain(), log=lambda m: None)
+    s = Session.create(setup(idle_window_s=0), repeat=2, samplers=[counting], executor=FakeMain(), log=lambda m: None)
     recs = s.run().records
     assert (counting.opened, counting.closed, counting.started) == (1, 1, 4)
     assert all(r["gpu_load_peak_pct"] == 60.0 for r in recs)
@@ -172,11 +172,75 @@ def test_samplers_live_for_the_run_and_report_through_info_and_aggregate(setup):
     assert len(samples) == 8 and {x["sampler"] for x in samples} == {"counting"}
     # closed on the way out of an interruption too, and the reason is recorded
     other = CountingSampler()
-    s2 = Session.create(setup(), repeat=2, samplers=[other], executor=FakeMain(stop_second), log=lambda m: None)
+    s2 = Session.create(setup(idle_window_s=0), repeat=2, samplers=[other], executor=FakeMain(stop_second),
+                        log=lambda m: None)
     with pytest.raises(SystemExit):
         s2.run()
     assert (other.opened, other.closed) == (1, 1)
     assert RunReader(s2.store.dir).manifest["interrupted_by"] == "signal SIGTERM"
+
+
+class BoardPower(Sampler):
+    """A GPU/board sampler at its interface: the board draws 1.0 and 1.2 W while it watches the idle
+    window (its first watch), then 3 W throughout every query; energy is sampling/derive.py's."""
+
+    name, kind = "board", "gpu"
+
+    def __init__(self):
+        self.watches = []
+
+    def start(self, pid, t0_ns):
+        self.watches.append(pid)
+
+    def stop(self):
+        if len(self.watches) == 1:
+            return [{"t_s": 0.0, "power_total_mw": 1000.0}, {"t_s": 0.005, "power_total_mw": 1200.0}]
+        return [{"t_s": 0.06, "power_total_mw": 3000.0}, {"t_s": 0.1, "power_total_mw": 3000.0}]
+
+    def aggregate(self, samples, timeline):
+        from orchestrator.sampling.derive import derive
+
+        return derive(samples, timeline)
+
+
+def test_idle_power_is_measured_once_before_the_first_query_and_energy_is_given_net_of_it(setup):
+    def stop_third(argv, count=[0]):  # noqa: B006 - a call counter
+        count[0] += 1
+        if count[0] == 3:
+            raise KeyboardInterrupt
+
+    board = BoardPower()
+    s = Session.create(setup(idle_window_s=0.01), repeat=2, samplers=[board], executor=FakeMain(stop_third),
+                       log=lambda m: None)
+    with pytest.raises(KeyboardInterrupt):
+        s.run()
+    assert len(board.watches) == 1 + 2  # the idle window, then two queries
+    # a resumed run keeps the first session's idle power and does not watch the idle board again
+    recs = Session.resume(s.store.dir, samplers=[board], executor=FakeMain(), log=lambda m: None).run().records
+    assert len(board.watches) == 1 + 4 and len(recs) == 4
+    idle = RunReader(s.store.dir).manifest["idle_power"]
+    assert idle == {"sampler": "board", "window_s": 0.01, "n": 2, "power_mw": 1100.0,
+                    "std_mw": pytest.approx(141.421, abs=1e-3)}
+    for r in recs:
+        # 3 W held over the whole query; idle's 1.1 W taken off over the same time
+        assert r["energy_j"] == pytest.approx(3.0 * r["total_s"], abs=1e-5)
+        assert r["idle_power_mw"] == 1100.0
+        assert r["energy_net_j"] == pytest.approx((3.0 - 1.1) * r["total_s"], abs=1e-5)
+        assert r["energy_net_per_token_j"] == pytest.approx(r["energy_net_j"] / r["output_tokens"], abs=1e-5)
+        # the readings span 0.04 s of a query of about 0.14 s: flagged
+        assert r["energy_coverage"] == pytest.approx(0.04 / r["total_s"], abs=1e-4) and r["energy_coverage_low"]
+
+
+def test_no_idle_window_without_a_power_sampler_or_when_set_to_zero(setup):
+    s = Session.create(setup(), executor=FakeMain(), log=lambda m: None)  # the process sampler only
+    s.run()
+    assert "idle_power" not in RunReader(s.store.dir).manifest
+    board = BoardPower()
+    s0 = Session.create(setup(idle_window_s=0), samplers=[board], executor=FakeMain(), log=lambda m: None)
+    recs = s0.run().records
+    assert "idle_power" not in RunReader(s0.store.dir).manifest and len(board.watches) == 2
+    # gross energy still, no net figure
+    assert all(r["energy_j"] is not None and r["energy_net_j"] is None for r in recs)
 
 
 def test_the_process_sampler_is_reused_across_queries_and_its_peak_comes_from_aggregate(setup):

@@ -78,7 +78,7 @@ def _open_experiment(name: str, args: list[str], params: dict, fresh: bool):
     from orchestrator.experiments import run as xrun
 
     base = _base_config(params["workload"], params["model"], params["binary"], params["out"], params["threads"],
-                        params["ignore_eos"], params["memory_check"])
+                        params["ignore_eos"], params["memory_check"], params["idle_window_s"])
     found = None if fresh else find_unfinished(base.out_dir, name, args)
     if found:
         return _resume_own(found, name, args, lambda: xrun.resume(found, log=click.echo)), True

@@ -12,7 +12,7 @@ import click
 from orchestrator.commands.run import EXIT_CODES_HELP
 
 
-def _base_config(workload, model, binary, out, threads, ignore_eos, memory_check):
+def _base_config(workload, model, binary, out, threads, ignore_eos, memory_check, idle_window_s=2.0):
     from orchestrator import paths
     from orchestrator import session as sess
     from orchestrator.config import RunConfig
@@ -22,7 +22,8 @@ def _base_config(workload, model, binary, out, threads, ignore_eos, memory_check
                      model=(model or sess.default_model()).absolute(),
                      workload=(workload or sess.default_workload()).absolute(),
                      out_dir=(out or paths.reports_dir()).absolute(),
-                     **({"threads": threads} if threads else {}), ignore_eos=ignore_eos, memory_check=memory_check)
+                     **({"threads": threads} if threads else {}), ignore_eos=ignore_eos, memory_check=memory_check,
+                     idle_window_s=idle_window_s)
 
 
 def _gating(cooldown, max_temp, temp_timeout) -> dict | None:
@@ -109,12 +110,15 @@ def _exit(results: list) -> None:
               help="Default: --ignore-eos for a synthetic twin (its text is noise), stop at EOS otherwise.")
 @click.option("--no-memory-check", "memory_check", flag_value=False, default=True,
               help="Run a model larger than the available memory anyway.")
+@click.option("--idle-window", "idle_window_s", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds the GPU/board sampler watches the idle board before each plan's first query, for "
+                   "energy net of idle power; 0 skips it.")
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="Finish an interrupted experiment (its folder) or plan run.")
 @click.option("--force", is_flag=True, help="With --resume: resume although binary, model or machine changed.")
 @click.option("--new", is_flag=True, help="experiment all: start afresh instead of finishing an unfinished one.")
 def experiment(name, plan_file, workload, model, binary, out, plan_only, repeat, cooldown, max_temp, temp_timeout,
-               threads, ignore_eos, memory_check, resume, force, new):
+               threads, ignore_eos, memory_check, idle_window_s, resume, force, new):
     """Run an experiment plan: NAME is one of workloads/plans/ (categories, granular, prompt-sweep,
     output-sweep, matched-pair, ngl-sweep), or `all` for the study's five in one folder."""
     from orchestrator.experiments import plans
@@ -126,7 +130,7 @@ def experiment(name, plan_file, workload, model, binary, out, plan_only, repeat,
         return _resume(resume, force)
     if bool(name) == bool(plan_file):
         raise click.UsageError(f"name one experiment ({', '.join(plans.builtin_names() + ['all'])}) or --plan FILE")
-    base = _base_config(workload, model, binary, out, threads, ignore_eos, memory_check)
+    base = _base_config(workload, model, binary, out, threads, ignore_eos, memory_check, idle_window_s)
     gating = _gating(cooldown, max_temp, temp_timeout)
     if name == "all":
         return _all(base, repeat, gating, plan_only, new, force)

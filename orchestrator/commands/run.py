@@ -19,7 +19,7 @@ measurement holds this machine; 128+N stopped by signal N (130 Ctrl-C, 143 SIGTE
 # Options that shape what a run measures: given with --resume they would silently not apply.
 RUN_SHAPING = ("workload", "model", "binary", "out", "limit", "categories", "seed", "threads", "n_gpu_layers",
                "interval_s", "gpu_sampler", "idle_timeout_s", "timeout_s", "memory_check", "ignore_eos", "warmup",
-               "repeat")
+               "repeat", "idle_window_s")
 
 
 def line_for(record: dict, i: int, total: int) -> str:
@@ -68,7 +68,8 @@ def finish(session, result) -> None:
 
 
 def config_from_options(*, binary, model, workload, out, seed, threads, n_gpu_layers, ignore_eos, interval_s,
-                        idle_timeout_s, timeout_s, limit, categories, memory_check, gpu_sampler=None, **_):
+                        idle_timeout_s, timeout_s, limit, categories, memory_check, gpu_sampler=None,
+                        idle_window_s=2.0, **_):
     """The RunConfig that `run`'s options describe (`edgebench batch` parses the same options)."""
     from orchestrator import paths
     from orchestrator import session as sess
@@ -82,7 +83,7 @@ def config_from_options(*, binary, model, workload, out, seed, threads, n_gpu_la
         out_dir=(out or paths.reports_dir()).absolute(), seed=seed,
         **({"threads": threads} if threads else {}), n_gpu_layers=n_gpu_layers, ignore_eos=ignore_eos,
         interval_s=interval_s, gpu_sampler=gpu_sampler, idle_timeout_s=idle_timeout_s, timeout_s=timeout_s,
-        limit=limit, categories=tuple(categories), memory_check=memory_check,
+        limit=limit, categories=tuple(categories), memory_check=memory_check, idle_window_s=idle_window_s,
     )
 
 
@@ -120,11 +121,14 @@ def config_from_options(*, binary, model, workload, out, seed, threads, n_gpu_la
               help="Kill a query that runs longer than this many seconds.")
 @click.option("--no-memory-check", "memory_check", flag_value=False, default=True,
               help="Run a model larger than the available memory anyway (it will page from disk).")
+@click.option("--idle-window", "idle_window_s", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds the GPU/board sampler watches the idle board before the first query, for energy net "
+                   "of idle power; 0 skips it.")
 @click.option("--ignore-eos/--stop-at-eos", default=None,
               help="Default: --ignore-eos for a synthetic twin (its text is noise), stop at EOS otherwise.")
 @click.pass_context
 def run(ctx, workload, model, binary, out, resume, force, limit, categories, warmup, repeat, seed, threads,
-        n_gpu_layers, interval_s, gpu_sampler, idle_timeout_s, timeout_s, memory_check, ignore_eos):
+        n_gpu_layers, interval_s, gpu_sampler, idle_timeout_s, timeout_s, memory_check, ignore_eos, idle_window_s):
     """Run a workload: one llama.cpp `main` per query, measured, written as it goes."""
     from orchestrator import session as sess
     from orchestrator.interrupts import exit_on_signals

@@ -26,10 +26,12 @@ def failed(query, attempt: str, status: str, error: str, **extra) -> dict:
 
 
 def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[bytes], n_ctx_train: int | None,
-              prompt_tokens: int, ignore_eos: bool, samplers: list, executor=run_child) -> tuple[dict, dict]:
+              prompt_tokens: int, ignore_eos: bool, samplers: list, executor=run_child,
+              idle_power_mw: float | None = None) -> tuple[dict, dict]:
     """Returns (record, samples by sampler name). Never raises for a query that goes wrong:
     that is recorded with its status and the run goes on. `executor` has run_child's signature
-    (tests hand in a fake `main` that answers in microseconds)."""
+    (tests hand in a fake `main` that answers in microseconds). `idle_power_mw`, the board's idle
+    power measured before the run's first query, lets the GPU samplers give energy net of it."""
     ctx_size = ctx_size_for(prompt_tokens, query.max_tokens, cfg.ctx_min)
     if n_ctx_train and ctx_size > n_ctx_train:
         return failed(query, attempt, "too_long",
@@ -90,7 +92,7 @@ def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[b
     timeline = {"t_echo_s": fig.get(F.T_ECHO_S), "t_first_token_s": (fig.get(F.T_TOK_S) or [None])[0],
                 "t_last_token_s": (fig.get(F.T_TOK_S) or [None])[-1], "t_exit_s": fig[F.TOTAL_S],
                 "output_tokens": fig[F.OUTPUT_TOKENS], "kernel_peak_rss_bytes": child.peak_rss_bytes,
-                "n_gpu_layers": cfg.n_gpu_layers}
+                "n_gpu_layers": cfg.n_gpu_layers, F.IDLE_POWER_MW: idle_power_mw}
     for smp in samplers:
         record.update(smp.aggregate(child.samples.get(smp.name, []), timeline))
     if child.status == "ok" and not y:

@@ -13,7 +13,7 @@ from orchestrator.workloads.schema import CATEGORIES
 
 RULES = ("all", "median", "spread", "matched-pair")
 KEYS = {"name", "description", "select", "max_tokens", "n_gpu_layers", "interval_s", "warmup", "repeat",
-        "discard_first", "seed", "compare", "requires_gpu"}
+        "discard_first", "seed", "compare", "requires_gpu", "ignore_eos"}
 SELECT_KEYS = {"rule", "categories", "count"}
 NGL_KEYS = {"from", "to", "step"}
 # The study's five, in the order `experiment all` runs them.
@@ -35,6 +35,10 @@ class Plan:
     seed: int = 42
     compare: str | None = None  # matched-pair: the figure compared
     requires_gpu: bool = False
+    # True: main runs with --ignore-eos, so every query generates exactly its max_tokens (a sweep over
+    # output length, or a pair compared at one length, measures the lengths it asked for).
+    # None: the run's choice (--ignore-eos/--stop-at-eos, else decided by the model).
+    ignore_eos: bool | None = None
     description: str = ""
     source: str = field(default="", compare=False)
 
@@ -156,9 +160,13 @@ def from_dict(data, where: str) -> Plan:
     requires_gpu = data.get("requires_gpu", ngl is not None)
     if not isinstance(requires_gpu, bool):
         raise bad("requires_gpu", "must be true or false")
+    ignore_eos = data.get("ignore_eos")
+    if ignore_eos is not None and not isinstance(ignore_eos, bool):
+        raise bad("ignore_eos", "must be true or false (true: every query generates exactly its max_tokens)")
     return Plan(name=name, rule=rule, categories=tuple(cats), count=count, max_tokens=tuple(mt), n_gpu_layers=ngl,
                 interval_s=float(interval), compare=compare or ("total_s" if rule == "matched-pair" else None),
-                requires_gpu=requires_gpu, description=str(data.get("description") or ""), source=where, **ints)
+                requires_gpu=requires_gpu, ignore_eos=ignore_eos, description=str(data.get("description") or ""),
+                source=where, **ints)
 
 
 def _int(v) -> bool:

@@ -73,8 +73,8 @@ class Resolved:
             out["why_not"] = self.why_not
         if self.gpu:
             out["gpu_offload"] = self.gpu
-        out.update(interval_s=self.plan.interval_s, warmup=self.plan.warmup, repeat=self.repeat,
-                   discard_first_readings=self.plan.discard_first, seed=self.plan.seed,
+        out.update(interval_s=self.plan.interval_s, ignore_eos=self.cfg.ignore_eos, warmup=self.plan.warmup,
+                   repeat=self.repeat, discard_first_readings=self.plan.discard_first, seed=self.plan.seed,
                    variants=self.variants, queries=rows, n_items=len(self.items()) if self.runnable else 0)
         if self.plan.rule == "matched-pair":
             a, b = (self.tokens[q.id] for q, _ in self.picks)
@@ -86,7 +86,11 @@ class Resolved:
 
 
 def plan_config(plan: plans_mod.Plan, base: RunConfig) -> RunConfig:
-    return dataclasses.replace(base, interval_s=plan.interval_s, seed=plan.seed, categories=(), limit=None)
+    """The run's config with the plan's settings; an explicit --ignore-eos/--stop-at-eos wins over
+    the plan's `ignore_eos` (the record says which was in force)."""
+    ignore_eos = base.ignore_eos if base.ignore_eos is not None else plan.ignore_eos
+    return dataclasses.replace(base, interval_s=plan.interval_s, seed=plan.seed, categories=(), limit=None,
+                               ignore_eos=ignore_eos)
 
 
 def resolve(plan: plans_mod.Plan, base: RunConfig, *, repeat: int | None = None) -> Resolved:

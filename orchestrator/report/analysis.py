@@ -38,6 +38,10 @@ METRICS = [
     (F.GPU_SHARED_MEM_PEAK_BYTES, "shared (NvMap) memory, peak", "MB", 1e-6),
     (F.ENERGY_J, "energy per query", "J", 1.0),
     (F.ENERGY_PER_TOKEN_J, "energy per output token", "mJ", 1e3),
+    (F.ENERGY_NET_J, "energy per query net of idle power", "J", 1.0),
+    (F.ENERGY_NET_PER_TOKEN_J, "energy per output token net of idle power", "mJ", 1e3),
+    (F.ENERGY_COVERAGE, "share of the query spanned by power readings (below 90%: energy leans on held readings)",
+     "%", 100.0),
     (F.TEMP_PEAK_C, "temperature peak", "°C", 1.0),
 ]
 

@@ -225,6 +225,18 @@ def _box(df: pl.DataFrame, col: str, ylab: str, scale: float):
             + p9.labs(x="", y=ylab) + _theme())
 
 
+def _medians_ms(ok: pl.DataFrame, cols: tuple[str, ...]) -> str:
+    """`category a / b ms; ...`: the median of each column per category, through the statistics engine."""
+    from orchestrator import stats
+
+    out = []
+    for cat in category_order(ok[F.CATEGORY].unique().to_list()):
+        sub = ok.filter(pl.col(F.CATEGORY) == cat)
+        meds = [stats.describe(sub[c].to_list() if c in sub.columns else [], 1e3)["p50"] for c in cols]
+        out.append(f"{cat} " + " / ".join("-" if m is None else f"{m:.0f}" for m in meds) + " ms")
+    return "; ".join(out)
+
+
 def ttft_box(d: Data) -> Figure:
     f = Figure("ttft-box", "Time to first token per category",
                "TTFT (prompt echo to first generated token: prefill plus the first sample) of every successful "
@@ -233,6 +245,9 @@ def ttft_box(d: Data) -> Figure:
     if not _has(ok, F.TTFT_S):
         f.absent = "no query produced a first token"
         return f
+    f.caption += (" Median TTFT / median cold TTFT (spawn to first token, model load included: what a caller "
+                  "who starts main per query waits) per category: " + _medians_ms(ok, (F.TTFT_S, F.COLD_TTFT_S))
+                  + ".")
     f.svg = _svg(_box(ok, F.TTFT_S, "TTFT (ms)", 1e3))
     return f
 
@@ -491,8 +506,128 @@ def pair_total(d: Data) -> Figure:
     return f
 
 
-ALL = [prompt_length, memory_rss, memory_rss_zoom, memory_gpu, cpu_util, gpu_util, ttft_box, tbt_box,
-       total_vs_prompt, tbt_position, granular_series, memory_over_time, output_sweep, prompt_sweep, pair_total]
+CATEGORY_SWEEP_HINT = ("this folder holds no category sweep (every query of every category); run edgebench "
+                       "experiment categories (or experiment all) and render its folder")
+
+
+def _sweep_timeline(d: Data) -> tuple[pl.DataFrame, pl.DataFrame] | str:
+    """The category sweep's readings laid end to end in run order, as the study drew its Figures 2
+    and 5: each reading at its time since its query's spawn plus the total time of the measured
+    queries run before it (warm-ups and the gaps between queries left out). From the `categories`
+    part, or from the run itself when it is a plain `edgebench run` (no plan). (attempts, readings with
+    `t_sweep_s`), or why there are none."""
+    q, s = d.of(index.CATEGORIES)
+    if q.is_empty():
+        if d.kind != "run" or (ROLE in d.q.columns and not d.q[ROLE].drop_nulls().is_empty()):
+            return CATEGORY_SWEEP_HINT
+        q, s = d.q, d.s
+    if not _has(q, F.TOTAL_S):
+        return "no query of the category sweep recorded its total time"
+    total = pl.col(F.TOTAL_S).fill_null(0.0)
+    q = q.filter(pl.col(F.ATTEMPT).is_not_null()).with_columns((total.cum_sum() - total).alias("start"))
+    s = (s.join(q.select(F.ATTEMPT, F.CATEGORY, "start", F.TOTAL_S), on=F.ATTEMPT)
+         .filter((pl.col(F.T_S) >= 0) & (pl.col(F.T_S) <= pl.col(F.TOTAL_S).fill_null(float("inf"))))
+         .with_columns((pl.col("start") + pl.col(F.T_S)).alias("t_sweep_s")))
+    return q, s
+
+
+def _series(s: pl.DataFrame, col: str, label: str, scale: float = 1.0) -> pl.DataFrame:
+    return s.filter(pl.col(col).is_not_null()).select(
+        F.CATEGORY, F.ATTEMPT, "t_sweep_s", (pl.col(col) * scale).alias("value"), pl.lit(label).alias("series"))
+
+
+# Above this many readings in one series a timeline draws, per category, the highest reading of each
+# of TIMELINE_BINS equal slices of the sweep: a page 7.5 inches wide shows no more, and a long sweep's
+# every reading would make the figure slow to draw and heavy to load. Peaks survive; the caption says so.
+TIMELINE_MAX_POINTS = 6000
+TIMELINE_BINS = 1500
+
+
+def _thinned(df: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
+    if df.group_by("series").len()["len"].max() <= TIMELINE_MAX_POINTS:
+        return df, False
+    lo = df["t_sweep_s"].min()
+    width = (df["t_sweep_s"].max() - lo) / TIMELINE_BINS or 1.0
+    # the last reading falls on the far edge: it belongs to the last slice, not to one of its own
+    slice_ = ((pl.col("t_sweep_s") - lo) / width).floor().clip(upper_bound=TIMELINE_BINS - 1)
+    binned = (df.with_columns(slice_.alias("bin"))
+              .group_by("series", F.CATEGORY, "bin")
+              .agg(pl.col("t_sweep_s").min(), pl.col("value").max(), pl.col(F.ATTEMPT).first()))
+    return binned.drop("bin"), True
+
+
+def _timeline_plot(df: pl.DataFrame, ylab: str):
+    import plotnine as p9
+
+    # One line per category through its queries in run order (the sawtooth of each query's load is the
+    # study's picture); points too, so a query seen by one reading still shows.
+    frame = _pd(df.sort("t_sweep_s"))
+    return (p9.ggplot(frame, p9.aes("t_sweep_s", "value", colour=F.CATEGORY))
+            + p9.geom_line(size=0.3) + p9.geom_point(size=0.5) + p9.facet_wrap("~series", ncol=1, scales="free_y")
+            + p9.scale_colour_manual(values=PALETTE)
+            + p9.labs(x="time into the category sweep (s, queries end to end in run order)", y=ylab, colour="")
+            + _theme() + p9.theme(figure_size=(7.5, 5)))
+
+
+_SWEEP_ORDER = ("the queries laid end to end in the order they ran (each at its time since spawn after the total "
+                "time of those before it; warm-ups and the gaps between queries left out), coloured by category.")
+
+
+def _timeline_figure(d: Data, f: Figure, series, what: str, ylab: str, gpu_col: str, gpu_what: str) -> Figure:
+    """`series(readings)` gives the frames to draw (`_series`); the figure says why when there are none,
+    and names the GPU side it lacks."""
+    got = _sweep_timeline(d)
+    if isinstance(got, str):
+        f.absent = got
+        return f
+    _, s = got
+    parts = [p for p in series(s) if not p.is_empty()]
+    if not parts:
+        f.absent = f"no {what} reading of the category sweep's queries (was every query a failure?)"
+        return f
+    if not _has(s, gpu_col):
+        f.caption += f" {gpu_what} is absent: " + GET_GPU + "."
+    df, thinned = _thinned(pl.concat(parts))
+    if thinned:
+        f.caption += (f" The sweep has more than {TIMELINE_MAX_POINTS} readings a series: each point is the highest "
+                      f"reading of one of {TIMELINE_BINS} equal slices of it.")
+    f.svg = _svg(_timeline_plot(df, ylab), height=5)
+    return f
+
+
+def memory_timeline(d: Data) -> Figure:
+    f = Figure("memory-timeline", "CPU and GPU memory over the category sweep",
+               "The study's Figure 2: resident memory of the llama.cpp process (and its GPU memory where read) at "
+               "each reading of the category sweep, " + _SWEEP_ORDER)
+
+    def series(s: pl.DataFrame) -> list[pl.DataFrame]:
+        return [_series(s, col, label, 1e-6) for col, label in ((F.RSS_BYTES, "CPU memory (RSS)"),
+                                                                (F.GPU_MEM_PROC_BYTES, "GPU memory")) if _has(s, col)]
+
+    return _timeline_figure(d, f, series, "memory", "MB", F.GPU_MEM_PROC_BYTES, "GPU memory")
+
+
+def util_timeline(d: Data) -> Figure:
+    f = Figure("util-timeline", "CPU and GPU utilisation over the category sweep",
+               "The study's Figure 5: CPU use of the llama.cpp process (100% = every core) and GPU load at each "
+               "reading of the category sweep, " + _SWEEP_ORDER)
+
+    def series(s: pl.DataFrame) -> list[pl.DataFrame]:
+        out = []
+        if _has(s, F.CPU_PCT_NORM):
+            cpu = s.filter(pl.col(F.DT_S).is_not_null()) if F.DT_S in s.columns else s  # a first reading reads 0
+            out.append(_series(cpu, F.CPU_PCT_NORM, "CPU (% of all cores)"))
+        if _has(s, F.GPU_LOAD_PCT):
+            out.append(_series(s, F.GPU_LOAD_PCT, "GPU load (%)"))
+        return out
+
+    return _timeline_figure(d, f, series, "CPU or GPU load", "%", F.GPU_LOAD_PCT, "GPU load")
+
+
+# The timelines sit beside the per-category bars they extend (memory-rss, cpu-util, gpu-util).
+ALL = [prompt_length, memory_rss, memory_rss_zoom, memory_gpu, memory_timeline, cpu_util, gpu_util, util_timeline,
+       ttft_box, tbt_box, total_vs_prompt, tbt_position, granular_series, memory_over_time, output_sweep,
+       prompt_sweep, pair_total]
 
 
 def all_figures(d: Data) -> list[Figure]:

@@ -18,6 +18,7 @@ Life cycle, for a whole run:
     output_tokens     generated tokens counted from the stream
     kernel_peak_rss_bytes   the child's peak RSS from wait4 (the kernel's high-water mark)
     n_gpu_layers      the -ngl in force (None: none passed)
+    idle_power_mw     the board's idle power measured before the run's first query (None: not measured)
 
 A sample is a flat dict with units in its field names (`_bytes`, `_pct`, `_mw`, `_c`, `_mhz`)
 plus `t_s`; the session adds `sampler`, `query_id` and `attempt` before storing it. The

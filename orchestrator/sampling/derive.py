@@ -9,8 +9,15 @@ Choices that change the numbers:
 - Prefill is [t_echo_s, t_first_token_s), decode is [t_first_token_s, t_last_token_s]; a reading
   belongs to the phase its time stamp falls in. A reading is an average over the sampler's interval
   before it, so at 500 ms a 40 ms prefill is usually seen by no reading: `_n` says how many counted.
-- Energy is the trapezoid integral of power between the readings inside the query window
-  [0, t_exit_s], with no extrapolation to the window's ends: `energy_window_s` says what it covers.
+- Energy covers the whole query [0, t_exit_s]: the trapezoid integral of power over the readings inside
+  it, with the first reading's power held back to the spawn (0) and the last one's held to the exit.
+  Integrating only between the first and the last reading would drop the edges: at 0.5 s sampling a
+  1.2 s query loses about half its time, and J/token would not compare across categories.
+  `energy_window_s` is the span the readings themselves cover, `energy_coverage` its share of t_exit,
+  and `energy_coverage_low` flags a share below COVERAGE_LOW (the figure leans on held readings).
+- Net energy subtracts the board's idle power (measured in the same run before its first query:
+  sampling/idle.py) over the query's time: `energy_net_j = energy_j - idle_power_mw / 1000 * t_exit`.
+  MELT and the single-script Jetson benchmarks report both; neither is "the" energy of a query.
 - `temp_peak_c` leaves out the Nano's PMIC sensor (tegrastats `PMIC`, thermal zone `PMIC-Die`), which
   reads a fixed 100C.
 - `throttled`: the GPU was loaded (>= 90%, where the governor asks for its top clock) with its clock
@@ -26,6 +33,7 @@ import itertools
 from orchestrator import fields as F
 
 LOADED_PCT = 90.0
+COVERAGE_LOW = 0.9
 THROTTLE_MIN_S = 0.25
 _IGNORED_TEMPS = {"temp_pmic_c", "temp_pmic_die_c"}
 RSS_NOTE = (
@@ -50,14 +58,38 @@ def _mean(vals: list[float]) -> float | None:
     return round(sum(vals) / len(vals), 3) if vals else None
 
 
-def integrate_mw(samples: list[dict], field: str) -> tuple[float | None, float]:
-    """Joules from a power series in mW (trapezoid over the readings' own times), and the span covered."""
-    pts = [(s[F.T_S], s[field]) for s in samples if s.get(field) is not None]
-    if len(pts) < 2:
+def integrate_mw(samples: list[dict], field: str, t_end: float | None = None) -> tuple[float | None, float]:
+    """Joules from a power series in mW (trapezoids over the readings' own times), and the span the
+    readings cover. With `t_end`, the integral runs over [0, t_end]: the first reading's power is held
+    back to 0 and the last one's held to `t_end` (one reading is enough). Without it, only between
+    the readings (two needed)."""
+    pts = sorted((s[F.T_S], s[field]) for s in samples if s.get(field) is not None)
+    if not pts or (t_end is None and len(pts) < 2):
         return None, 0.0
-    pts.sort()
+    span = pts[-1][0] - pts[0][0]
+    if t_end is not None:
+        pts = [(0.0, pts[0][1]), *pts, (t_end, pts[-1][1])]
     mj = sum((t1 - t0) * (p0 + p1) / 2 for (t0, p0), (t1, p1) in itertools.pairwise(pts))
-    return mj / 1000.0, pts[-1][0] - pts[0][0]
+    return mj / 1000.0, span
+
+
+def _energy(window: list[dict], timeline: dict) -> dict:
+    t_exit, tokens = timeline.get("t_exit_s"), timeline.get("output_tokens")
+    idle_mw = timeline.get(F.IDLE_POWER_MW)
+    energy, span = integrate_mw(window, F.POWER_TOTAL_MW, t_exit)
+    coverage = round(min(1.0, span / t_exit), 4) if energy is not None and t_exit else None
+    net = energy - idle_mw / 1000.0 * t_exit if energy is not None and idle_mw is not None and t_exit else None
+    out = {F.ENERGY_J: None if energy is None else round(energy, 6), F.ENERGY_WINDOW_S: round(span, 6),
+           F.ENERGY_COVERAGE: coverage, F.ENERGY_COVERAGE_LOW: None if coverage is None else coverage < COVERAGE_LOW,
+           F.ENERGY_PER_TOKEN_J: round(energy / tokens, 6) if energy is not None and tokens else None,
+           F.IDLE_POWER_MW: idle_mw, F.ENERGY_NET_J: None if net is None else round(net, 6),
+           F.ENERGY_NET_PER_TOKEN_J: round(net / tokens, 6) if net is not None and tokens else None}
+    rails = sorted({k for s in window for k in s if k.startswith("power_") and k.endswith("_mw")
+                    and not k.endswith("_avg_mw") and k != F.POWER_TOTAL_MW})
+    for field in rails:
+        rail_j, _ = integrate_mw(window, field, t_exit)
+        out[f"energy_{field[len('power_'):-len('_mw')]}_j"] = None if rail_j is None else round(rail_j, 6)
+    return out
 
 
 def _phase(samples: list[dict], name: str, lo, hi, hi_open: bool) -> dict:
@@ -104,16 +136,7 @@ def derive(samples: list[dict], timeline: dict) -> dict:
     shared = _values(window, F.RAM_SHARED_BYTES)
     out[F.GPU_SHARED_MEM_PEAK_BYTES] = max(shared) if shared else None
 
-    energy, span = integrate_mw(window, F.POWER_TOTAL_MW)
-    out[F.ENERGY_J] = None if energy is None else round(energy, 6)
-    out[F.ENERGY_WINDOW_S] = round(span, 6)
-    tokens = timeline.get("output_tokens")
-    out[F.ENERGY_PER_TOKEN_J] = round(energy / tokens, 6) if energy is not None and tokens else None
-    rails = sorted({k for s in window for k in s if k.startswith("power_") and k.endswith("_mw")
-                    and not k.endswith("_avg_mw") and k != F.POWER_TOTAL_MW})
-    for field in rails:
-        rail_j, _ = integrate_mw(window, field)
-        out[f"energy_{field[len('power_'):-len('_mw')]}_j"] = None if rail_j is None else round(rail_j, 6)
+    out.update(_energy(window, timeline))
 
     temps = [v for s in window for k, v in s.items()
              if k.startswith("temp_") and k.endswith("_c") and k not in _IGNORED_TEMPS and v is not None]
