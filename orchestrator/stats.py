@@ -105,6 +105,8 @@ def by_category(records: list[dict], categories: tuple[str, ...]) -> list[dict]:
             "tbt": describe([x for r in good for x in r.get(F.TBT_S) or []]),
             F.DECODE_TOK_S: describe([r.get(F.DECODE_TOK_S) for r in good]),
             "total": describe([r.get(F.TOTAL_S) for r in good]),
+            F.ENERGY_PER_TOKEN_J: describe([r.get(F.ENERGY_PER_TOKEN_J) for r in good]),
+            F.ENERGY_NET_PER_TOKEN_J: describe([r.get(F.ENERGY_NET_PER_TOKEN_J) for r in good]),
             F.PEAK_RSS_BYTES: max((r.get(F.PEAK_RSS_BYTES) or 0 for r in recs), default=0) or None,
             "repetitions": max((r.get(F.REPETITION, 0) + 1 for r in recs), default=0),
             "total_cv": repetition_spread(recs)["p50"],

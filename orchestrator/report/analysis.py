@@ -94,8 +94,9 @@ def failures(q: pl.DataFrame) -> list[dict]:
         ok = sub.filter(pl.col(F.STATUS) == "ok")
         flagged = int((ok[F.VALIDATION_OK] == False).sum()) if F.VALIDATION_OK in ok.columns else 0  # noqa: E712
         throttled = int(sub[F.THROTTLED].fill_null(False).sum()) if F.THROTTLED in sub.columns else None
+        low = int(sub[F.ENERGY_COVERAGE_LOW].fill_null(False).sum()) if F.ENERGY_COVERAGE_LOW in sub.columns else 0
         rows.append({F.CATEGORY: cat, "attempts": sub.height, "ok": by.pop("ok", 0), "failed": by,
-                     "validation_flagged": flagged, F.THROTTLED: throttled})
+                     "validation_flagged": flagged, F.THROTTLED: throttled, "energy_low": low})
     return rows
 
 

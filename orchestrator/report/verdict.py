@@ -60,9 +60,11 @@ def judge(rows: list[dict], slo: dict) -> list[dict]:
         if tbt["n"]:
             checks.append(tbt["p90"] <= slo["tbt_s"])
         verdict = "no data" if not ttft["n"] else ("pass" if all(checks) else "fail")
-        out.append({F.CATEGORY: r["category"], "verdict": verdict, "sentence": _sentence(r, verdict, slo),
+        out.append({F.CATEGORY: r[F.CATEGORY], "verdict": verdict, "sentence": _sentence(r, verdict, slo),
                     "n": r["n"], "failures": r["failures"], "ttft": ttft, "cold_ttft": r["cold_ttft"], "tbt": tbt,
-                    "decode_tok_s": tok})
+                    "decode_tok_s": tok, F.PEAK_RSS_BYTES: r[F.PEAK_RSS_BYTES],
+                    F.ENERGY_PER_TOKEN_J: r[F.ENERGY_PER_TOKEN_J],
+                    F.ENERGY_NET_PER_TOKEN_J: r[F.ENERGY_NET_PER_TOKEN_J]})
     return out
 
 
@@ -74,7 +76,7 @@ def _ci(d: dict, unit: str) -> str:
 
 def _sentence(r: dict, verdict: str, slo: dict) -> str:
     ttft, tbt, tok = r["ttft"], r["tbt"], r["decode_tok_s"]
-    cat = r["category"]
+    cat = r[F.CATEGORY]
     if verdict == "no data":
         return f"{cat}: no successful query to judge ({r['failures']} of {r['n']} failed)."
     head = "meets the budget" if verdict == "pass" else "misses the budget"
