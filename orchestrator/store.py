@@ -45,6 +45,25 @@ QUERIES = "queries.jsonl"
 SAMPLES = "samples.jsonl"
 RAW = "raw"
 
+_NUMBER = (int, float)
+# What every query record holds: resume keys on query_id, samples are filtered by attempt,
+# statistics group by category and status. A line without them is refused where it is read.
+RECORD_REQUIRED = {"query_id": str, "attempt": str, "status": str, "category": str}
+# Fields that, when present and not null, must have this type: readers do arithmetic,
+# lookups or key building on them.
+RECORD_TYPED = {
+    "phase": str, "repetition": int, "variant": dict, "variant_id": str, "raw_dir": str, "error": str,
+    "llama": dict, "validation": dict, "tbt_s": list, "t_tok_s": list, "output_text": str,
+    **{k: _NUMBER for k in ("ttft_s", "cold_ttft_s", "load_s", "t_echo_s", "tpot_s", "total_s", "decode_tok_s",
+                            "prefill_tok_s", "output_tokens", "prompt_tokens", "max_tokens", "peak_rss_bytes",
+                            "n_samples")},
+}
+SAMPLE_REQUIRED = {"query_id": str, "attempt": str}
+
+_KINDS = {"query record": (RECORD_REQUIRED, RECORD_TYPED), "sample": (SAMPLE_REQUIRED, {})}
+
+OUT_ELSEWHERE = "--out DIR on a writable disk (e.g. --out ~/edgebench-reports)"
+
 
 def new_run_id(now: datetime | None = None) -> str:
     """UTC time to the second plus 4 random hex digits: sorts by start time, and two runs
@@ -65,6 +84,7 @@ class RunStore:
     @classmethod
     def create(cls, run_dir: Path, manifest: dict) -> RunStore:
         run_dir = Path(run_dir)
+        check_writable(run_dir, OUT_ELSEWHERE)
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
             raise UserError(
                 f"{run_dir} already exists and is not empty; a new run needs a folder of its own",
@@ -85,8 +105,9 @@ class RunStore:
 
     @classmethod
     def open(cls, run_dir: Path) -> RunStore:
-        """Open an existing run to resume it, cutting off a line torn by a crash."""
-        run_dir = Path(run_dir)
+        """Open an existing run to resume it, cutting off a line torn by a crash. The path is made
+        absolute: `main` runs in its raw folder, where a relative one would name nothing."""
+        run_dir = Path(run_dir).absolute()
         path = run_dir / MANIFEST
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -104,12 +125,17 @@ class RunStore:
         if version != SCHEMA_VERSION:
             raise UserError(_version_message(run_dir, version, manifest, (SCHEMA_VERSION,), "resumes"),
                             fix=_version_fix(version))
+        check_writable(run_dir, f"copy the run folder to a writable disk (cp -r {run_dir} ~/) and --resume the copy")
         store = cls(run_dir, manifest)
         # Under the lock: a run still writing here has an unfinished last line that is not
         # torn, and must not be cut.
         with store.lock():
+            _check_records_present(run_dir)
             for name in (QUERIES, SAMPLES):
                 _repair_tail(run_dir / name)
+        # Every record is checked now, before a query runs: a bad line found after the run
+        # would leave a manifest that says `finished` over a folder nothing can read.
+        store.read_queries()
         return store
 
     @contextlib.contextmanager
@@ -152,10 +178,11 @@ class RunStore:
         _append(self.dir / SAMPLES, data)
 
     def append_query(self, record: dict) -> None:
-        """Commit one query attempt: one line, one write(), on disk before this returns."""
-        for key in ("query_id", "attempt"):
-            if key not in record:
-                raise ValueError(f"a query record needs {key!r} (resume and sample filtering rely on it)")
+        """Commit one query attempt: one line, one write(), on disk before this returns. What
+        the readers would refuse is refused here first."""
+        problem = record_problem(record)
+        if problem:
+            raise ValueError(f"not a query record: {problem}")
         _append(self.dir / QUERIES, _json_line(record))
 
     def done_ids(self) -> set[str]:
@@ -163,10 +190,10 @@ class RunStore:
         return {r["query_id"] for r in self.read_queries()}
 
     def read_queries(self) -> list[dict]:
-        return list(_read_jsonl(self.dir / QUERIES))
+        return read_records(self.dir / QUERIES)
 
     def read_samples(self, attempts: set[str] | None = None) -> list[dict]:
-        rows = _read_jsonl(self.dir / SAMPLES)
+        rows = _read_jsonl(self.dir / SAMPLES, "sample")
         if attempts is None:
             return list(rows)
         return [r for r in rows if r.get("attempt") in attempts]
@@ -208,7 +235,7 @@ class RunReader:
     def queries(self) -> list[dict]:
         """Every finished attempt, with phase/repetition/variant filled in for format 1."""
         out = []
-        for r in _read_jsonl(self.dir / QUERIES):
+        for r in read_records(self.dir / QUERIES):
             r.setdefault("phase", "measure")
             r.setdefault("repetition", 0)
             r.setdefault("variant", {})
@@ -219,8 +246,52 @@ class RunReader:
     def samples(self, attempts: set[str] | None = None) -> list[dict]:
         """Readings of committed attempts only (an attempt without a record was killed)."""
         if attempts is None:
-            attempts = {r["attempt"] for r in _read_jsonl(self.dir / QUERIES)}
-        return [r for r in _read_jsonl(self.dir / SAMPLES) if r.get("attempt") in attempts]
+            attempts = {r["attempt"] for r in read_records(self.dir / QUERIES)}
+        return [r for r in _read_jsonl(self.dir / SAMPLES, "sample") if r["attempt"] in attempts]
+
+
+def record_problem(record, required: dict = RECORD_REQUIRED, typed: dict = RECORD_TYPED) -> str | None:
+    """What makes `record` unusable as a query record (a sentence), or None when it is fine."""
+    if not isinstance(record, dict):
+        return f"it is a JSON {_json_kind(record)}, not an object"
+    for key, kind in required.items():
+        if key not in record:
+            return f"it has no {key!r}"
+        if not isinstance(record[key], kind):
+            return f"its {key!r} is a JSON {_json_kind(record[key])}, not {_kind_name(kind)}"
+    for key, kind in typed.items():
+        value = record.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind)):
+            return f"its {key!r} is a JSON {_json_kind(value)}, not {_kind_name(kind)}"
+    for key in ("tbt_s", "t_tok_s"):
+        if any(not isinstance(x, _NUMBER) or isinstance(x, bool) for x in record.get(key) or ()):
+            return f"its {key!r} holds something other than numbers"
+    return None
+
+
+def read_records(path: Path) -> list[dict]:
+    """Every complete query record of `path`, each checked: one bad line raises UserError
+    "FILE, line N, ..." with the fix, as a line that is not JSON does."""
+    return list(_read_jsonl(path, "query record"))
+
+
+def _tuple(kind) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", dict: "an object", list: "an array"}
+    return " or ".join(dict.fromkeys("a number" if kind == _NUMBER else names[k] for k in _tuple(kind)))
+
+
+def _json_kind(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, _NUMBER):
+        return "number"
+    return {str: "string", dict: "object", list: "array"}.get(type(value), type(value).__name__)
 
 def _version_message(run_dir: Path, version, manifest: dict, accepted=(SCHEMA_VERSION,), verb="reads") -> str:
     writer = manifest.get("edgebench_version") if isinstance(manifest, dict) else None
@@ -289,12 +360,44 @@ def _nonfinite_path(obj, path: str) -> str | None:
 def _append(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
+        start = os.fstat(fd).st_size
         view = memoryview(data)
-        while view:  # a regular file takes it all in one write unless a signal cuts it short
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        try:
+            while view:  # a regular file takes it all in one write unless a signal cuts it short
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            # A full disk can take part of the line: cut it off, so that the file ends on a
+            # whole record and a later append (after room was made) is not glued to a fragment.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
     finally:
         os.close(fd)
+
+
+def check_writable(folder: Path, fix: str) -> None:
+    """UserError naming the folder and `fix` when `folder` cannot be created or written."""
+    from orchestrator.paths import unwritable
+
+    blocked = unwritable(folder)
+    if blocked is not None:
+        raise UserError(f"cannot write into {blocked}: it is read-only for this user (a read-only disk or mount, "
+                        "or its permissions)", fix=fix)
+
+
+def _check_records_present(run_dir: Path) -> None:
+    """queries.jsonl is what says which queries were measured: without it a resume would measure
+    everything again over the raw files already there. It is refused, not recreated."""
+    raw = run_dir / RAW
+    if (run_dir / QUERIES).exists() or not raw.is_dir() or not any(raw.iterdir()):
+        return
+    raise UserError(
+        f"{run_dir / QUERIES} is missing, but {raw} holds measured queries: resuming would measure every "
+        "query again and mix the new records with the old raw files",
+        fix=f"restore {QUERIES} from a backup, or start a new run (leave out --resume); to measure everything "
+            f"again in this folder anyway, create an empty one: touch {run_dir / QUERIES}",
+    )
 
 
 def _repair_tail(path: Path) -> None:
@@ -341,9 +444,10 @@ def _is_record(line: bytes) -> bool:
         return False
 
 
-def _read_jsonl(path: Path) -> Iterator[dict]:
-    """Every complete line. An unterminated last line is an append in progress (or a tear
-    that open() has not cut yet) and is not part of the data; a bad complete line is."""
+def _read_jsonl(path: Path, kind: str | None = None) -> Iterator[dict]:
+    """Every complete line, each checked as a `kind` ("query record", "sample"). An unterminated
+    last line is an append in progress (or a tear that open() has not cut yet) and is not part
+    of the data; a bad complete line is."""
     if not path.exists():
         return
     with open(path, "rb") as fh:  # binary iteration splits on b"\n" only
@@ -351,9 +455,18 @@ def _read_jsonl(path: Path) -> Iterator[dict]:
             if not raw.endswith(b"\n"):
                 return
             try:
-                yield json.loads(raw)
+                obj = json.loads(raw)
             except ValueError as e:
                 raise UserError(
                     f"{path}, line {lineno}, is not valid JSON ({e}); only the last line can be torn by a crash",
                     fix=f"remove or correct line {lineno} by hand, then run the command again",
                 ) from None
+            what = record_problem(obj, *_KINDS[kind]) if kind else None
+            if what:
+                raise UserError(
+                    f"{path}, line {lineno}, is not a valid {kind}: {what}; edgebench writes every line as an "
+                    f"object with {', '.join(_KINDS[kind][0])} as strings",
+                    fix=f"remove or correct line {lineno} by hand (a removed query record is measured again by "
+                        "--resume), then run the command again",
+                )
+            yield obj
