@@ -30,6 +30,9 @@ RAW_BYTES_PER_PROMPT_TOKEN = 256
 # Keep room for this many queries' worth beyond the next one: the record, its samples and the
 # manifest's final rewrite must never be the write that meets a full disk.
 MARGIN_QUERIES = 1
+# With this much free (and 16 queries' worth of the token-based budget) the run's own average,
+# which walks the run folder, is not worth reading: no query takes anywhere near it.
+PLENTY_BYTES = 64 * 1024 * 1024
 
 
 class DiskFull(UserError):
@@ -100,6 +103,9 @@ def check_room(run_dir: Path, pending: int, again: str, first_guess: int) -> Non
     """Raise DiskFull before a query that would not fit, rather than let it fail half-written."""
     if pending <= 0:
         return
+    free = free_bytes(run_dir)
+    if free >= max(PLENTY_BYTES, 16 * needed(first_guess)):
+        return  # no need to walk a big run's folder before every query
     each, _ = per_query_bytes(run_dir, first_guess)
-    if free_bytes(run_dir) < needed(each):
+    if free < needed(each):
         raise disk_full(run_dir, pending, run_dir.parent, again, first_guess)

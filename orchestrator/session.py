@@ -257,6 +257,7 @@ class Session:
         # the board's idle power of this run folder (sampling/idle.py), measured once before its first query
         self.idle_mw = (store.manifest.get("idle_power") or {}).get("power_mw")
         self._uncommitted: Path | None = None  # the raw folder of the attempt being measured
+        self._largest: int | None = None
 
     # -- building -------------------------------------------------------------------------
     @classmethod
@@ -349,13 +350,17 @@ class Session:
     def check_room(self, pending: list[Item]) -> None:
         """DiskFull before a query the disk has no room for (its raw files, record and samples,
         with a margin), never halfway through it."""
-        if pending:
-            diskspace.check_room(self.store.dir, len(pending), self.again,
-                                 max(_query_bytes(i) for i in pending))
+        diskspace.check_room(self.store.dir, len(pending), self.again, self._largest_query_bytes())
 
     def disk_full(self, pending: list[Item]) -> diskspace.DiskFull:
-        guess = max((_query_bytes(i) for i in pending), default=diskspace.RAW_BASE_BYTES)
-        return diskspace.disk_full(self.store.dir, len(pending), self.store.dir.parent, self.again, guess)
+        return diskspace.disk_full(self.store.dir, len(pending), self.store.dir.parent, self.again,
+                                   self._largest_query_bytes())
+
+    def _largest_query_bytes(self) -> int:
+        """The token-based budget of the plan's largest query: what the first one may take."""
+        if self._largest is None:
+            self._largest = max((_query_bytes(i) for i in self.items), default=diskspace.RAW_BASE_BYTES)
+        return self._largest
 
     def warnings(self) -> list[str]:
         """What makes this run's timings unrepresentative, each naming its fix."""
