@@ -189,7 +189,7 @@ def test_the_real_main_filling_the_disk_mid_query_ends_in_exit_1_not_a_timeout(t
     wrapper.write_text(f"#!/bin/sh\necho x >> {marker}\nif [ $(wc -l < {marker}) -eq 2 ]; then {take_all}; fi\n"
                        f"exec {llama_bin_dir / 'main'} \"$@\"\n")
     wrapper.chmod(0o755)
-    wl = workload(tmp_path / "w.jsonl", 3, max_tokens=150)
+    wl = workload(tmp_path / "w.jsonl", 3, max_tokens=60)
     env = dict(os.environ, EDGEBENCH_ROOT=str(tmp_path))
     cmd = [sys.executable, "-m", "orchestrator", "run", "--binary", str(wrapper), "--model", str(tiny_model),
            "--workload", str(wl), "--out", str(small / "out"), "--threads", "1", "--idle-timeout", "60"]
