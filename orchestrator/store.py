@@ -32,6 +32,7 @@ from pathlib import Path
 
 import filelock
 
+from orchestrator import fields as F
 from orchestrator.errors import UserError
 from orchestrator.fsutil import atomic_write, fsync_dir
 
@@ -45,22 +46,17 @@ QUERIES = "queries.jsonl"
 SAMPLES = "samples.jsonl"
 RAW = "raw"
 
-_NUMBER = (int, float)
 # What every query record holds: resume keys on query_id, samples are filtered by attempt,
-# statistics group by category and status. A line without them is refused where it is read.
-RECORD_REQUIRED = {"query_id": str, "attempt": str, "status": str, "category": str}
-# Fields that, when present and not null, must have this type: readers do arithmetic,
-# lookups or key building on them.
-RECORD_TYPED = {
-    "phase": str, "repetition": int, "variant": dict, "variant_id": str, "raw_dir": str, "error": str,
-    "llama": dict, "validation": dict, "tbt_s": list, "t_tok_s": list, "output_text": str,
-    **{k: _NUMBER for k in ("ttft_s", "cold_ttft_s", "load_s", "t_echo_s", "tpot_s", "total_s", "decode_tok_s",
-                            "prefill_tok_s", "output_tokens", "prompt_tokens", "max_tokens", "peak_rss_bytes",
-                            "n_samples")},
-}
-SAMPLE_REQUIRED = {"query_id": str, "attempt": str}
-
-_KINDS = {"query record": (RECORD_REQUIRED, RECORD_TYPED), "sample": (SAMPLE_REQUIRED, {})}
+# statistics group by category and status. A line without them is refused where it is read;
+# every other declared field (orchestrator/fields.py) must have its declared type or be null.
+RECORD_REQUIRED = (F.QUERY_ID, F.ATTEMPT, F.STATUS, F.CATEGORY)
+SAMPLE_REQUIRED = (F.R_QUERY_ID, F.R_ATTEMPT)
+# Declared fields whose shape earlier writers chose differently, read as they come: `samplers`
+# was an object of per-sampler facts in format 1 and in the committed Nano run.
+_SHAPE_VARIES = {F.SAMPLERS}
+# kind -> (required string fields, the declarations whose types are checked)
+_KINDS = {"query record": (RECORD_REQUIRED, {k: f for k, f in F.RECORD.items() if k not in _SHAPE_VARIES}),
+          "sample": (SAMPLE_REQUIRED, {})}
 
 OUT_ELSEWHERE = "--out DIR on a writable disk (e.g. --out ~/edgebench-reports)"
 
@@ -250,38 +246,46 @@ class RunReader:
         return [r for r in _read_jsonl(self.dir / SAMPLES, "sample") if r["attempt"] in attempts]
 
 
-def record_problem(record, required: dict = RECORD_REQUIRED, typed: dict = RECORD_TYPED) -> str | None:
-    """What makes `record` unusable as a query record (a sentence), or None when it is fine."""
+def record_problem(record, kind: str = "query record") -> str | None:
+    """What makes `record` unusable as a `kind` line (a sentence), or None when it is fine."""
+    required, declared = _KINDS[kind]
     if not isinstance(record, dict):
         return f"it is a JSON {_json_kind(record)}, not an object"
-    for key, kind in required.items():
+    for key in required:
         if key not in record:
             return f"it has no {key!r}"
-        if not isinstance(record[key], kind):
-            return f"its {key!r} is a JSON {_json_kind(record[key])}, not {_kind_name(kind)}"
-    for key, kind in typed.items():
-        value = record.get(key)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind)):
-            return f"its {key!r} is a JSON {_json_kind(value)}, not {_kind_name(kind)}"
-    for key in ("tbt_s", "t_tok_s"):
-        if any(not isinstance(x, _NUMBER) or isinstance(x, bool) for x in record.get(key) or ()):
-            return f"its {key!r} holds something other than numbers"
+        if not isinstance(record[key], str):
+            return f"its {key!r} is a JSON {_json_kind(record[key])}, not a string"
+    for key, value in record.items():
+        field = declared.get(key)
+        if field is None or value is None or _fits(value, field.type):
+            continue
+        if isinstance(value, list) and field.type.startswith("list["):
+            bad = next(x for x in value if not _fits([x], field.type))
+            return f"its {key!r} is not {_TYPE_NAMES[field.type]} (it holds a JSON {_json_kind(bad)})"
+        return f"its {key!r} is a JSON {_json_kind(value)}, not {_TYPE_NAMES[field.type]}"
     return None
 
 
-def read_records(path: Path) -> list[dict]:
-    """Every complete query record of `path`, each checked: one bad line raises UserError
-    "FILE, line N, ..." with the fix, as a line that is not JSON does."""
-    return list(_read_jsonl(path, "query record"))
+# A declared type (fields.Field.type) and what JSON holds it. Integers and floats are both
+# numbers: JSON does not tell 1 from 1.0, and a reader does arithmetic on either.
+_TYPE_NAMES = {"str": "a string", "int": "a number", "float": "a number", "bool": "true or false",
+               "dict": "an object", "list[float]": "an array of numbers", "list[str]": "an array of strings"}
 
 
-def _tuple(kind) -> tuple:
-    return kind if isinstance(kind, tuple) else (kind,)
+def _is_number(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
-def _kind_name(kind) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", dict: "an object", list: "an array"}
-    return " or ".join(dict.fromkeys("a number" if kind == _NUMBER else names[k] for k in _tuple(kind)))
+def _fits(value, declared: str) -> bool:
+    if declared in ("int", "float"):
+        return _is_number(value)
+    if declared == "list[float]":
+        return isinstance(value, list) and all(_is_number(x) for x in value)
+    if declared == "list[str]":
+        return isinstance(value, list) and all(isinstance(x, str) for x in value)
+    kind = {"str": str, "bool": bool, "dict": dict}.get(declared)
+    return kind is None or isinstance(value, kind)
 
 
 def _json_kind(value) -> str:
@@ -289,9 +293,16 @@ def _json_kind(value) -> str:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, _NUMBER):
+    if _is_number(value):
         return "number"
     return {str: "string", dict: "object", list: "array"}.get(type(value), type(value).__name__)
+
+
+def read_records(path: Path) -> list[dict]:
+    """Every complete query record of `path`, each checked: one bad line raises UserError
+    "FILE, line N, ..." with the fix, as a line that is not JSON does."""
+    return list(_read_jsonl(path, "query record"))
+
 
 def _version_message(run_dir: Path, version, manifest: dict, accepted=(SCHEMA_VERSION,), verb="reads") -> str:
     writer = manifest.get("edgebench_version") if isinstance(manifest, dict) else None
@@ -461,7 +472,7 @@ def _read_jsonl(path: Path, kind: str | None = None) -> Iterator[dict]:
                     f"{path}, line {lineno}, is not valid JSON ({e}); only the last line can be torn by a crash",
                     fix=f"remove or correct line {lineno} by hand, then run the command again",
                 ) from None
-            what = record_problem(obj, *_KINDS[kind]) if kind else None
+            what = record_problem(obj, kind) if kind else None
             if what:
                 raise UserError(
                     f"{path}, line {lineno}, is not a valid {kind}: {what}; edgebench writes every line as an "

@@ -69,10 +69,12 @@ BAD_LINES = {
     "scalar": (42, "it is a JSON number, not an object"),
     "id a number": ({"query_id": 7, "attempt": "a", "category": "simple", "status": "ok"},
                     "its 'query_id' is a JSON number, not a string"),
+    "llama a string": ({"query_id": "q0", "attempt": "a", "category": "simple", "status": "ok",
+                        "llama": "fast"}, "its 'llama' is a JSON string, not an object"),
     "repetition a string": ({"query_id": "q0", "attempt": "a", "category": "simple", "status": "ok",
-                             "repetition": "first"}, "its 'repetition' is a JSON string, not an integer"),
+                             "repetition": "first"}, "its 'repetition' is a JSON string, not a number"),
     "tbt of strings": ({"query_id": "q0", "attempt": "a", "category": "simple", "status": "ok",
-                        "tbt_s": ["fast"]}, "its 'tbt_s' holds something other than numbers"),
+                        "tbt_s": ["fast"]}, "its 'tbt_s' is not an array of numbers (it holds a JSON string)"),
 }
 
 
