@@ -137,7 +137,7 @@ def golden_copy(dest: Path) -> Path:
     return dest
 
 
-@pytest.mark.parametrize("damage", ["record without attempt", "unparseable manifest"])
+@pytest.mark.parametrize("damage", ["record without attempt", "unparseable manifest", "manifest of another shape"])
 def test_one_damaged_sibling_is_listed_unreadable_and_the_healthy_run_reports(tmp_path, damage):
     reports = tmp_path / "reports"
     healthy = golden_copy(reports / "20260101-000000-aaaa")
@@ -148,9 +148,13 @@ def test_one_damaged_sibling_is_listed_unreadable_and_the_healthy_run_reports(tm
         del first["attempt"]
         (broken / "queries.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
         reason = "line 1, is not a valid query record: it has no &#39;attempt&#39;"
-    else:
+    elif damage == "unparseable manifest":
         (broken / "manifest.json").write_text('{"schema_version": 2, "run_id": ')
         reason = "manifest.json is not valid JSON"
+    else:
+        m = json.loads((broken / "manifest.json").read_text())
+        (broken / "manifest.json").write_text(json.dumps({**m, "platform": "x86_64", "model": ["tiny"]}))
+        reason = "its manifest or records are not in the shape edgebench writes"
     res = invoke("report", healthy)
     assert res.exit_code == 0, res.output
     assert (healthy / "report.html").is_file()
