@@ -358,17 +358,10 @@ def nano_board(root: Path):
         (root / rel).write_text(text)
         if rel.startswith("bin/"):
             (root / rel).chmod(0o755)
-    saved = {k: os.environ.get(k) for k in ("EDGEBENCH_SYSROOT", "PATH")}
-    os.environ["EDGEBENCH_SYSROOT"] = str(root)
-    os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{saved['PATH'] or ''}"
-    try:
+    from orchestrator.sampling.cost import environ
+
+    with environ(EDGEBENCH_SYSROOT=str(root), PATH=f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"):
         yield root
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextlib.contextmanager
@@ -445,3 +438,18 @@ def make_experiment_all(exp_dir: Path, *, per_category: int = 6, gpu: str = "jto
         store = RunStore.open(index.part_dir(exp_dir, part))
         store.update_manifest(**GENERATED)
     return exp_dir
+
+
+def nano_gpu(run_dir: Path) -> Path:
+    """The committed tests/data/runs/nano-gpu: two simple queries on a replayed Nano with jtop,
+    readings every 0.5 s and every 10 ms for simple-01. Regenerate it with
+    `python -m orchestrator.report.replay tests/data/runs/nano-gpu` (the folder must not exist)."""
+    run = make_run(Path(run_dir), per_category=2, categories=("simple",), seed=7)
+    (run / ".lock").unlink(missing_ok=True)  # the store's lock file: nothing to keep
+    return run
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(nano_gpu(Path(sys.argv[1])))
