@@ -545,3 +545,25 @@ def test_the_committed_gpu_run_draws_its_gpu_figures_and_granular_series(tmp_pat
     peaks = [max(s["gpu_mem_proc_bytes"] for s in gpu if s["attempt"] == r["attempt"] and s["t_s"] <= r["total_s"])
              / 1e6 for r in records(run)]
     assert rows["simple"][2] == fmt(float(np.mean(peaks)))
+
+
+@pytest.mark.parametrize("gpu", ["jtop", "tegrastats"])
+def test_a_replayed_records_figures_are_the_real_samplers_aggregate_of_its_readings(tmp_path, gpu):
+    """The replay makes readings, never figures: each record's GPU figures are what the sampler
+    class's own aggregate (sampling/derive.py) made of the readings stored beside it."""
+    from orchestrator.sampling.derive import integrate_mw
+
+    run = replay.make_run(tmp_path / gpu, per_category=2, categories=("task-oriented",), gpu=gpu, granular_s=None)
+    readings = [s for s in read_jsonl(run / "samples.jsonl") if s["sampler"] == gpu]
+    for r in records(run):
+        mine = sorted((s for s in readings if s["attempt"] == r["attempt"]), key=lambda s: s["t_s"])
+        assert len(mine) >= 3 and r["samplers"] == ["process", gpu]
+        energy, span = integrate_mw(mine, "power_total_mw")
+        assert r["energy_j"] == pytest.approx(energy, abs=1e-5) and r["energy_window_s"] == pytest.approx(span)
+        decode = [s["gpu_load_pct"] for s in mine if r["cold_ttft_s"] <= s["t_s"] <= r["t_tok_s"][-1]]
+        assert r["gpu_load_decode_n"] == len(decode) > 0
+        assert r["gpu_load_decode_mean_pct"] == pytest.approx(sum(decode) / len(decode), abs=1e-3)
+        assert r["temp_peak_c"] == max(v for s in mine for k, v in s.items()
+                                       if k.startswith("temp_") and k != "temp_pmic_c")  # PMIC reads 100C
+        assert r["peak_rss_bytes"] >= max(s["rss_bytes"] for s in read_jsonl(run / "samples.jsonl")
+                                          if s["attempt"] == r["attempt"] and s["sampler"] == "process")
