@@ -168,10 +168,15 @@ def memory_rss_zoom(d: Data) -> Figure:
     return f
 
 
+# Readings only a GPU/board sampler takes: a sampler that recorded any of them ran on GPU telemetry.
+_GPU_SIGNS = (F.GPU_LOAD_PCT, F.GPU_FREQ_MHZ, F.POWER_TOTAL_MW, F.RAM_SHARED_BYTES, F.GPU_MEM_PROC_BYTES)
+
+
 def gpu_missing(d: Data, what: str, hint: str = "") -> str:
     """Why a GPU reading is absent: no GPU sampler ran (GET_GPU, how to get one), or the one that ran
     does not read `what`; never "no GPU sampler readings" for a run whose GPU sampler recorded data."""
-    ran = sorted({n for n in d.s[F.R_SAMPLER].drop_nulls().unique().to_list() if n != "process"})
+    signs = [pl.col(c).is_not_null() for c in _GPU_SIGNS if c in d.s.columns]
+    ran = sorted(set(d.s.filter(pl.any_horizontal(signs))[F.R_SAMPLER].drop_nulls().to_list())) if signs else []
     if not ran:
         return GET_GPU
     return f"the GPU sampler of this run ({', '.join(ran)}) recorded no {what}" + (f" ({hint})" if hint else "")
@@ -599,7 +604,7 @@ def _timeline_figure(d: Data, f: Figure, series, what: str, ylab: str, gpu_col: 
         f.absent = f"no {what} reading of the category sweep's queries (was every query a failure?)"
         return f
     if not _has(s, gpu_col):
-        f.caption += f" {gpu_what} is absent: " + GET_GPU + "."
+        f.caption += f" {gpu_what} is absent: " + gpu_missing(d, gpu_what) + "."
     df, thinned = _thinned(pl.concat(parts))
     if thinned:
         f.caption += (f" The sweep has more than {TIMELINE_MAX_POINTS} readings a series: each point is the highest "
