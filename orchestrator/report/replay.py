@@ -64,8 +64,11 @@ class Timeline:
     rss_peak: float
     gpu_mem_kb: int
     rng_seed: int
+    idle: bool = False  # no child: the board before the first query (the session's idle-power window)
 
     def phase(self, t: float) -> str:
+        if self.idle:
+            return "idle"
         if t < self.t_echo:
             return "load"
         if t < self.t_tok[0]:
@@ -74,18 +77,18 @@ class Timeline:
 
 
 # Levels per phase: CPU % summed over the Nano's 4 cores, GPU load %.
-_CPU = {"load": (60, 90), "prefill": (370, 398), "decode": (150, 230), "exit": (10, 20)}
-_GPU = {"load": (0, 0), "prefill": (93, 99), "decode": (55, 75), "exit": (0, 2)}
+_CPU = {"idle": (2, 8), "load": (60, 90), "prefill": (370, 398), "decode": (150, 230), "exit": (10, 20)}
+_GPU = {"idle": (0, 0), "load": (0, 0), "prefill": (93, 99), "decode": (55, 75), "exit": (0, 2)}
 
 
 def state(tl: Timeline, t: float, rng: random.Random) -> dict:
     """The board at time `t` of the query: loads, memory, power, temperatures, clocks."""
     phase = tl.phase(t)
-    frac = min(1.0, t / tl.t_echo) if phase == "load" else 1.0
+    frac = 0.0 if phase == "idle" else min(1.0, t / tl.t_echo) if phase == "load" else 1.0
     done = sum(1 for x in tl.t_tok if x <= t)
     gpu_load = rng.uniform(*_GPU[phase])
     cpu = rng.uniform(*_CPU[phase])
-    gpu_kb = 0 if phase == "load" else tl.gpu_mem_kb + 4 * done  # the KV cache grows a little per token
+    gpu_kb = 0 if phase in ("idle", "load") else tl.gpu_mem_kb + 4 * done  # the KV cache grows a little per token
     return {
         "phase": phase, "rss": int(30e6 + (tl.rss_peak - 30e6) * frac + 2048 * done), "cpu": cpu,
         "gpu_load": gpu_load, "gpu_khz": 76800 if gpu_load == 0 else int(GPU_MAX_MHZ * 1000),
@@ -175,18 +178,31 @@ def tegrastats_readings(tl: Timeline, interval: float) -> list[dict]:
 
 class Replayed(Sampler):
     """A real sampler object (its aggregate() and info() are the run's) whose source is the replayed
-    board: stop() returns what its reading code reads over the query ReplayMain just played.
-    Its interval follows the session's (set_interval), as a fresh sampler per plan would."""
+    board: stop() returns what its reading code reads over the query ReplayMain just played, or over
+    the idle board for as long as it was watched when no query is playing (the session's idle-power
+    window, sampling/idle.py). Its interval follows the session's (set_interval), as a fresh sampler
+    per plan would."""
 
     def __init__(self, real, read, board: Board):
         self.real, self._read, self.board = real, read, board
         self.name, self.kind, self.interval_s = real.name, real.kind, real.interval_s
+        self._started_ns: int | None = None
 
     def set_interval(self, interval_s: float) -> None:
         self.interval_s = interval_s
 
+    def start(self, pid: int, t0_ns: int) -> None:
+        self._started_ns = t0_ns
+
     def stop(self) -> list[dict]:
-        return self._read(self.board.current, self.interval_s) if self.board.current else []
+        import time
+
+        tl = self.board.current
+        if tl is None and self._started_ns is not None:
+            watched = (time.perf_counter_ns() - self._started_ns) / 1e9
+            tl = Timeline(0.0, [0.0], watched, rss_peak=0.0, gpu_mem_kb=0, rng_seed=int(watched * 1e6), idle=True)
+        self._started_ns = None
+        return self._read(tl, self.interval_s) if tl else []
 
     def aggregate(self, samples: list[dict], timeline: dict) -> dict:
         return self.real.aggregate(samples, timeline)
@@ -383,9 +399,11 @@ def _config(model: Path, workload: Path, binary: Path, out_dir: Path, interval_s
     from orchestrator.config import RunConfig
 
     return RunConfig(binary=binary, model=model, workload=workload, out_dir=out_dir, threads=NANO_CORES,
-                     interval_s=interval_s)
+                     interval_s=interval_s, idle_window_s=IDLE_WINDOW_S)
 
 
+# The session's idle-power window waits this long (real time) before a folder's first query.
+IDLE_WINDOW_S = 0.3
 GENERATED = {"generated": True, "replay": "orchestrator/report/replay.py: a replayed board, not a measurement"}
 
 
