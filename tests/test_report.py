@@ -41,7 +41,8 @@ REPO = TESTS.parent
 
 # The study's figures one run can draw; the three experiment figures need their experiment's parts.
 SINGLE_RUN = ["prompt-length", "memory-rss", "memory-rss-zoom", "memory-gpu", "cpu-util", "gpu-util", "ttft-box",
-              "tbt-box", "total-vs-prompt", "tbt-position", "granular", "memory-time"]
+              "tbt-box", "total-vs-prompt", "tbt-position", "granular", "memory-time", "memory-timeline",
+              "util-timeline"]
 EXPERIMENT_ONLY = {"output-sweep": index.OUTPUT_SWEEP, "prompt-sweep": index.PROMPT_SWEEP,
                    "pair-total": index.MATCHED_PAIR}
 ALL_IDS = SINGLE_RUN + list(EXPERIMENT_ONLY)
@@ -97,7 +98,8 @@ def assert_recorded_columns_are_not_called_absent(page: str, recs: list[dict]) -
     line = absent_line(page)
     for col, label, _unit, _scale in analysis.METRICS:
         if any(r.get(col) not in (None, []) for r in ok):
-            assert label not in line, (col, line)
+            # a whole item of the list, not the start of a longer label ("energy per query net of ...")
+            assert not re.search(rf"(?:: |, ){re.escape(label)}(?:, |\.)", line), (col, line)
 
 
 # -- folders ------------------------------------------------------------------------------------
@@ -210,7 +212,7 @@ def test_a_real_run_through_each_gpu_sampler_draws_what_its_data_allows(twin_run
     assert all(r["status"] == "ok" and r["samplers"] == ["process", sampler] for r in recs)
     gpu_readings = [s for s in read_jsonl(run / "samples.jsonl") if s["sampler"] == sampler]
     for fig_id in ("prompt-length", "memory-rss", "memory-rss-zoom", "cpu-util", "ttft-box", "tbt-box",
-                   "total-vs-prompt", "tbt-position", "granular", "memory-time"):
+                   "total-vs-prompt", "tbt-position", "granular", "memory-time", "memory-timeline", "util-timeline"):
         assert drawn(page, fig_id), (sampler, fig_id)
     if sampler == "none":
         assert gpu_readings == []
@@ -241,6 +243,7 @@ def test_a_real_run_through_each_gpu_sampler_draws_what_its_data_allows(twin_run
 
 def test_experiment_all_draws_every_study_figure(nano_experiment, twin_experiment):
     for exp, page in (nano_experiment, twin_experiment):
+        assert sorted(re.findall(r'<figure id="fig-([a-z-]+)"', page)) == sorted(ALL_IDS)  # every figure named
         for fig_id in ALL_IDS:
             assert drawn(page, fig_id), (exp, fig_id)
         roles = {p["name"]: index.role(p["plan"]) for p in index.read(exp)["parts"]}
@@ -269,8 +272,9 @@ def test_the_output_sweep_and_the_pair_show_what_was_asked(nano_experiment, twin
         labels = re.findall(r"<!-- (max_tokens=\d+ \(\d+ generated\)) -->", svg)
         assert labels == [f"max_tokens={n} ({n} generated)" for n in (10, 50, 120, 230, 400)], labels
         pair = figure_block(page, "pair-total")
-        assert re.search(r"task-oriented minus contextual: [+-]\d+\.\d{3} s", pair), pair
-        assert "output tokens: task-oriented 50, contextual 50" in pair
+        # in the plan's order, with the interval its warm-up and repetitions give
+        assert re.search(r"contextual minus task-oriented: [+-]\d+\.\d{3} s \(95% interval [+-]", pair), pair
+        assert "output tokens: contextual 50, task-oriented 50" in pair
 
 
 # -- numbers, text and files ---------------------------------------------------------------------
@@ -558,8 +562,11 @@ def test_a_replayed_records_figures_are_the_real_samplers_aggregate_of_its_readi
     for r in records(run):
         mine = sorted((s for s in readings if s["attempt"] == r["attempt"]), key=lambda s: s["t_s"])
         assert len(mine) >= 3 and r["samplers"] == ["process", gpu]
-        energy, span = integrate_mw(mine, "power_total_mw")
+        energy, span = integrate_mw(mine, "power_total_mw", r["total_s"])
         assert r["energy_j"] == pytest.approx(energy, abs=1e-5) and r["energy_window_s"] == pytest.approx(span)
+        idle = json.loads((run / "manifest.json").read_text())["idle_power"]
+        assert idle["sampler"] == gpu and idle["n"] >= 1 and r["idle_power_mw"] == idle["power_mw"]
+        assert r["energy_net_j"] == pytest.approx(energy - idle["power_mw"] / 1000 * r["total_s"], abs=1e-5)
         decode = [s["gpu_load_pct"] for s in mine if r["cold_ttft_s"] <= s["t_s"] <= r["t_tok_s"][-1]]
         assert r["gpu_load_decode_n"] == len(decode) > 0
         assert r["gpu_load_decode_mean_pct"] == pytest.approx(sum(decode) / len(decode), abs=1e-3)

@@ -402,8 +402,9 @@ def _config(model: Path, workload: Path, binary: Path, out_dir: Path, interval_s
                      interval_s=interval_s, idle_window_s=IDLE_WINDOW_S)
 
 
-# The session's idle-power window waits this long (real time) before a folder's first query.
-IDLE_WINDOW_S = 0.3
+# The session's idle-power window waits this long (real time) before a folder's first query: one
+# reading interval (0.5 s at most here), so the replayed sampler reads the idle board at least once.
+IDLE_WINDOW_S = 0.5
 GENERATED = {"generated": True, "replay": "orchestrator/report/replay.py: a replayed board, not a measurement"}
 
 
