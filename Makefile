@@ -40,7 +40,7 @@ serve: venv
 	$(EB) serve $(ARGS)
 
 # The Nano's build without a board: CUDA 11.8 for sm_53, aarch64 under qemu, the Python stack there.
-# As root it installs its Debian packages first (tools/nano-check-deps.sh); writes build/nano-check/report.json.
+# As root it installs its Debian packages first (orchestrator/data/scripts/nano-check-deps.sh); writes build/nano-check/report.json.
 nano-check: venv
 	$(EB) nano-check $(ARGS)
 

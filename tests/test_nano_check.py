@@ -103,7 +103,7 @@ def test_missing_tools_name_the_install_command_when_not_root(monkeypatch, tmp_p
     with pytest.raises(UserError) as err:
         common.ensure_tools(("cuda", "aarch64"), install=True, log=lambda s: None)
     assert "g++-11" in err.value.message and "qemu-aarch64-static" in err.value.message
-    assert err.value.fix == "sudo tools/nano-check-deps.sh"
+    assert err.value.fix == f"sudo bash {common.deps_script()}"
     assert common.deps_script().is_file()
 
 
@@ -146,7 +146,7 @@ def nano_report(tmp_path_factory) -> dict:
         return json.loads(Path(ready).read_text())
     missing = common.missing_tools(report.CHECKS)
     if missing and (os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists()):
-        pytest.skip(f"nano-check needs {', '.join(missing)}: run `sudo tools/nano-check-deps.sh`")
+        pytest.skip(f"nano-check needs {', '.join(missing)}: run `sudo bash {common.deps_script()}`")
     out = tmp_path_factory.mktemp("nano-check")
     return report.run(out, install=True, log=lambda s: None)
 
@@ -198,5 +198,5 @@ def test_the_cli_stops_with_the_install_command_when_tools_are_missing(monkeypat
     monkeypatch.setattr(common, "NEEDS", {**common.NEEDS, "aarch64": ("aarch64-linux-gnu-g++", "qemu-aarch64-static")})
     res = CliRunner().invoke(main, ["nano-check", "--only", "aarch64", "--no-install"])
     assert res.exit_code != 0
-    assert "aarch64-linux-gnu-g++" in res.output and "fix: sudo tools/nano-check-deps.sh" in res.output
+    assert "aarch64-linux-gnu-g++" in res.output and f"fix: sudo bash {common.deps_script()}" in res.output
     assert not (isolated_root / "build" / "nano-check" / "report.json").exists()

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import main
+from orchestrator.packaged import default_workload
 from orchestrator.report import export, figures, synth
 from orchestrator.report.render import render
 
@@ -318,7 +319,7 @@ def test_a_real_run_of_the_timing_twin_renders(tmp_path, llama_bin_dir, tiny_mod
     monkeypatch.setenv("EDGEBENCH_ROOT", str(tmp_path))
     out = tmp_path / "reports"
     res = CliRunner().invoke(main, ["run", "--binary", str(llama_bin_dir / "main"), "--model", str(tiny_model),
-                                    "--out", str(out), "--workload", str(REPO / "workloads" / "default.jsonl"),
+                                    "--out", str(out), "--workload", str(default_workload()),
                                     "--limit", "1", "--interval", "0.01"])
     assert res.exit_code == 0, res.output
     run = next(p for p in out.iterdir() if p.is_dir())

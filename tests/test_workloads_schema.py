@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import main
 from orchestrator.errors import UserError
+from orchestrator.packaged import default_workload
 from orchestrator.workloads.schema import (
     CATEGORIES,
     OUTPUT_LIMITS,
@@ -20,7 +20,7 @@ from orchestrator.workloads.schema import (
 )
 from orchestrator.workloads.tokens import count_tokens
 
-DEFAULT = Path(__file__).resolve().parents[1] / "workloads" / "default.jsonl"
+DEFAULT = default_workload()
 
 
 def line(**fields) -> str:

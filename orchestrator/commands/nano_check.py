@@ -11,7 +11,7 @@ from orchestrator.errors import UserError
 @click.option("--only", "only", multiple=True, type=click.Choice(["cuda", "aarch64", "python"]),
               help="Run only these checks (repeatable); default: all three.")
 @click.option("--no-install", is_flag=True,
-              help="Never install the Debian packages it needs (as root it runs tools/nano-check-deps.sh).")
+              help="Never install the Debian packages it needs (as root it runs the nano-check-deps.sh it ships).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON instead of the table.")
 def nano_check(only: tuple[str, ...], no_install: bool, as_json: bool):
     """Build llama.cpp for the Nano without a board: CUDA 11.8 for sm_53 with the patch, main
