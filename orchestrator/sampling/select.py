@@ -79,10 +79,14 @@ def _nvml(interval_s: float):
 
 
 _BUILDERS = {"jtop": _jtop, "tegrastats": _tegrastats, "sysfs": _sysfs, "nvml": _nvml}
-_INSTALL = {
-    "jtop": "edgebench bootstrap --force jetson-stats",
-    "nvml": "pip install 'edgebench[nvidia]'",
-}
+
+
+def _install(choice: str) -> str:
+    if choice == "nvml":
+        from orchestrator import extras
+
+        return extras.install_command("nvidia")
+    return {"jtop": "edgebench bootstrap --redo jetson-stats"}.get(choice, "--gpu-sampler none")
 
 
 def make_gpu_sampler(choice: str | None, interval_s: float) -> Sampler:
@@ -95,7 +99,7 @@ def make_gpu_sampler(choice: str | None, interval_s: float) -> Sampler:
         try:
             sampler = _BUILDERS[choice](interval_s)
         except (RuntimeError, ImportError) as exc:
-            fix = _INSTALL.get(choice, "--gpu-sampler none")
+            fix = _install(choice)
             raise UserError(f"the {choice} GPU sampler cannot run here: {exc}",
                             fix=f"{fix}  (or run with --gpu-sampler none)") from exc
         sampler.selection = {choice: "asked"}
