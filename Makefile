@@ -47,7 +47,7 @@ nano-check: venv
 test: venv-dev
 	.venv/bin/python -m pytest $(ARGS)
 
-# Keeps build/toolchain (GCC 8.5 on a Nano took hours); `edgebench bootstrap --force gcc` rebuilds it.
+# Keeps build/toolchain (GCC 8.5 on a Nano took hours); `edgebench bootstrap --redo gcc` rebuilds it.
 clean:
 	rm -rf build/llama.cpp build/models build/logs build/ledger.json build/.llama.cpp.partial build/cuda-probe \
 		build/nano-check

@@ -83,7 +83,7 @@ def test_forced_git_without_a_route_names_the_fallback_and_marks_nothing_done(tm
 
 def test_model_source_download_offline_names_the_twin_option(bootstrapped, tmp_path):
     root, _, _ = bootstrapped
-    res = eb(root, "bootstrap", "--force", "model", "--model-source", "download")
+    res = eb(root, "bootstrap", "--redo", "model", "--model-source", "download")
     assert res.returncode == 1
     assert "fix: --model-source twin" in res.stderr
 

@@ -74,7 +74,7 @@ def test_no_kernel_image_becomes_a_message_about_the_arch(board):
     with pytest.raises(UserError) as err:
         run_steps([cuda.Smoke()], ctx)
     msg = err.value.format_message()
-    assert "built for sm_62" in msg and "5.3 (sm_53)" in msg and "--force cuda-probe" in msg
+    assert "built for sm_62" in msg and "5.3 (sm_53)" in msg and "--redo cuda-probe" in msg
 
 
 def test_smoke_passes_with_gpu_offload(board):

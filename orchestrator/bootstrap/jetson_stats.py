@@ -44,13 +44,13 @@ def check_versions(service: str | None, client: str | None) -> None:
     """Refuse what the jtop client would refuse at the first sample, hours into a run."""
     if service is None or client is None:
         where = "system-wide (the service)" if service is None else "in the project's environment"
-        raise UserError(f"jetson-stats is not installed {where}", fix="edgebench bootstrap --force jetson-stats")
+        raise UserError(f"jetson-stats is not installed {where}", fix="edgebench bootstrap --redo jetson-stats")
     if major_minor(service) != major_minor(client):
         raise UserError(
             f"jetson-stats {client} in the project's environment cannot talk to the jtop service {service} "
             "(the client raises \"Mismatch version jtop service\" unless major.minor match)",
             fix=f"sudo -H {system_python()} -m pip install {REQUIREMENT} && sudo systemctl restart {SERVICE} && "
-            f".venv/bin/python -m pip install {REQUIREMENT}  (or: edgebench bootstrap --force jetson-stats)",
+            f".venv/bin/python -m pip install {REQUIREMENT}  (or: edgebench bootstrap --redo jetson-stats)",
         )
 
 
@@ -91,7 +91,7 @@ class JetsonStats(Step):
             raise UserError(
                 f"{SERVICE} is not active after installing jetson-stats ({out.strip() or rc})",
                 fix=f"sudo systemctl status {SERVICE}; journalctl -u {SERVICE} | tail; then "
-                "edgebench bootstrap --force jetson-stats",
+                "edgebench bootstrap --redo jetson-stats",
             )
         user = login_user()
         relogin = False

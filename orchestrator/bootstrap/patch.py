@@ -51,7 +51,7 @@ def apply_patch(tree: Path, patch: Path | None = None) -> bool:
         raise UserError(
             f"{patch.name} neither applies to {tree} nor is already applied there: "
             "the tree is not a33e6a0 or was edited",
-            fix="edgebench bootstrap --force llama-source",
+            fix="edgebench bootstrap --redo llama-source",
         )
     sh(Command(_patch_argv(patch, "--forward"), cwd=str(tree)))
     return True

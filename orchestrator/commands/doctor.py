@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from orchestrator import envvars
 from orchestrator.doctor import gather
 
 
@@ -44,6 +45,9 @@ def doctor(as_json):
         ]
         if (d["jetson_stats"] or {}).get("relogin_needed"):
             lines.append("              log out and back in: you were just added to group jtop")
+    for i, (name, value, known) in enumerate(envvars.set_now()):
+        lines.append(f"{'' if i else 'environment':<14}{name}={value}"
+                     + ("" if known else "  (edgebench reads no such variable: misspelt?)"))
     click.echo("\n".join(lines))
     if d["problems"]:
         click.echo("\nto fix:")
