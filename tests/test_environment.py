@@ -62,5 +62,14 @@ def test_doctor_shows_the_variables_set_and_flags_a_misspelt_one(tmp_path, monke
     assert "environment   EDGEBENCH_CONNECT_TIMEOUT=7\n" in out
     assert f"              EDGEBENCH_ROOT={tmp_path}\n" in out
     assert "EDGEBENCH_MISSPELT=1  (edgebench reads no such variable: misspelt?)" in out
-    doc = json.loads(CliRunner().invoke(main, ["doctor", "--json"]).output)
+    doc = json.loads(CliRunner().invoke(main, ["doctor", "--format", "json"]).output)
     assert doc["environment"]["EDGEBENCH_CONNECT_TIMEOUT"] == "7"
+
+
+def test_doctor_json_is_format_json_and_the_old_flag_warns(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEBENCH_ROOT", str(tmp_path))
+    new = CliRunner().invoke(main, ["doctor", "--format", "json"])
+    old = CliRunner().invoke(main, ["doctor", "--json"])
+    assert json.loads(new.stdout)["root"] == str(tmp_path) == json.loads(old.stdout)["root"]
+    assert "warning: --json is now --format json" in old.stderr and "warning" not in new.stderr
+    assert "--json" not in CliRunner().invoke(main, ["doctor", "--help"]).output

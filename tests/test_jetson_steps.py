@@ -102,6 +102,6 @@ def test_doctor_on_the_board_shows_the_probed_arch_gcc_and_jtop(board):
     assert "llama.cpp main not built: make bootstrap" in res.output
     assert "'arch': '53'" in res.output and "'version': '8.5.0'" in res.output
     assert "log out and back in" in res.output
-    data = json.loads(CliRunner().invoke(doctor, ["--json"]).output)
+    data = json.loads(CliRunner().invoke(doctor, ["--format", "json"]).output)
     assert data["profile"] == "jetson-nano" and data["cuda"]["compute_capability"] == "5.3"
     assert data["jetson_stats"]["service_version"] == "4.3.2"

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from orchestrator import envvars
+from orchestrator.commands.formats import chosen, echo_json, format_option, json_alias
 from orchestrator.doctor import gather
 
 
 @click.command(epilog="Exit codes: 0 everything a run needs is there; 1 something is missing (listed with its fix).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def doctor(as_json):
+@format_option
+@json_alias
+def doctor(fmt, old_json):
     """Report the platform, the llama.cpp build and the model; say how to fix what is missing."""
     d = gather()
-    if as_json:
-        click.echo(json.dumps(d, indent=2, sort_keys=True))
+    if chosen(fmt, old_json) == "json":
+        echo_json(d)
         sys.exit(1 if d["problems"] else 0)
     p = d["platform"]
     gib = 1 << 30
