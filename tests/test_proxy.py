@@ -146,30 +146,29 @@ def test_the_download_and_its_probe_take_the_same_route(monkeypatch, tmp_path):
         srv.close()
 
 
-def test_a_download_logs_a_line_each_tenth_when_not_on_a_terminal(monkeypatch, tmp_path):
-    monkeypatch.setattr(net, "CHUNK", 64 << 10)  # 16 blocks: each tenth is crossed on its own
+def percentages(tmp_path, monkeypatch) -> tuple[list[int], list[str]]:
+    """Download the payload from a local server in 64 KiB blocks (16: each tenth is crossed on its
+    own); the percentages of the progress lines, and every line logged."""
+    monkeypatch.setattr(net, "CHUNK", 64 << 10)
     srv = FlakyServer(PAYLOAD, ["ok"])
     try:
         lines: list[str] = []
         net.download(srv.url, tmp_path / "m.gguf", log=lines.append)
     finally:
         srv.close()
-    shown = [int(m.group(1)) for line in lines if (m := re.match(r"  model.gguf: (\d+)% \(", line))]
+    return [int(m.group(1)) for line in lines if (m := re.match(r"  model.gguf: (\d+)% \(", line))], lines
+
+
+def test_a_download_logs_a_line_each_tenth_when_not_on_a_terminal(monkeypatch, tmp_path):
+    shown, lines = percentages(tmp_path, monkeypatch)
     # one line as each tenth is passed (a block is 6.25%: never two tenths at once), the last at 100%
     assert [pct // 10 for pct in shown] == list(range(1, 11)) and shown[-1] == 100
     assert "1.0 of 1.0 MiB" in lines[-1]
 
 
 def test_a_resumed_download_counts_from_where_it_resumes(monkeypatch, tmp_path):
-    monkeypatch.setattr(net, "CHUNK", 64 << 10)
     (tmp_path / "m.gguf.part").write_bytes(PAYLOAD[: len(PAYLOAD) // 2 + 1000])
-    srv = FlakyServer(PAYLOAD, ["ok"])
-    try:
-        lines: list[str] = []
-        net.download(srv.url, tmp_path / "m.gguf", log=lines.append)
-    finally:
-        srv.close()
-    shown = [int(m.group(1)) for line in lines if (m := re.match(r"  model.gguf: (\d+)% \(", line))]
+    shown, _ = percentages(tmp_path, monkeypatch)
     assert [pct // 10 for pct in shown] == [6, 7, 8, 9, 10]
 
 
