@@ -23,7 +23,10 @@ def test_jetson_stats_service_group_and_env_at_one_version(board):
     assert f"sudo {board.sysroot}/usr/bin/python3 -m pip install jetson-stats==4.3.2" in calls
     assert "systemctl enable jtop.service" in calls and "systemctl is-active jtop.service" in calls
     assert any(c.startswith("usermod -aG jtop ") for c in calls)
-    assert "python -m pip install jetson-stats==4.3.2" in calls  # the project's environment (fake)
+    # the project's environment (fake), held to the versions nano-check proved on the Nano's CPU
+    from orchestrator.nanocheck import constraints
+
+    assert f"python -m pip install jetson-stats==4.3.2 -c {constraints.path()}" in calls
     assert not any("apt-get" in c for c in calls)  # the system Python had pip
     entry = ctx.ledger.get("jetson-stats")
     assert entry["service_version"] == entry["env_version"] == "4.3.2"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import UserError
-from orchestrator.nanocheck import aarch64, common, cuda, pyimports, report
+from orchestrator.nanocheck import aarch64, common, constraints, cuda, pyimports, report
 
 # `cuobjdump -res-usage` and `cuobjdump -ptx` of CUDA 11.8 on a33e6a0's ggml-cuda.o, cut down.
 RES_USAGE = """
@@ -187,6 +187,21 @@ def test_nano_check_python_stack_imports_on_armv8_0(nano_report):
     assert {k: v for k, v in imports.items() if v["status"] != "ok"} == {}
     assert imports["numpy"]["exercised"] and imports["polars"]["exercised"]
     assert nano_report["ok"] is True, [a for a in nano_report["acceptance"] if not a["ok"]]
+
+
+def test_the_committed_constraints_are_what_the_check_proves(nano_report):
+    """A newer wheel on the index, or a changed requirement, fails here until
+    `edgebench nano-check --only python --write-constraints` pins what was proven."""
+    assert constraints.compare(nano_report)["disagreements"] == []
+
+
+def test_write_constraints_needs_the_python_check(isolated_root):
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+
+    res = CliRunner().invoke(main, ["nano-check", "--only", "cuda", "--write-constraints", "--no-install"])
+    assert res.exit_code == 2 and "--write-constraints pins what the python check proves" in res.output
 
 
 def test_the_cli_stops_with_the_install_command_when_tools_are_missing(monkeypatch, tmp_path, isolated_root):

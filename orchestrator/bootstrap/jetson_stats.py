@@ -13,6 +13,7 @@ from orchestrator import net
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
 from orchestrator.bootstrap.system import capture, login_user, sudo
 from orchestrator.errors import UserError
+from orchestrator.nanocheck.constraints import pip_args
 
 VERSION = "4.3.2"
 REQUIREMENT = f"jetson-stats=={VERSION}"
@@ -73,7 +74,9 @@ class JetsonStats(Step):
             Command(("systemctl", "is-active", SERVICE)),
             Command((f"# if {user} is not in group {GROUP} yet (then log out and back in):",)),
             Command(sudo("usermod", "-aG", GROUP, user)),
-            Command((env_python(), "-m", "pip", "install", REQUIREMENT)),
+            # the project's CPython 3.11 is held to the versions nano-check proved on the Nano's CPU (the
+            # system Python 3.6 above gets jetson-stats alone: those pins are cp311 wheels)
+            Command((env_python(), "-m", "pip", "install", REQUIREMENT, *pip_args(ctx.options.profile))),
         ]
 
     def run(self, ctx: Context) -> dict:

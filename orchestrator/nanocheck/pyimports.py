@@ -162,8 +162,18 @@ def import_one(python: Path, root: Path, site: Path, module: str, work: Path) ->
         proc = common.run(argv, timeout=600, env=env, cwd=str(work))
     except subprocess.TimeoutExpired:
         return {"status": "error", "error": "no answer within 600 s", "exercised": module in EXERCISE}
-    status, error = classify(proc.returncode, proc.stderr)
+    return outcome(module, proc.returncode, proc.stderr)
+
+
+def outcome(module: str, rc: int, stderr: str) -> dict:
+    """One import's entry in report.json's `imports` (beside the distribution's version and module)."""
+    status, error = classify(rc, stderr)
     return {"status": status, "exercised": module in EXERCISE, **({"error": error} if error else {})}
+
+
+def imports_record(dists: list[tuple[str, str, str]], results: list[dict]) -> dict:
+    """report.json's `imports`: distribution -> version, module, and how its import went."""
+    return {name: {"version": ver, "module": mod, **res} for (name, ver, mod), res in zip(dists, results, strict=True)}
 
 
 def check(work: Path, log) -> dict:
@@ -179,8 +189,7 @@ def check(work: Path, log) -> dict:
     log(f"python: importing {len(dists)} distributions under qemu -cpu {QEMU_CPU}")
     with ThreadPoolExecutor(max_workers=common.JOBS) as pool:
         results = list(pool.map(lambda d: import_one(python, root, site, d[2], work), dists))
-    imports = {name: {"version": ver, "module": mod, **res} for (name, ver, mod), res in zip(dists, results,
-                                                                                            strict=True)}
+    imports = imports_record(dists, results)
     return {"python_aarch64": version.stdout.strip() or None, "python_requirements": reqs,
             "wheel_platforms_max_glibc": f"2.{BOARD_GLIBC_MINOR}", "imports": imports}
 
