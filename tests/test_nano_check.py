@@ -189,6 +189,7 @@ def test_nano_check_python_stack_imports_on_armv8_0(nano_report):
     assert nano_report["ok"] is True, [a for a in nano_report["acceptance"] if not a["ok"]]
 
 
+@pytest.mark.slow
 def test_the_committed_constraints_are_what_the_check_proves(nano_report):
     """A newer wheel on the index, or a changed requirement, fails here until
     `edgebench nano-check --only python --write-constraints` pins what was proven."""
