@@ -19,7 +19,8 @@ UV_PYTHON_VERSION="${EDGEBENCH_UV_PYTHON:-3.11}"
 NO_REPORT="$VENV/.report-does-not-install"
 CONSTRAINTS=orchestrator/data/constraints/jetson-nano.txt
 PIP_CONSTRAINTS=()
-if tr -d '\0' < "${EDGEBENCH_SYSROOT:-}/proc/device-tree/model" 2>/dev/null | grep -q "Jetson Nano"; then
+MODEL_FILE="${EDGEBENCH_SYSROOT:-}/proc/device-tree/model"
+if [ -r "$MODEL_FILE" ] && tr -d '\0' < "$MODEL_FILE" | grep -q "Jetson Nano"; then
   PIP_CONSTRAINTS=(-c "$CONSTRAINTS")
 fi
 
