@@ -32,9 +32,13 @@ def checkout() -> Path | None:
 
 
 def _shown(path: Path) -> str:
-    """A path as the user can type it from where they stand: relative inside the working directory."""
+    """A path as the user can type it from where they stand: relative inside the working directory
+    (.venv/bin/edgebench in a checkout), else absolute."""
+    cwd = Path.cwd()
+    if cwd == Path(cwd.anchor):
+        return str(path)
     try:
-        rel = str(path.relative_to(Path.cwd()))
+        rel = str(path.relative_to(cwd))
     except ValueError:
         return str(path)
     return rel if os.sep in rel else f".{os.sep}{rel}"  # a bare name would be looked up on PATH

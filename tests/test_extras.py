@@ -102,3 +102,20 @@ def test_in_the_checkout_with_its_venv_the_fix_is_make_report(monkeypatch):
     monkeypatch.setattr(sys, "prefix", str(CHECKOUT / ".venv"))
     assert extras.install_command("report") == "make report (or .venv/bin/pip install -e '.[report]')"
     assert extras.install_command("twin") == ".venv/bin/pip install -e '.[twin]'"
+
+
+def test_the_report_hint_names_edgebench_as_it_can_be_typed_here(tmp_path, monkeypatch):
+    bindir = tmp_path / ".venv" / "bin"
+    bindir.mkdir(parents=True)
+    script = bindir / "edgebench"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(bindir / "python"))
+    monkeypatch.setattr(sys, "argv", [str(script)])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.chdir(tmp_path)
+    assert extras.self_command() == ".venv/bin/edgebench"  # after `make run`: not on PATH
+    monkeypatch.chdir("/")
+    assert extras.self_command() == str(script)
+    monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
+    assert extras.self_command() == "edgebench"  # an activated venv, or a pip install --user
