@@ -8,6 +8,8 @@ REPORT_ARGS ?=
 
 .PHONY: venv venv-dev bootstrap doctor run bench report serve test clean nano-check
 
+# .venv with edgebench, its twin extra and, where its wheels install, its report extra (so the
+# `edgebench report` line a run ends with works as printed); on a Nano, held to the proven pins.
 venv:
 	@tools/ensure-venv.sh
 

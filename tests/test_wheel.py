@@ -155,6 +155,13 @@ def test_the_wheel_plans_runs_reports_and_diagnoses_outside_any_checkout(install
     assert res.returncode == 0, res.stderr
     assert (run_dir / "report.html").is_file()
 
+    # a run folder copied from a board (the committed Nano-shaped run) renders here too
+    board_run = installed.cwd / "from-the-nano"
+    shutil.copytree(CHECKOUT / "tests" / "data" / "runs" / "nano-gpu", board_run)
+    res = installed.edgebench("report", board_run)
+    assert res.returncode == 0, res.stderr
+    assert (board_run / "report.html").is_file() and (board_run / "queries.parquet").is_file()
+
     res = installed.edgebench("doctor")
     assert "Traceback" not in res.stderr
     assert f"python        {sys.version.split()[0]} ({installed.py})" in res.stdout
