@@ -8,6 +8,8 @@ REPORT_ARGS ?=
 
 .PHONY: venv venv-dev bootstrap doctor run bench report serve test clean nano-check
 
+# .venv with edgebench, its twin extra and, where its wheels install, its report extra (so the
+# `edgebench report` line a run ends with works as printed); on a Nano, held to the proven pins.
 venv:
 	@tools/ensure-venv.sh
 
@@ -40,14 +42,14 @@ serve: venv
 	$(EB) serve $(ARGS)
 
 # The Nano's build without a board: CUDA 11.8 for sm_53, aarch64 under qemu, the Python stack there.
-# As root it installs its Debian packages first (tools/nano-check-deps.sh); writes build/nano-check/report.json.
+# As root it installs its Debian packages first (orchestrator/data/scripts/nano-check-deps.sh); writes build/nano-check/report.json.
 nano-check: venv
 	$(EB) nano-check $(ARGS)
 
 test: venv-dev
 	.venv/bin/python -m pytest $(ARGS)
 
-# Keeps build/toolchain (GCC 8.5 on a Nano took hours); `edgebench bootstrap --force gcc` rebuilds it.
+# Keeps build/toolchain (GCC 8.5 on a Nano took hours); `edgebench bootstrap --redo gcc` rebuilds it.
 clean:
 	rm -rf build/llama.cpp build/models build/logs build/ledger.json build/.llama.cpp.partial build/cuda-probe \
 		build/nano-check

@@ -6,7 +6,7 @@ Where each thing lives:
     config.py            the run's frozen configuration
     measurelock.py       one measurement per machine; interrupts.py: signals that end a run cleanly
     bench.py             `edgebench bench`: what edgebench itself costs
-    experiments/         the study's experiment plans (workloads/plans/): selection rules, gating, `experiment all`
+    experiments/         the study's plans (orchestrator/data/plans/): selection rules, gating, `experiment all`
     batch.py, cron.py    unattended batches: resume-by-default; edgebench's crontab lines
     diskspace.py         room on the run's disk: the floor, a query's budget, the one disk-full message
     runs.py              listing and pruning run folders
@@ -26,7 +26,9 @@ Where each thing lives:
     fsutil.py            atomic writes and the one tar extractor
     net.py, paths.py     downloads; where build/, reports/ and the cache are
     errors.py            UserError: an expected failure and the command that fixes it
-    data/patches/        the patch applied to llama.cpp (shipped in the package)
+    packaged.py          the files shipped in the package (data/), read through importlib.resources
+    data/                the llama.cpp patch, the study's plans, the default workload, the board
+                         scripts and pip constraints: package data, so a wheel is a complete install
 """
 
 __version__ = "0.1.0"

@@ -3,6 +3,7 @@ and is imported only when it is called, so that `edgebench run` never pays for t
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import click
@@ -26,6 +27,30 @@ COMMANDS = {
     "workloads": "orchestrator.commands.workloads:workloads",
 }
 
+# name -> the extra (setup.cfg) the command cannot run without: checked before it starts, so a
+# missing one is one message with its install command, not an ImportError's traceback
+EXTRA_OF = {
+    "bench": "report",
+    "report": "report",
+}
+
+
+def _needing(cmd: click.Command, name: str, extra: str) -> click.Command:
+    if getattr(cmd.callback, "edgebench_extra", None):
+        return cmd
+    inner = cmd.callback
+
+    @functools.wraps(inner)
+    def callback(*args, **kwargs):
+        from orchestrator import extras
+
+        extras.require(extra, f"edgebench {name}")
+        return inner(*args, **kwargs)
+
+    callback.edgebench_extra = extra
+    cmd.callback = callback
+    return cmd
+
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
@@ -36,7 +61,8 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
+        cmd = getattr(importlib.import_module(module), attr)
+        return _needing(cmd, name, EXTRA_OF[name]) if name in EXTRA_OF else cmd
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

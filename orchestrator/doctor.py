@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from orchestrator import paths
+from orchestrator import envvars, paths
 
 
 def gather() -> dict:
@@ -33,9 +33,9 @@ def gather() -> dict:
     if not has_tree:
         fixes.append("llama.cpp source missing: make bootstrap")
     elif commit is None:
-        fixes.append(f"build/llama.cpp is not commit {COMMIT}: edgebench bootstrap --force llama-source")
+        fixes.append(f"build/llama.cpp is not commit {COMMIT}: edgebench bootstrap --redo llama-source")
     if has_tree and patch != "applied":
-        fixes.append(f"Nano patch {patch}: edgebench bootstrap --force patch")
+        fixes.append(f"Nano patch {patch}: edgebench bootstrap --redo patch")
     if binary is None:
         fixes.append("llama.cpp main not built: make bootstrap")
     if not model_ok:
@@ -66,6 +66,7 @@ def gather() -> dict:
         "gcc": _pick(ledger.get("gcc"), "version", "prefix", "method"),
         "cuda": _pick(ledger.get("cuda-probe"), "cuda_home", "nvcc_version", "compute_capability", "arch"),
         "jetson_stats": _pick(ledger.get("jetson-stats"), "service_version", "env_version", "relogin_needed"),
+        "environment": {name: value for name, value, _ in envvars.set_now()},
         "problems": fixes,
         "ok": not fixes,
     }

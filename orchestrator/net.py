@@ -9,16 +9,22 @@ vocabulary, GCC, the datasets), built so that a download can never silently degr
   Range; when the tries run out it is a `UserError` naming the URL and the count, never a
   fallback, because a flaky link must not turn a real-model run into a twin run unnoticed;
 - the bytes received are checked against Content-Length (and against the pinned size and
-  SHA-256 where known), so a truncated file never takes the final name."""
+  SHA-256 where known), so a truncated file never takes the final name.
+
+Proxies: urllib's opener (and so every download) takes the proxy the environment names
+(https_proxy, http_proxy, either case, except for the hosts no_proxy lists); `probe` asks the
+same proxy, so a reachability check and the download it guards never disagree."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import json
 import os
 import socket
 import ssl
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
-from orchestrator import fsutil
+from orchestrator import fsutil, progress
 from orchestrator.errors import UserError
 
 # Connecting and reading get separate limits: a host that does not answer must fail in
@@ -121,8 +127,20 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+def proxy_for(url: str) -> str | None:
+    """The proxy urllib sends `url` through: the environment's <scheme>_proxy, unless no_proxy
+    names the host."""
+    parts = urlparse(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
+
+
 def probe(url: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Open (and close) a TCP connection to the URL's host. Raises Unreachable within `timeout`.
+    """Check within `timeout` that the URL's host answers, the way a download would reach it:
+    a TCP connection to it, or through the proxy the environment names (a CONNECT for https,
+    a HEAD for http). Raises Unreachable; a proxy that wants credentials is a UserError.
 
     A failed DNS lookup or a refused connection returns at once; a black-holed route costs
     `timeout` seconds, never the minutes a stalled transfer would."""
@@ -131,11 +149,46 @@ def probe(url: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         return
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme in ("https", "git") else 80)
+    proxy = proxy_for(url)
+    if proxy is not None:
+        return _probe_through(proxy, url, f"{host}:{port}", timeout)
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as exc:
         raise Unreachable(f"{host}:{port} is unreachable ({exc.strerror or exc})") from exc
+
+
+def _probe_through(proxy: str, url: str, target: str, timeout: float) -> None:
+    p = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+    where = f"{p.hostname}:{p.port or (443 if p.scheme == 'https' else 80)}"
+    named = f"the proxy {where} ({urlparse(url).scheme}_proxy)"
+    headers = f"Host: {target}\r\n"
+    if p.username:
+        token = base64.b64encode(f"{p.username}:{p.password or ''}".encode()).decode()
+        headers += f"Proxy-Authorization: Basic {token}\r\n"
+    tunnel = urlparse(url).scheme == "https"
+    if tunnel:
+        request = f"CONNECT {target} HTTP/1.1\r\n{headers}\r\n"
+    else:  # a plain-HTTP proxy fetches for us: any answer but its own gateway errors came from the host
+        request = f"HEAD {url} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n"
+    try:
+        with socket.create_connection((p.hostname, p.port or (443 if p.scheme == "https" else 80)),
+                                      timeout=timeout) as raw:
+            sock = ssl.create_default_context().wrap_socket(raw, server_hostname=p.hostname) \
+                if p.scheme == "https" else raw
+            sock.settimeout(timeout)
+            sock.sendall(request.encode())
+            status = sock.makefile("rb").readline(1024).decode("latin-1").split(None, 2)
+    except OSError as exc:
+        raise Unreachable(f"{named} is unreachable ({exc.strerror or exc})") from exc
+    code = int(status[1]) if len(status) > 1 and status[1].isdigit() else 0
+    if code == 407:
+        raise UserError(f"{named} asks for credentials (HTTP 407) to reach {target}",
+                        fix="put them in the variable: export https_proxy=http://USER:PASSWORD@HOST:PORT")
+    if not (200 <= code < 300 if tunnel else code and code not in (502, 503, 504)):
+        why = " ".join(status[1:]).strip() or "no HTTP answer"
+        raise Unreachable(f"{target} is unreachable through {named}: {why}")
 
 
 def sha256_file(path: Path, chunk: int = CHUNK) -> str:
@@ -274,16 +327,21 @@ def _fetch_into(url: str, part: Path, size: int | None, state: _State, log) -> N
             raise UserError(f"{url} announces {total} bytes, but the pinned file has {size}",
                             fix="check EDGEBENCH_MODEL_URL / the mirror: it serves another file")
         resuming = f", resuming at {have / 2**20:.1f} MiB" if mode == "ab" else ""
-        log(f"  downloading {url} ({_mib(total)}{resuming})")
+        via = f" through the proxy {proxy_for(url)}" if proxy_for(url) else ""
+        log(f"  downloading {url}{via} ({_mib(total)}{resuming})")
         got = 0
+        shown = progress.Progress(Path(urlparse(url).path).name or url, total, have, log, tty=sys.stderr.isatty())
         with open(part, mode) as f:
             try:
                 # read1: what has arrived, so a stall keeps everything before it for the resume
                 while block := resp.read1(CHUNK):
                     f.write(block)
                     got += len(block)
+                    shown.update(have + got)
             except (http.client.HTTPException, OSError) as exc:  # reset, read timeout, torn chunk
                 raise _Transient(f"{type(exc).__name__} after {have + got} bytes: {exc}") from None
+            finally:
+                shown.close()
         # http.client returns b"" when the peer closes early instead of raising: count instead.
         if length is not None and got != length:
             raise _Transient(f"the connection closed after {got} of {length} bytes")

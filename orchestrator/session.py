@@ -54,7 +54,9 @@ def default_model() -> Path:
 
 
 def default_workload() -> Path:
-    return paths.project_root() / "workloads" / "default.jsonl"
+    from orchestrator import packaged
+
+    return packaged.default_workload()
 
 
 def now() -> str:
@@ -198,7 +200,7 @@ def binary_facts(binary: Path) -> dict:
 
         build = Ledger(ledger).get("build") or {}
         if build.get("binaries", {}).get("main", {}).get("sha256") == out["sha256"]:
-            out["build_flags"] = {k: build.get(k) for k in ("make_vars", "backend", "compiler", "jobs")}
+            out["build_flags"] = {k: build.get(k) for k in ("make_vars", "backend", "compiler", "jobs", "build_info")}
     return out
 
 

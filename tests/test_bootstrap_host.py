@@ -39,7 +39,7 @@ def test_bootstrap_falls_back_and_leaves_a_patched_main_and_a_synthetic_model(bo
     steps = json.loads((root / "build" / "ledger.json").read_text())["steps"]
     assert "127.0.0.1:9" in steps["llama-source"]["fallback_reason"]
     assert steps["model"]["source"] == "twin" and "127.0.0.1:9" in steps["model"]["fallback_reason"]
-    res = eb(root, "doctor", "--json")
+    res = eb(root, "doctor", "--format", "json")
     assert res.returncode == 0  # nothing missing
     doc = json.loads(res.stdout)
     assert doc["llama_commit"] == "a33e6a0"
@@ -53,7 +53,7 @@ def test_bootstrap_falls_back_and_leaves_a_patched_main_and_a_synthetic_model(bo
 
 def test_built_main_answers_a_prompt(bootstrapped):
     root, _, _ = bootstrapped
-    doc = json.loads(eb(root, "doctor", "--json").stdout)
+    doc = json.loads(eb(root, "doctor", "--format", "json").stdout)
     # the twin's text is random bytes, not always valid UTF-8
     out = subprocess.run([doc["llama_binary"], "-m", doc["model_path"], "-p", "hello", "-n", "8", "--ignore-eos"],
                          capture_output=True, text=True, errors="replace", timeout=120)
@@ -83,7 +83,7 @@ def test_forced_git_without_a_route_names_the_fallback_and_marks_nothing_done(tm
 
 def test_model_source_download_offline_names_the_twin_option(bootstrapped, tmp_path):
     root, _, _ = bootstrapped
-    res = eb(root, "bootstrap", "--force", "model", "--model-source", "download")
+    res = eb(root, "bootstrap", "--redo", "model", "--model-source", "download")
     assert res.returncode == 1
     assert "fix: --model-source twin" in res.stderr
 

@@ -61,7 +61,7 @@ def test_failed_step_is_not_marked_done_and_rerun_resumes_there(tmp_path):
 def test_unknown_force_name_lists_the_steps(tmp_path):
     with pytest.raises(UserError) as err:
         run_steps([Recorder("a")], make_ctx(tmp_path), force=("nope",))
-    assert "--force one of: a" in err.value.format_message()
+    assert "--redo one of: a" in err.value.format_message()
 
 
 def test_torn_ledger_means_nothing_is_done(tmp_path):

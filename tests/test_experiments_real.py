@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.packaged import default_workload
 from orchestrator.store import RunReader, record_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +24,7 @@ PICK = {"simple": 3, "complex": 3, "conversational": 3, "task-oriented": 4, "con
 
 def small_workload(path: Path) -> Path:
     rows, seen = [], {}
-    for line in (REPO / "workloads" / "default.jsonl").read_text().splitlines():
+    for line in (default_workload()).read_text().splitlines():
         r = json.loads(line)
         lengths = seen.setdefault(r["category"], set())
         if len(lengths) < PICK[r["category"]] and r["prompt_tokens_est"] not in lengths:
@@ -161,7 +162,7 @@ def test_ngl_sweep_plan_only_on_the_cpu_build_says_why_not(study):
 
 
 def test_queries_without_estimates_are_counted_with_the_real_tokenizer(tmp_path, llama_bin_dir, tiny_model):
-    rows = [json.loads(line) for line in (REPO / "workloads" / "default.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (default_workload()).read_text().splitlines()]
     conv = [r for r in rows if r["category"] == "conversational"]
     stripped = tmp_path / "conv.jsonl"
     stripped.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "prompt_tokens_est"}) + "\n"

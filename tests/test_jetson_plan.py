@@ -112,3 +112,15 @@ def test_host_dry_run_has_no_board_steps_and_no_preflight(isolated_root, monkeyp
     assert "preflight" not in res.output and "LLAMA_CUBLAS" not in res.output
     assert [line.split("]")[1].split(":")[0].strip() for line in res.output.splitlines() if "] " in line] == [
         "llama-source", "patch", "build", "model"]
+
+
+def test_every_install_into_the_nanos_environment_is_held_to_the_proven_versions(board):
+    from orchestrator.nanocheck import constraints
+
+    doc = json.loads(invoke("--dry-run", "--json", "--profile", "jetson-nano").output)
+    installs = [c["argv"] for s in doc["steps"] for c in s["commands"]
+                if c["argv"][1:4] == ["-m", "pip", "install"] and not c["argv"][0].startswith("sudo")]
+    assert len(installs) == 2  # python-env's report extra, and jtop's client in the project's environment
+    assert all(argv[-2:] == ["-c", str(constraints.path())] for argv in installs)
+    system = [c["argv"] for s in doc["steps"] for c in s["commands"] if "-H" in c["argv"] and "pip" in c["argv"]]
+    assert system and not any("-c" in argv for argv in system)  # the board's Python 3.6: cp311 pins do not apply

@@ -23,7 +23,10 @@ def test_jetson_stats_service_group_and_env_at_one_version(board):
     assert f"sudo {board.sysroot}/usr/bin/python3 -m pip install jetson-stats==4.3.2" in calls
     assert "systemctl enable jtop.service" in calls and "systemctl is-active jtop.service" in calls
     assert any(c.startswith("usermod -aG jtop ") for c in calls)
-    assert "python -m pip install jetson-stats==4.3.2" in calls  # the project's environment (fake)
+    # the project's environment (fake), held to the versions nano-check proved on the Nano's CPU
+    from orchestrator.nanocheck import constraints
+
+    assert f"python -m pip install jetson-stats==4.3.2 -c {constraints.path()}" in calls
     assert not any("apt-get" in c for c in calls)  # the system Python had pip
     entry = ctx.ledger.get("jetson-stats")
     assert entry["service_version"] == entry["env_version"] == "4.3.2"
@@ -74,7 +77,7 @@ def test_no_kernel_image_becomes_a_message_about_the_arch(board):
     with pytest.raises(UserError) as err:
         run_steps([cuda.Smoke()], ctx)
     msg = err.value.format_message()
-    assert "built for sm_62" in msg and "5.3 (sm_53)" in msg and "--force cuda-probe" in msg
+    assert "built for sm_62" in msg and "5.3 (sm_53)" in msg and "--redo cuda-probe" in msg
 
 
 def test_smoke_passes_with_gpu_offload(board):
@@ -102,6 +105,6 @@ def test_doctor_on_the_board_shows_the_probed_arch_gcc_and_jtop(board):
     assert "llama.cpp main not built: make bootstrap" in res.output
     assert "'arch': '53'" in res.output and "'version': '8.5.0'" in res.output
     assert "log out and back in" in res.output
-    data = json.loads(CliRunner().invoke(doctor, ["--json"]).output)
+    data = json.loads(CliRunner().invoke(doctor, ["--format", "json"]).output)
     assert data["profile"] == "jetson-nano" and data["cuda"]["compute_capability"] == "5.3"
     assert data["jetson_stats"]["service_version"] == "4.3.2"

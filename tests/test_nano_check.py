@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import UserError
-from orchestrator.nanocheck import aarch64, common, cuda, pyimports, report
+from orchestrator.nanocheck import aarch64, common, constraints, cuda, pyimports, report
 
 # `cuobjdump -res-usage` and `cuobjdump -ptx` of CUDA 11.8 on a33e6a0's ggml-cuda.o, cut down.
 RES_USAGE = """
@@ -103,7 +103,7 @@ def test_missing_tools_name_the_install_command_when_not_root(monkeypatch, tmp_p
     with pytest.raises(UserError) as err:
         common.ensure_tools(("cuda", "aarch64"), install=True, log=lambda s: None)
     assert "g++-11" in err.value.message and "qemu-aarch64-static" in err.value.message
-    assert err.value.fix == "sudo tools/nano-check-deps.sh"
+    assert err.value.fix == f"sudo bash {common.deps_script()}"
     assert common.deps_script().is_file()
 
 
@@ -146,7 +146,7 @@ def nano_report(tmp_path_factory) -> dict:
         return json.loads(Path(ready).read_text())
     missing = common.missing_tools(report.CHECKS)
     if missing and (os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists()):
-        pytest.skip(f"nano-check needs {', '.join(missing)}: run `sudo tools/nano-check-deps.sh`")
+        pytest.skip(f"nano-check needs {', '.join(missing)}: run `sudo bash {common.deps_script()}`")
     out = tmp_path_factory.mktemp("nano-check")
     return report.run(out, install=True, log=lambda s: None)
 
@@ -189,6 +189,22 @@ def test_nano_check_python_stack_imports_on_armv8_0(nano_report):
     assert nano_report["ok"] is True, [a for a in nano_report["acceptance"] if not a["ok"]]
 
 
+@pytest.mark.slow
+def test_the_committed_constraints_are_what_the_check_proves(nano_report):
+    """A newer wheel on the index, or a changed requirement, fails here until
+    `edgebench nano-check --only python --write-constraints` pins what was proven."""
+    assert constraints.compare(nano_report)["disagreements"] == []
+
+
+def test_write_constraints_needs_the_python_check(isolated_root):
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+
+    res = CliRunner().invoke(main, ["nano-check", "--only", "cuda", "--write-constraints", "--no-install"])
+    assert res.exit_code == 2 and "--write-constraints pins what the python check proves" in res.output
+
+
 def test_the_cli_stops_with_the_install_command_when_tools_are_missing(monkeypatch, tmp_path, isolated_root):
     from click.testing import CliRunner
 
@@ -198,5 +214,5 @@ def test_the_cli_stops_with_the_install_command_when_tools_are_missing(monkeypat
     monkeypatch.setattr(common, "NEEDS", {**common.NEEDS, "aarch64": ("aarch64-linux-gnu-g++", "qemu-aarch64-static")})
     res = CliRunner().invoke(main, ["nano-check", "--only", "aarch64", "--no-install"])
     assert res.exit_code != 0
-    assert "aarch64-linux-gnu-g++" in res.output and "fix: sudo tools/nano-check-deps.sh" in res.output
+    assert "aarch64-linux-gnu-g++" in res.output and f"fix: sudo bash {common.deps_script()}" in res.output
     assert not (isolated_root / "build" / "nano-check" / "report.json").exists()

@@ -121,7 +121,7 @@ def test_content_length_longer_than_the_body_is_never_accepted(serve, tmp_path):
     lines = []
     with pytest.raises(UserError, match=r"failed 3 times.*the connection closed after"):
         fetch(srv.url, tmp_path / "f.bin", lines, tries=3)
-    assert "closed after 1048576 of 1048676 bytes" in lines[1]
+    assert any("closed after 1048576 of 1048676 bytes" in line for line in lines)
     assert not (tmp_path / "f.bin").exists()
 
 

@@ -46,4 +46,4 @@ def test_a_tree_that_is_neither_is_a_clear_error(pristine_tree):
     with pytest.raises(UserError) as err:
         apply_patch(pristine_tree)
     msg = err.value.format_message()
-    assert "neither applies" in msg and "fix: edgebench bootstrap --force llama-source" in msg
+    assert "neither applies" in msg and "fix: edgebench bootstrap --redo llama-source" in msg

@@ -31,6 +31,7 @@ from fakes.sysfs_tree import NANO_FRAMES, NanoSysfs, TraceWriter
 from orchestrator import fields as F
 from orchestrator.cli import main
 from orchestrator.experiments import index
+from orchestrator.packaged import default_workload
 from orchestrator.report import analysis, export, figures, replay
 from orchestrator.report.render import render
 
@@ -157,14 +158,14 @@ def edgebench(env: dict, *args) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module", params=(*GPU_SAMPLERS, "none"))
 def twin_run(request, tmp_path_factory, llama_bin_dir, tiny_model):
-    """A real `edgebench run` of the tiny twin, one query a category of workloads/default.jsonl,
+    """A real `edgebench run` of the tiny twin, one query a category of the default workload,
     sampled every 10 ms, with the GPU sampler of the param on its fake board; rendered."""
     tmp = tmp_path_factory.mktemp(f"twin-{request.param}")
     env, args, close = board(tmp, request.param)
     try:
         # one thread: main's spinning threads crawl when a sampler takes one of 2 cores
         edgebench(env, "run", "--binary", str(llama_bin_dir / "main"), "--model", str(tiny_model),
-                  "--workload", str(REPO / "workloads" / "default.jsonl"), "--limit", "1", "--out", str(tmp / "out"),
+                  "--workload", str(default_workload()), "--limit", "1", "--out", str(tmp / "out"),
                   "--threads", "1", "--interval", "0.01", *args)
     finally:
         if close:
@@ -176,10 +177,10 @@ def twin_run(request, tmp_path_factory, llama_bin_dir, tiny_model):
 @pytest.fixture(scope="module")
 def twin_experiment(tmp_path_factory, llama_bin_dir, tiny_model):
     """A real-twin `edgebench experiment all` with jtop on its fake board: four queries a category of
-    workloads/default.jsonl (enough lengths for every plan's selection rule)."""
+    the default workload (enough lengths for every plan's selection rule)."""
     tmp = tmp_path_factory.mktemp("twin-all")
     rows, seen = [], {}
-    for r in read_jsonl(REPO / "workloads" / "default.jsonl"):
+    for r in read_jsonl(default_workload()):
         seen[r["category"]] = seen.get(r["category"], 0) + 1
         if seen[r["category"]] <= 4:
             rows.append(r)

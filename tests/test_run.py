@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.packaged import default_workload
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT = REPO / "workloads" / "default.jsonl"
+DEFAULT = default_workload()
 
 
 def eb(root, *args, timeout=300):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import main
 from orchestrator.errors import UserError
+from orchestrator.packaged import default_workload
 from orchestrator.workloads.schema import (
     CATEGORIES,
     OUTPUT_LIMITS,
@@ -20,7 +20,7 @@ from orchestrator.workloads.schema import (
 )
 from orchestrator.workloads.tokens import count_tokens
 
-DEFAULT = Path(__file__).resolve().parents[1] / "workloads" / "default.jsonl"
+DEFAULT = default_workload()
 
 
 def line(**fields) -> str:
@@ -137,3 +137,16 @@ def test_default_token_counts_match_the_real_tokenizer(llama_bin_dir, vocab_gguf
         assert (
             count_tokens(q.prompt, llama_bin_dir / "tokenize", vocab_gguf) == q.prompt_tokens_est
         ), q.id
+
+
+def test_stats_as_json_is_one_object_with_the_tables_figures():
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+
+    table = CliRunner().invoke(main, ["workloads", "stats", str(DEFAULT)])
+    doc = json.loads(CliRunner().invoke(main, ["workloads", "stats", str(DEFAULT), "--format", "json"]).stdout)
+    assert doc["file"] == str(DEFAULT) and [r["category"] for r in doc["categories"]] == list(CATEGORIES)
+    simple = doc["categories"][0]
+    assert simple["n"] == 10 and simple["max_tokens"] == 30
+    assert f"{simple['mean']:.1f}" in table.output

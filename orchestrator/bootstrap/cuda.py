@@ -143,7 +143,7 @@ def build_vars(ctx: Context) -> tuple[dict[str, str], tuple[tuple[str, str], ...
     if found is None and not ctx.dry_run:
         raise UserError(
             f"profile {ctx.options.profile} builds with CUDA, but the GPU's compute capability is unknown",
-            fix="edgebench bootstrap --force cuda-probe (check that /usr/local/cuda exists)",
+            fix="edgebench bootstrap --redo cuda-probe (check that /usr/local/cuda exists)",
         )
     nvcc = nvcc_path(home)
     mv: dict[str, str] = {}
@@ -183,7 +183,7 @@ class Smoke(Step):
                                   timeout=600)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise UserError(f"smoke test `{' '.join(argv)}` could not run: {exc}",
-                            fix="edgebench bootstrap --force build") from exc
+                            fix="edgebench bootstrap --redo build") from exc
         out = proc.stdout + proc.stderr
         check_smoke_output(ctx, proc.returncode, out)
         offload = re.search(r"offloaded (\d+)/(\d+) layers to GPU", out)
@@ -199,9 +199,9 @@ def check_smoke_output(ctx: Context, returncode: int, out: str) -> None:
             f"llama.cpp's CUDA kernels do not run on this GPU (\"{NO_KERNEL}\"): they were built for "
             f"sm_{built}, and the probe said compute capability {cc}. A Jetson Nano is 5.3 (sm_53); "
             "sm_62 (a widely copied guide) builds but fails exactly like this",
-            fix="edgebench bootstrap --force cuda-probe (probes the GPU again and rebuilds for it)",
+            fix="edgebench bootstrap --redo cuda-probe (probes the GPU again and rebuilds for it)",
         )
     if returncode != 0:
         tail = "\n".join(out.strip().splitlines()[-15:])
         raise UserError(f"smoke test: main exited with {returncode}:\n{tail}",
-                        fix="edgebench bootstrap --force build")
+                        fix="edgebench bootstrap --redo build")

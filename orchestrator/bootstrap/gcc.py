@@ -146,7 +146,7 @@ class Gcc(Step):
             return install_packed(ctx, Path(ctx.options.gcc_from))
         work = work_dir(ctx)
         if self.name in ctx.options.force and not _running_pid(ctx):
-            ctx.log(f"  --force gcc: starting over (removing {work} and {prefix(ctx)})")
+            ctx.log(f"  --redo gcc: starting over (removing {work} and {prefix(ctx)})")
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(prefix(ctx), ignore_errors=True)
         (work / "stamps").mkdir(parents=True, exist_ok=True)
@@ -168,7 +168,7 @@ class Gcc(Step):
                 f"last lines of {log_path(ctx)}:\n{tail}",
                 fix=f"fix the cause above, then rerun `make bootstrap`: it resumes at '{phase}' and keeps the "
                 f"phases already done ({', '.join(phases_done(ctx)) or 'none'}); "
-                "`edgebench bootstrap --force gcc` starts the compiler over",
+                "`edgebench bootstrap --redo gcc` starts the compiler over",
             )
         version = verify(ctx)
         # The build tree is ~5 GB on a small SD card; the stamps stay, so a rerun still knows it is done.
@@ -330,7 +330,7 @@ def verify(ctx: Context) -> str:
         if not line or GCC_VERSION not in line:
             raise UserError(
                 f"{gcc_bin(ctx, tool)} --version says {line!r}, not GCC {GCC_VERSION}",
-                fix="edgebench bootstrap --force gcc",
+                fix="edgebench bootstrap --redo gcc",
             )
     return version_line(gcc_bin(ctx, "gcc")) or ""
 

@@ -13,6 +13,7 @@ from orchestrator import net
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
 from orchestrator.bootstrap.system import capture, login_user, sudo
 from orchestrator.errors import UserError
+from orchestrator.nanocheck.constraints import pip_args
 
 VERSION = "4.3.2"
 REQUIREMENT = f"jetson-stats=={VERSION}"
@@ -44,13 +45,13 @@ def check_versions(service: str | None, client: str | None) -> None:
     """Refuse what the jtop client would refuse at the first sample, hours into a run."""
     if service is None or client is None:
         where = "system-wide (the service)" if service is None else "in the project's environment"
-        raise UserError(f"jetson-stats is not installed {where}", fix="edgebench bootstrap --force jetson-stats")
+        raise UserError(f"jetson-stats is not installed {where}", fix="edgebench bootstrap --redo jetson-stats")
     if major_minor(service) != major_minor(client):
         raise UserError(
             f"jetson-stats {client} in the project's environment cannot talk to the jtop service {service} "
             "(the client raises \"Mismatch version jtop service\" unless major.minor match)",
             fix=f"sudo -H {system_python()} -m pip install {REQUIREMENT} && sudo systemctl restart {SERVICE} && "
-            f".venv/bin/python -m pip install {REQUIREMENT}  (or: edgebench bootstrap --force jetson-stats)",
+            f".venv/bin/python -m pip install {REQUIREMENT}  (or: edgebench bootstrap --redo jetson-stats)",
         )
 
 
@@ -73,7 +74,9 @@ class JetsonStats(Step):
             Command(("systemctl", "is-active", SERVICE)),
             Command((f"# if {user} is not in group {GROUP} yet (then log out and back in):",)),
             Command(sudo("usermod", "-aG", GROUP, user)),
-            Command((env_python(), "-m", "pip", "install", REQUIREMENT)),
+            # the project's CPython 3.11 is held to the versions nano-check proved on the Nano's CPU (the
+            # system Python 3.6 above gets jetson-stats alone: those pins are cp311 wheels)
+            Command((env_python(), "-m", "pip", "install", REQUIREMENT, *pip_args(ctx.options.profile))),
         ]
 
     def run(self, ctx: Context) -> dict:
@@ -91,7 +94,7 @@ class JetsonStats(Step):
             raise UserError(
                 f"{SERVICE} is not active after installing jetson-stats ({out.strip() or rc})",
                 fix=f"sudo systemctl status {SERVICE}; journalctl -u {SERVICE} | tail; then "
-                "edgebench bootstrap --force jetson-stats",
+                "edgebench bootstrap --redo jetson-stats",
             )
         user = login_user()
         relogin = False

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from importlib import resources
 from pathlib import Path
 
+from orchestrator import packaged
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
 from orchestrator.errors import UserError
 
@@ -18,11 +18,7 @@ def nano_patch() -> Path:
     """The Nano patch, shipped inside the package (orchestrator/data/patches/), from a checkout or an
     installed wheel alike; looked up when used, so a broken install fails the patch step, not
     every command. `patch --input` needs a real file, which an unzipped install has."""
-    ref = resources.files("orchestrator") / "data" / "patches" / NANO_PATCH_NAME
-    if not isinstance(ref, Path) or not ref.is_file():
-        raise UserError(f"the edgebench install has no readable {NANO_PATCH_NAME} ({ref})",
-                        fix="pip install --force-reinstall edgebench (from a wheel or a checkout, not a zip)")
-    return ref
+    return packaged.data_path("patches", NANO_PATCH_NAME)
 
 
 def _patch_argv(patch: Path, *extra: str) -> tuple[str, ...]:
@@ -55,7 +51,7 @@ def apply_patch(tree: Path, patch: Path | None = None) -> bool:
         raise UserError(
             f"{patch.name} neither applies to {tree} nor is already applied there: "
             "the tree is not a33e6a0 or was edited",
-            fix="edgebench bootstrap --force llama-source",
+            fix="edgebench bootstrap --redo llama-source",
         )
     sh(Command(_patch_argv(patch, "--forward"), cwd=str(tree)))
     return True

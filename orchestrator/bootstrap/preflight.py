@@ -230,7 +230,11 @@ def check_network(ctx: Context, todo: list[Step]) -> list[Check]:
                 except net.Unreachable as exc:
                     errors.append(f"{url}: {exc}")
             else:
+                # the probe went the way the download will: through the proxy the environment names, if any
                 fix = "check the network (cable, Wi-Fi, proxy: export https_proxy=...), then rerun make bootstrap"
+                if any(net.proxy_for(u) for u in alternatives):
+                    fix = ("check the proxy that https_proxy/http_proxy names (or list the host in no_proxy), then "
+                           "rerun make bootstrap")
                 if step.name == "gcc":
                     fix += "; or skip the download and the build: --gcc-from TARBALL packed on another board"
                 out.append(Check("network", "refuse", f"{'; '.join(errors)} ({what}, step {step.name})", fix))

@@ -19,6 +19,7 @@ import sys
 from orchestrator import net
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
 from orchestrator.errors import UserError
+from orchestrator.nanocheck import constraints
 
 MIN_PYTHON = (3, 10)
 REPORT_MODULES = ("polars", "plotnine")
@@ -67,7 +68,7 @@ class PythonEnv(Step):
             Command(("# .venv was made by tools/ensure-venv.sh with a Python >= 3.10 (`uv python install 3.11` "
                      "where the board has none); the system Python is left alone",)),
             Command((sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-e",
-                     f"{ctx.options.root}[report]")),
+                     f"{ctx.options.root}[report]", *constraints.pip_args(ctx.options.profile))),
             Command((sys.executable, "-c", "import polars, plotnine")),
         ]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from orchestrator import paths
 from orchestrator.bootstrap import twin
-from orchestrator.bootstrap.build import BuildLlama
+from orchestrator.bootstrap.build import RECIPE, BuildLlama
 from orchestrator.bootstrap.ledger import Ledger
 from orchestrator.bootstrap.llama_source import LlamaSource
 from orchestrator.bootstrap.model import find_vocab
@@ -18,7 +18,8 @@ from orchestrator.bootstrap.steps import Context, Options, run_steps
 
 
 def _test_root() -> Path:
-    return paths.cache_dir() / "test-build"
+    # one folder per build recipe: worktrees on different recipes never rebuild each other's
+    return paths.cache_dir() / f"test-build-r{RECIPE}"
 
 
 def _lock():

@@ -138,7 +138,7 @@ def run_steps(steps: list[Step], ctx: Context, force: tuple[str, ...] = ()) -> l
     names = [s.name for s in steps]
     for f in force:
         if f not in names:
-            raise UserError(f"no bootstrap step named {f!r}", fix=f"--force one of: {', '.join(names)}")
+            raise UserError(f"no bootstrap step named {f!r}", fix=f"--redo one of: {', '.join(names)}")
     redo = set(force)
     ran: list[str] = []
     for step in steps:

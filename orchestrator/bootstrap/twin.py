@@ -111,6 +111,9 @@ def write_f16(spec: TwinSpec, vocab: Path, out: Path, seed: int = 0) -> None:
 
 def synthesize(spec: TwinSpec, vocab: Path, quantize_bin: Path, out: Path, seed: int = 0, log=print) -> dict:
     """Write the twin to `out` (atomically: a half-written file never carries the final name)."""
+    from orchestrator import extras
+
+    extras.require("twin", "synthesizing the timing twin")
     out.parent.mkdir(parents=True, exist_ok=True)
     f16 = out.with_name(out.name + ".f16.partial")
     part = out.with_name(out.name + ".partial")

@@ -35,7 +35,7 @@ def parse_args(args: list[str]) -> tuple[str, dict]:
                         fix="drop --resume/--force (--fresh before -- starts a new run instead)")
     if kind == "experiment" and (params.get("name") == "all" or params.get("plan_only") or params.get("new")
                                  or not (params.get("name") or params.get("plan_file"))):
-        raise UserError("a batch runs one experiment plan (a name from workloads/plans/, or --plan FILE)",
+        raise UserError("a batch runs one experiment plan (a name from `edgebench experiment --help`, or --plan FILE)",
                         fix="-- experiment granular (one batch per plan; `experiment all` finishes itself when "
                             "run again)")
     if kind == "experiment":

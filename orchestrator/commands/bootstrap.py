@@ -22,7 +22,9 @@ from orchestrator.bootstrap.plan import PROFILES
 @click.option("--twin", type=click.Choice(["tinyllama", "tiny"]), default="tinyllama", show_default=True,
               help="Shape of the synthetic twin: TinyLlama-1.1B's own, or a 2-layer one for a quick smoke run.")
 @click.option("--profile", type=click.Choice(PROFILES), default=None, help="Default: detected from the platform.")
-@click.option("--force", multiple=True, metavar="STEP", help="Redo STEP (and the steps that depend on it).")
+@click.option("--redo", multiple=True, metavar="STEP", help="Redo STEP (and the steps that depend on it).")
+# the old spelling, for one release: every other --force is a flag, this one took a value
+@click.option("--force", "force_old", multiple=True, metavar="STEP", hidden=True)
 @click.option("--jobs", "-j", type=int, default=None, help="Parallel compile jobs (default: from cores and memory).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (steps, done or not, commands) and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON.")
@@ -34,7 +36,7 @@ from orchestrator.bootstrap.plan import PROFILES
               help="Jetson Nano: install GCC 8.5.0 from a tarball written by --pack-gcc instead of building it.")
 @click.option("--pack-gcc", is_flag=True, help="Jetson Nano: (build GCC 8.5.0 if needed, then) write it as a "
               "relocatable tarball under build/dist/ for --gcc-from on other boards, and stop.")
-def bootstrap(llama_source, model, model_source, twin, profile, force, jobs, dry_run, as_json, make_swap,
+def bootstrap(llama_source, model, model_source, twin, profile, redo, force_old, jobs, dry_run, as_json, make_swap,
               max_power, skip_preflight, gcc_from, pack_gcc):
     """Fetch, patch and build llama.cpp a33e6a0 and get a model; resumable and idempotent.
 
@@ -45,11 +47,16 @@ def bootstrap(llama_source, model, model_source, twin, profile, force, jobs, dry
     from orchestrator.bootstrap.ledger import Ledger
     from orchestrator.bootstrap.steps import Context, Options
 
+    if as_json and not dry_run:
+        raise click.UsageError("--json prints the plan, which only --dry-run shows: add --dry-run")
+    if force_old:
+        click.echo(f"warning: `--force STEP` is now `--redo STEP` (`{' '.join('--redo ' + s for s in force_old)}`); "
+                   "--force STEP will be removed", err=True)
     root = paths.project_root()
     info = sysinfo.detect(root)
     options = Options(
         root=root, cache=paths.cache_dir(), llama_source=llama_source, model=model, model_source=model_source,
-        profile=profile or info["profile"], jobs=jobs, twin=twin, force=tuple(force),
+        profile=profile or info["profile"], jobs=jobs, twin=twin, force=tuple(redo) + tuple(force_old),
         gcc_from=gcc_from.resolve() if gcc_from else None, make_swap=make_swap, max_power=max_power,
     )
     ctx = Context(options=options, ledger=Ledger(paths.ledger_path(root)), platform=info, log=click.echo,
@@ -69,7 +76,7 @@ def bootstrap(llama_source, model, model_source, twin, profile, force, jobs, dry
     elif ran:
         click.echo(f"bootstrap: done ({', '.join(ran)} ran). Check it with: edgebench doctor")
     else:
-        click.echo("bootstrap: nothing to do, every step was already done (--force STEP redoes one)")
+        click.echo("bootstrap: nothing to do, every step was already done (--redo STEP redoes one)")
 
 
 def _arg(a: str) -> str:

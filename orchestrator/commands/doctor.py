@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
+from orchestrator import envvars
+from orchestrator.commands.formats import chosen, echo_json, format_option, json_alias
 from orchestrator.doctor import gather
 
 
 @click.command(epilog="Exit codes: 0 everything a run needs is there; 1 something is missing (listed with its fix).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def doctor(as_json):
+@format_option
+@json_alias
+def doctor(fmt, old_json):
     """Report the platform, the llama.cpp build and the model; say how to fix what is missing."""
     d = gather()
-    if as_json:
-        click.echo(json.dumps(d, indent=2, sort_keys=True))
+    if chosen(fmt, old_json) == "json":
+        echo_json(d)
         sys.exit(1 if d["problems"] else 0)
     p = d["platform"]
     gib = 1 << 30
@@ -44,6 +46,9 @@ def doctor(as_json):
         ]
         if (d["jetson_stats"] or {}).get("relogin_needed"):
             lines.append("              log out and back in: you were just added to group jtop")
+    for i, (name, value, known) in enumerate(envvars.set_now()):
+        lines.append(f"{'' if i else 'environment':<14}{name}={value}"
+                     + ("" if known else "  (edgebench reads no such variable: misspelt?)"))
     click.echo("\n".join(lines))
     if d["problems"]:
         click.echo("\nto fix:")

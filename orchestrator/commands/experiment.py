@@ -88,9 +88,9 @@ def _exit(results: list) -> None:
 @click.command(epilog=EXIT_CODES_HELP)
 @click.argument("name", required=False)
 @click.option("--plan", "plan_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              help="Run your own plan file (YAML or JSON; copy one from workloads/plans/).")
+              help="Run your own plan file (YAML or JSON; copy one from orchestrator/data/plans/).")
 @click.option("--workload", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="JSONL workload (default: workloads/default.jsonl).")
+              help="JSONL workload (default: the 50 shipped queries, orchestrator/data/workloads/default.jsonl).")
 @click.option("--model", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="GGUF model (default: the one bootstrap set up).")
 @click.option("--binary", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -119,8 +119,8 @@ def _exit(results: list) -> None:
 @click.option("--new", is_flag=True, help="experiment all: start afresh instead of finishing an unfinished one.")
 def experiment(name, plan_file, workload, model, binary, out, plan_only, repeat, cooldown, max_temp, temp_timeout,
                threads, ignore_eos, memory_check, idle_window_s, resume, force, new):
-    """Run an experiment plan: NAME is one of workloads/plans/ (categories, granular, prompt-sweep,
-    output-sweep, matched-pair, ngl-sweep), or `all` for the study's five in one folder."""
+    """Run an experiment plan: NAME is one of the shipped plans (orchestrator/data/plans/: categories,
+    granular, prompt-sweep, output-sweep, matched-pair, ngl-sweep), or `all` for the study's five in one folder."""
     from orchestrator.experiments import plans
     from orchestrator.experiments import run as xrun
 

@@ -11,9 +11,12 @@ from orchestrator.errors import UserError
 @click.option("--only", "only", multiple=True, type=click.Choice(["cuda", "aarch64", "python"]),
               help="Run only these checks (repeatable); default: all three.")
 @click.option("--no-install", is_flag=True,
-              help="Never install the Debian packages it needs (as root it runs tools/nano-check-deps.sh).")
+              help="Never install the Debian packages it needs (as root it runs the nano-check-deps.sh it ships).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON instead of the table.")
-def nano_check(only: tuple[str, ...], no_install: bool, as_json: bool):
+@click.option("--write-constraints", is_flag=True,
+              help="Rewrite the Nano's pip constraints (orchestrator/data/constraints/jetson-nano.txt) from the "
+                   "versions the Python check proves; refused while any of them fails there.")
+def nano_check(only: tuple[str, ...], no_install: bool, as_json: bool, write_constraints: bool):
     """Build llama.cpp for the Nano without a board: CUDA 11.8 for sm_53 with the patch, main
     cross-built for aarch64 and run under qemu as a Cortex-A57, and the Python stack imported
     there. Writes build/nano-check/report.json."""
@@ -22,8 +25,11 @@ def nano_check(only: tuple[str, ...], no_install: bool, as_json: bool):
     from orchestrator.nanocheck import common, report
 
     checks = tuple(c for c in report.CHECKS if not only or c in only)
+    if write_constraints and "python" not in checks:
+        raise click.UsageError("--write-constraints pins what the python check proves: add --only python")
     out_dir = common.check_dir()
-    result = report.run(out_dir, checks, install=not no_install, log=lambda s: click.echo(s, err=True))
+    result = report.run(out_dir, checks, install=not no_install, log=lambda s: click.echo(s, err=True),
+                        write_constraints=write_constraints)
     click.echo(json.dumps(result, indent=2, default=str) if as_json else report.table(result))
     click.echo(f"report: {out_dir / report.REPORT}", err=True)
     if not result["ok"]:

@@ -56,7 +56,18 @@ def show(session, result) -> None:
     click.echo("\n" + summary.terminal_table(rows))
     html = summary.write_html(session.store, rows, result.records)
     click.echo(f"\nreport: {html}")
-    click.echo(f"figures, CSV and Parquet: edgebench report {session.store.dir}")
+    click.echo(f"figures, CSV and Parquet: {report_hint(session.store.dir)}")
+
+
+def report_hint(run_dir) -> str:
+    """The report command for this run as it can be typed here (after `make run`, edgebench is in
+    .venv/bin, not on PATH), preceded by the install of the report extra when it is missing."""
+    import shlex
+
+    from orchestrator import extras
+
+    render = f"{extras.self_command()} report {shlex.quote(str(run_dir))}"
+    return f"{extras.install_command('report')}, then {render}" if extras.missing("report") else render
 
 
 def finish(session, result) -> None:
@@ -89,7 +100,7 @@ def config_from_options(*, binary, model, workload, out, seed, threads, n_gpu_la
 
 @click.command(epilog=EXIT_CODES_HELP)
 @click.option("--workload", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="JSONL workload (default: workloads/default.jsonl).")
+              help="JSONL workload (default: the 50 shipped queries, orchestrator/data/workloads/default.jsonl).")
 @click.option("--model", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="GGUF model (default: the one bootstrap set up).")
 @click.option("--binary", type=click.Path(path_type=Path, dir_okay=False), default=None,

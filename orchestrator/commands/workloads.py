@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from orchestrator.commands.formats import echo_json, format_option
 from orchestrator.workloads.schema import category_counts, load_workload
 
 
@@ -94,8 +95,13 @@ def build(per_category, seed, out, from_dir, template, tokenizer, vocab, no_coun
 
 @workloads.command()
 @click.argument("file", type=click.Path(path_type=Path))
-def stats(file):
+@format_option
+def stats(file, fmt):
     """Per category: queries, mean/median/min/max prompt tokens, output limit."""
-    from orchestrator.workloads.stats import format_stats
+    from orchestrator.workloads.stats import format_stats, stats_rows
 
-    click.echo(format_stats(load_workload(file), str(file)))
+    queries = load_workload(file)
+    if fmt == "json":
+        echo_json({"file": str(file), "categories": stats_rows(queries)})
+    else:
+        click.echo(format_stats(queries, str(file)))

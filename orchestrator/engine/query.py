@@ -120,7 +120,7 @@ def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[b
         record[F.VALIDATION] = metrics.validate(fig, llama, len(ids), attributed)
     if llama.get("cuda_arch_mismatch"):
         record[F.ERROR] = ("the CUDA kernels were not built for this GPU's architecture (\"no kernel image is "
-                           "available\"): edgebench bootstrap --force build")
+                           "available\"): edgebench bootstrap --redo build")
     # the raw stdout bytes: the prompt echo then the tokens, as the binary wrote them
     (raw_dir / "stream.bin").write_bytes(b"".join(b for _, b in child.chunks))
     with open(raw_dir / "stream.json", "w") as f:

@@ -49,9 +49,10 @@ class Plan:
 
 
 def plans_dir() -> Path:
-    """The plans shipped with the checkout this package runs from (not EDGEBENCH_ROOT's, which
-    points at a scratch root in tests and holds no plans)."""
-    return Path(__file__).resolve().parents[2] / "workloads" / "plans"
+    """The study's plans, shipped in the package (orchestrator/data/plans/)."""
+    from orchestrator import packaged
+
+    return packaged.plans_dir()
 
 
 def builtin_names() -> list[str]:

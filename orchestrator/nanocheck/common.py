@@ -12,7 +12,7 @@ from orchestrator import paths
 from orchestrator.bootstrap.steps import Command, sh
 from orchestrator.errors import UserError
 
-DEPS_SCRIPT = "tools/nano-check-deps.sh"
+DEPS_SCRIPT = "nano-check-deps.sh"  # orchestrator/data/scripts/
 JOBS = 2
 # Debian's CUDA 11.8 (nvidia-cuda-toolkit): nvcc in its own folder, the other tools in /usr/bin.
 DEBIAN_CUDA_NVCC = Path("/usr/lib/nvidia-cuda-toolkit/bin/nvcc")
@@ -47,7 +47,9 @@ def missing_tools(checks: tuple[str, ...]) -> list[str]:
 
 
 def deps_script() -> Path:
-    return Path(__file__).resolve().parents[2] / DEPS_SCRIPT
+    from orchestrator import packaged
+
+    return packaged.board_script(DEPS_SCRIPT)
 
 
 def ensure_tools(checks: tuple[str, ...], install: bool, log) -> None:
@@ -56,7 +58,7 @@ def ensure_tools(checks: tuple[str, ...], install: bool, log) -> None:
     if not missing:
         return
     script = deps_script()
-    if install and os.geteuid() == 0 and script.is_file():
+    if install and os.geteuid() == 0:
         log(f"installing the nano-check packages ({', '.join(missing)} missing): {script}")
         sh(Command(("bash", str(script))), timeout=3600)
         missing = missing_tools(checks)
@@ -64,7 +66,7 @@ def ensure_tools(checks: tuple[str, ...], install: bool, log) -> None:
             return
     raise UserError(
         f"nano-check needs {', '.join(missing)} (CUDA 11.8, g++-11, the aarch64 cross compiler, qemu-user-static)",
-        fix=f"sudo {DEPS_SCRIPT}",
+        fix=f"sudo bash {script}",
     )
 
 

@@ -1,6 +1,6 @@
 """Check 3: the Python stack on ARMv8.0. Debian's arm64 CPython 3.11 unpacked into a folder
 and run under `qemu-aarch64-static -cpu cortex-a57 -L` that folder; the aarch64 wheels a board
-would install for edgebench and its `report` extra; each distribution imported (and the
+would install for edgebench and its `report` and `twin` extras; each distribution imported (and the
 compiled ones exercised) in a fresh process: ok, SIGILL, or the error."""
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ DEBS = ("python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "
         "libzstd1")
 # The Nano's L4T R32 is Ubuntu 18.04, glibc 2.27: pip there takes no wheel tagged for a newer glibc.
 BOARD_GLIBC_MINOR = 27
-EXTRA = "report"
+# what a board installs besides edgebench's own requirements (tools/ensure-venv.sh on a Jetson)
+EXTRAS = ("report", "twin")
 # Beyond the import, a little real work for the compiled packages (SIMD paths run on first use).
 EXERCISE = {
     "numpy": "a = numpy.random.default_rng(0).random((64, 64)); assert (a @ a).shape == (64, 64)",
@@ -87,8 +88,8 @@ def arm64_python(root: Path, log) -> Path:
     return root / "usr" / "bin" / "python3.11"
 
 
-def board_requirements(extra: str = EXTRA) -> list[str]:
-    """edgebench's install_requires and the extra's, with the markers of an aarch64 Linux CPython 3.11."""
+def board_requirements(extras: tuple[str, ...] = EXTRAS) -> list[str]:
+    """edgebench's install_requires and the extras', with the markers of an aarch64 Linux CPython 3.11."""
     try:
         from packaging.requirements import Requirement
     except ImportError:  # pip vendors it; the report stack brings it too
@@ -99,7 +100,7 @@ def board_requirements(extra: str = EXTRA) -> list[str]:
     out = []
     for text in importlib.metadata.requires("edgebench") or []:
         req = Requirement(text)
-        if req.marker is None or req.marker.evaluate({**env, "extra": extra}):
+        if req.marker is None or any(req.marker.evaluate({**env, "extra": e}) for e in extras):
             out.append(f"{req.name}{req.specifier}")
     return out
 
@@ -161,8 +162,18 @@ def import_one(python: Path, root: Path, site: Path, module: str, work: Path) ->
         proc = common.run(argv, timeout=600, env=env, cwd=str(work))
     except subprocess.TimeoutExpired:
         return {"status": "error", "error": "no answer within 600 s", "exercised": module in EXERCISE}
-    status, error = classify(proc.returncode, proc.stderr)
+    return outcome(module, proc.returncode, proc.stderr)
+
+
+def outcome(module: str, rc: int, stderr: str) -> dict:
+    """One import's entry in report.json's `imports` (beside the distribution's version and module)."""
+    status, error = classify(rc, stderr)
     return {"status": status, "exercised": module in EXERCISE, **({"error": error} if error else {})}
+
+
+def imports_record(dists: list[tuple[str, str, str]], results: list[dict]) -> dict:
+    """report.json's `imports`: distribution -> version, module, and how its import went."""
+    return {name: {"version": ver, "module": mod, **res} for (name, ver, mod), res in zip(dists, results, strict=True)}
 
 
 def check(work: Path, log) -> dict:
@@ -178,8 +189,7 @@ def check(work: Path, log) -> dict:
     log(f"python: importing {len(dists)} distributions under qemu -cpu {QEMU_CPU}")
     with ThreadPoolExecutor(max_workers=common.JOBS) as pool:
         results = list(pool.map(lambda d: import_one(python, root, site, d[2], work), dists))
-    imports = {name: {"version": ver, "module": mod, **res} for (name, ver, mod), res in zip(dists, results,
-                                                                                            strict=True)}
+    imports = imports_record(dists, results)
     return {"python_aarch64": version.stdout.strip() or None, "python_requirements": reqs,
             "wheel_platforms_max_glibc": f"2.{BOARD_GLIBC_MINOR}", "imports": imports}
 

@@ -8,7 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from orchestrator.nanocheck import common
+from orchestrator.errors import UserError
+from orchestrator.nanocheck import common, constraints
 
 CHECKS = ("cuda", "aarch64", "python")
 REPORT = "report.json"
@@ -57,6 +58,10 @@ def acceptance(report: dict) -> list[dict]:
         bad = {k: v["status"] for k, v in report["imports"].items() if v["status"] != "ok"}
         value = bad or f"{len(report['imports'])} ok"
         out.append(_judge("imports", value, bool(report["imports"]) and not bad, "every package ok"))
+    if "constraints" in report:
+        diff = report["constraints"]["disagreements"]
+        out.append(_judge("constraints", diff or f"{len(report['imports'])} pins agree", not diff,
+                          "the committed pins are the versions proven here"))
     return out
 
 
@@ -67,8 +72,10 @@ def write(path: Path, report: dict) -> None:
     os.replace(tmp, path)
 
 
-def run(out_dir: Path, checks: tuple[str, ...] = CHECKS, install: bool = True, log=print) -> dict:
-    """Run the checks in `out_dir` (wiped per check) and write out_dir/report.json."""
+def run(out_dir: Path, checks: tuple[str, ...] = CHECKS, install: bool = True, log=print,
+        write_constraints: bool = False) -> dict:
+    """Run the checks in `out_dir` (wiped per check) and write out_dir/report.json; with
+    `write_constraints`, first rewrite the Nano's pip constraints from the Python check."""
     common.ensure_tools(checks, install, log)
     started = time.time()
     report: dict = {"checks": list(checks), "timings_s": {}}
@@ -95,6 +102,12 @@ def run(out_dir: Path, checks: tuple[str, ...] = CHECKS, install: bool = True, l
         t = time.time()
         report.update(pyimports.check(out_dir / "python", log))
         report["timings_s"]["python"] = round(time.time() - t, 1)
+        if write_constraints:
+            try:
+                log(f"python: pinned {len(report['imports'])} distributions in {constraints.write(report)}")
+            except UserError as exc:  # the report still gets written: it says what failed
+                log(f"python: constraints left as they were: {exc.format_message()}")
+        report["constraints"] = constraints.compare(report)
     report["timings_s"]["total"] = round(time.time() - started, 1)
     report["acceptance"] = acceptance(report)
     report["ok"] = all(a["ok"] for a in report["acceptance"])

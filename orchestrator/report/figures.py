@@ -25,7 +25,7 @@ GET_GRANULAR = ("no query was sampled finer than 50 ms; run edgebench experiment
 # Where a GPU sampler ran but cannot read per-process GPU memory: which ones can.
 GPU_MEM_SOURCES = ("jetson-stats (jtop) and NVML read it; the sysfs sampler needs root for debugfs nvmap; "
                    "tegrastats never prints it")
-# Each names a command that exists: the study's plans are `edgebench experiment NAME` (workloads/plans/).
+# Each names a command that exists: the study's plans are `edgebench experiment NAME` (orchestrator/data/plans/).
 EXPERIMENT_HINT = {
     index.OUTPUT_SWEEP: "this folder holds no output-length sweep (one query at several max_tokens); run "
                         "edgebench experiment output-sweep (or experiment all) and render its folder",

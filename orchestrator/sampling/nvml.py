@@ -40,7 +40,7 @@ class NvmlSampler(PollingSampler):
         try:
             import pynvml
         except ImportError:
-            return "nvidia-ml-py is not installed (pip install 'edgebench[nvidia]')"
+            return "nvidia-ml-py is not installed (the `nvidia` extra)"
         try:
             pynvml.nvmlInit()
         except Exception as exc:  # noqa: BLE001 - NVMLError_LibraryNotFound, DriverNotLoaded, ...

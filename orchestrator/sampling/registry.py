@@ -15,11 +15,19 @@ GPU = {
 }
 NONE = "none"
 CHOICES = (*GPU, NONE)
-# What to run when an asked-for sampler's dependency is missing.
-INSTALL = {
-    "jtop": "edgebench bootstrap --force jetson-stats",
-    "nvml": "pip install 'edgebench[nvidia]'",
-}
+# The extra that installs a sampler's Python dependency (orchestrator/extras.py says how, here).
+EXTRA = {"nvml": "nvidia"}
+
+
+def install_hint(name: str) -> str:
+    """What to run when an asked-for sampler's dependency is missing."""
+    if name == "jtop":
+        return "edgebench bootstrap --redo jetson-stats"
+    if name in EXTRA:
+        from orchestrator import extras
+
+        return extras.install_command(EXTRA[name])
+    return "--gpu-sampler none"
 
 
 def sampler_class(name: str) -> type:

@@ -66,7 +66,7 @@ def make_gpu_sampler(choice: str | None, interval_s: float) -> Sampler:
         try:
             sampler = _build(choice, interval_s)
         except (RuntimeError, ImportError) as exc:
-            fix = registry.INSTALL.get(choice, "--gpu-sampler none")
+            fix = registry.install_hint(choice)
             raise UserError(f"the {choice} GPU sampler cannot run here: {exc}",
                             fix=f"{fix}  (or run with --gpu-sampler none)") from exc
         sampler.selection = {choice: "asked"}

@@ -125,7 +125,7 @@ def load_workload(path: str | Path) -> list[Query]:
     except FileNotFoundError:
         raise UserError(
             f"workload file {path} does not exist",
-            fix="edgebench workloads build --out PATH, or use workloads/default.jsonl",
+            fix="edgebench workloads build --out PATH, or leave out --workload (the 50 shipped queries)",
         ) from None
     except UnicodeDecodeError as exc:
         raise UserError(

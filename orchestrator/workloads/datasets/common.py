@@ -89,9 +89,11 @@ def _parquet_rows(path: Path) -> Iterator[dict]:
     try:
         import polars as pl
     except ImportError:
+        from orchestrator import extras
+
         raise UserError(
             f"{path} is parquet, and reading parquet needs pyarrow or polars",
-            fix="pip install 'edgebench[report]' (brings polars), or pip install pyarrow, "
+            fix=f"{extras.install_command('report')} (brings polars), or pip install pyarrow, "
             "or use the dataset's original layout",
         ) from None
     yield from pl.read_parquet(path).iter_rows(named=True)

@@ -8,7 +8,7 @@
 # Safe to rerun: it only installs what is missing.
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
-  echo "tools/nano-check-deps.sh installs Debian packages: run it as root (sudo tools/nano-check-deps.sh)" >&2
+  echo "nano-check-deps.sh installs Debian packages: run it as root (sudo bash $0)" >&2
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
