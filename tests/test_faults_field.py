@@ -136,3 +136,147 @@ def test_cron_remove_takes_the_whole_line_even_with_unicode_line_separators(tmp_
     res = eb(tmp_path, "cron", "remove", "nightly", "--crontab-file", str(cron_tab))
     assert res.returncode == 0, res.stderr
     assert cron_tab.read_bytes() == before
+
+
+# -- 2. tarballs ----------------------------------------------------------------------------------
+
+def crafted_tar(path: Path, entries: list[tuple]) -> Path:
+    """entries: (name, bytes) a file, (name, "->", target) a symlink, (name, "=>", target) a hard
+    link, (name, "dir"), (name, "fifo"), (name, "chr")."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, kind, *rest in ((e[0], e[1], *e[2:]) for e in entries):
+            info = tarfile.TarInfo(name)
+            if isinstance(kind, bytes):
+                info.size = len(kind)
+                tar.addfile(info, io.BytesIO(kind))
+                continue
+            info.type = {"->": tarfile.SYMTYPE, "=>": tarfile.LNKTYPE, "dir": tarfile.DIRTYPE,
+                         "fifo": tarfile.FIFOTYPE, "chr": tarfile.CHRTYPE}[kind]
+            info.mode = 0o755 if kind == "dir" else 0o644
+            info.linkname = rest[0] if rest else ""
+            tar.addfile(info)
+    return path
+
+
+def long_symlink_chain(top: str) -> list[tuple]:
+    """CVE-2025-4517's shape: links through folders whose names are so long that the resolved
+    path passes PATH_MAX, where os.path.realpath (and so tarfile's 'data' filter) stops
+    resolving; a last link then climbs out and a file is written through it."""
+    comp = "d" * 247
+    steps = "abcdefghijklmnop"
+    out, path = [], top
+    for step in steps:
+        out.append((f"{path}/{comp}", "dir"))
+        out.append((f"{path}/{step}", "->", comp))
+        path = f"{path}/{comp}"
+    link = "/".join([top, *steps, "l" * 254])
+    out.append((link, "->", "/".join([".."] * len(steps))))
+    out.append((f"{top}/escape", "->", link[len(top) + 1:] + "/../../../.."))
+    out.append((f"{top}/escape/escaped-by-chain", b"pwned"))
+    return out
+
+
+def snapshot(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("entries", [
+    [("gcc/../../escaped", b"x")],
+    [("/tmp/edgebench-absolute-escape", b"x")],
+    [("gcc/link", "->", "/etc"), ("gcc/link/escaped", b"x")],
+    [("gcc/up", "->", "../.."), ("gcc/up/escaped", b"x")],
+    # each link stays inside, one at a time; together they climb out
+    [("gcc/a", "dir"), ("gcc/a/b", "->", "."), ("gcc/c", "->", "a/b/b/b/../.."), ("gcc/c/escaped", b"x")],
+    # a link placed where an earlier link went through a folder changes where that one leads
+    [("gcc/p", "->", "q/.."), ("gcc/q", "->", "."), ("gcc/s", "->", "p/escaped")],
+    [("gcc/hard", "=>", "/etc/passwd")],
+    [("gcc/hard", "=>", "gcc/never-extracted")],
+    [("gcc/fifo", "fifo")],
+    [("gcc/tty", "chr")],
+    long_symlink_chain("gcc"),
+], ids=["dotdot", "absolute", "abs-link", "up-link", "link-chain", "link-over-used-folder", "hardlink-absolute",
+        "hardlink-missing", "fifo", "device", "cve-2025-4517"])
+def test_a_hostile_tarball_writes_nothing_anywhere(tmp_path, entries):
+    from orchestrator.fsutil import UnsafeMember, extract_tar
+
+    archive = crafted_tar(tmp_path / "evil.tar.gz", [("gcc/ok", b"ok"), *entries])
+    outer = tmp_path / "outer"
+    dest = outer / "a" / "b" / "gcc-8.5.0.partial"
+    dest.mkdir(parents=True)
+    with pytest.raises(UnsafeMember):
+        extract_tar(archive, dest, strip=1)
+    # nothing escaped (the chain's file lands four levels up), and not even the good member was written
+    assert snapshot(tmp_path) == {"evil.tar.gz", "outer", "outer/a", "outer/a/b", "outer/a/b/gcc-8.5.0.partial"}
+    assert not Path("/tmp/edgebench-absolute-escape").exists()
+
+
+def test_links_that_stay_inside_are_extracted(tmp_path):
+    from orchestrator.fsutil import extract_tar
+
+    archive = crafted_tar(tmp_path / "ok.tar.gz", [
+        ("gcc/bin", "dir"), ("gcc/bin/gcc", b"#!gcc"), ("gcc/bin/cc", "=>", "gcc/bin/gcc"),
+        ("gcc/lib", "dir"), ("gcc/lib/libx.so.1", b"ELF"), ("gcc/lib/libx.so", "->", "libx.so.1"),
+        ("gcc/lib64", "->", "lib"), ("gcc/bin/up", "->", "../lib/libx.so"),
+    ])
+    dest = tmp_path / "out"
+    assert extract_tar(archive, dest, strip=1) == 8
+    assert (dest / "bin/cc").read_bytes() == b"#!gcc" and (dest / "bin/cc").stat().st_nlink == 2
+    assert (dest / "lib64/libx.so").read_bytes() == b"ELF" and (dest / "bin/up").read_bytes() == b"ELF"
+
+
+def packed_gcc(board, tmp_path, extra: list[tuple] = ()) -> Path:
+    """A tarball shaped as --pack-gcc writes it (with its .sha256), plus hostile entries."""
+    from jetson_board import context
+
+    from orchestrator.bootstrap import gcc
+
+    manifest = json.dumps({"gcc_version": gcc.GCC_VERSION, "machine": context(board).platform["machine"]}).encode()
+    tarball = crafted_tar(tmp_path / "gcc-8.5.0-packed.tar.gz",
+                          [("gcc-8.5.0/bin/gcc", b"#!/bin/sh\n"), (f"gcc-8.5.0/{gcc.MANIFEST}", manifest), *extra])
+    digest = hashlib_sha256(tarball)
+    tarball.with_name(tarball.name + ".sha256").write_text(f"{digest}  {tarball.name}\n")
+    return tarball
+
+
+@pytest.mark.parametrize("extra", [[("gcc-8.5.0/hard", "=>", "/etc/passwd")], long_symlink_chain("gcc-8.5.0")],
+                         ids=["hardlink-absolute", "cve-2025-4517"])
+def test_gcc_from_a_hostile_tarball_is_refused_and_leaves_no_partial_folder(nano, tmp_path, extra):
+    from jetson_board import context
+
+    from orchestrator.bootstrap import gcc
+    from orchestrator.errors import UserError
+
+    tarball = packed_gcc(nano, tmp_path, extra)
+    ctx = context(nano, gcc_from=tarball)
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match="cannot unpack it"):
+        gcc.install_packed(ctx, tarball)
+    pre = gcc.prefix(ctx)
+    assert not pre.with_name(pre.name + ".partial").exists() and not pre.exists()
+    assert snapshot(tmp_path) <= before | {str(p.relative_to(tmp_path)) for p in pre.parents
+                                           if p.is_relative_to(tmp_path) and p != tmp_path}
+
+
+def test_gcc_from_checks_the_sha256_that_pack_gcc_wrote(nano, tmp_path):
+    from jetson_board import context
+
+    from orchestrator.bootstrap import gcc
+    from orchestrator.errors import UserError
+
+    tarball = packed_gcc(nano, tmp_path)
+    good = tarball.with_name(tarball.name + ".sha256").read_text().split()[0]
+    with open(tarball, "ab") as fh:
+        fh.write(b"\0")  # a copy that picked up a byte on its way
+    with pytest.raises(UserError) as err:
+        gcc.install_packed(context(nano, gcc_from=tarball), tarball)
+    assert f"its SHA-256 is {hashlib_sha256(tarball)}, but {tarball.name}.sha256 says {good}" in str(err.value)
+    assert not gcc.prefix(context(nano)).with_name("gcc-8.5.0.partial").exists()
+
+
+def hashlib_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
