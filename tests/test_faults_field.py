@@ -280,3 +280,27 @@ def hashlib_sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- 7. smaller -----------------------------------------------------------------------------------
+
+def test_a_descendant_that_left_the_process_group_is_killed_with_the_query(tmp_path):
+    import psutil
+
+    from orchestrator.engine.child import run_child
+
+    binary = tmp_path / "main"
+    # the sleeper names itself once it runs in its own session; main exits at once after that
+    binary.write_text("#!/bin/sh\n"
+                      "setsid sh -c 'echo $$ > pid.tmp && mv pid.tmp pid && exec sleep 300' "
+                      "</dev/null >/dev/null 2>&1 &\n"
+                      "while [ ! -f pid ]; do sleep 0.01; done\necho \"sleeper $(cat pid)\"\n")
+    binary.chmod(0o755)
+    res = run_child([str(binary)], tmp_path, tmp_path / "stderr.log", [], idle_timeout_s=60, timeout_s=120)
+    assert res.status == "ok", res.error
+    pid = int(b"".join(c for _, c in res.chunks).split()[1])
+    try:
+        left = psutil.Process(pid)
+        assert left.status() == psutil.STATUS_ZOMBIE, left.as_dict(["status", "ppid", "cmdline"])
+    except psutil.NoSuchProcess:
+        pass

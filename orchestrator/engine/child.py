@@ -2,8 +2,11 @@
 
 stdout stays on the pty (the binary flushes after each token, so each chunk arrives as it is
 written); stderr, where llama.cpp logs model load, buffers and timings, goes to a file opened
-inside the child (descriptors opened before the spawn are closed by the pty fork). The whole
-process group is killed on the way out, whatever happens."""
+inside the child (descriptors opened before the spawn are closed by the pty fork). Everything
+the query started is killed on the way out, whatever happens: its process group, and every
+descendant, even one that left the group with setsid(). While a query runs this process is a
+child subreaper (Linux), so such a descendant, orphaned when `main` exits, becomes our child
+instead of init's: it can still be found, killed and reaped."""
 
 from __future__ import annotations
 
@@ -38,6 +41,10 @@ def _child_setup(stderr_path: str):
     def setup():
         import termios
 
+        # The run's handlers (exit on SIGTERM/SIGHUP, KeyboardInterrupt) must not run in this copy of it.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+
         fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 2)
         os.close(fd)
@@ -54,6 +61,55 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _subreaper(on: bool) -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: a setsid() descendant goes to init, the tree walk still finds the living ones
+
+
+def _family() -> set[int]:
+    import psutil
+
+    try:
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+def _kill_tree(pid: int, before: set[int]) -> None:
+    """SIGKILL the query's group and every process it started: the descendants of `pid`, and
+    our children that were not there before the spawn (orphans handed to us as subreaper).
+    All are collected before the first kill (a killed parent's children move), then reaped."""
+    import psutil
+
+    _kill_group(pid)
+    me = psutil.Process()
+    for _ in range(10):  # a grandchild may be forked while we kill: a few rounds catch it
+        try:
+            tree = [p for p in me.children(recursive=True) if p.pid not in before and p.pid != pid]
+        except psutil.Error:
+            return
+        if not tree:
+            return
+        for p in tree:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        for p in tree:
+            try:
+                if p.ppid() == me.pid:
+                    os.waitpid(p.pid, 0)
+            except (psutil.Error, ChildProcessError):
+                pass
 
 
 def _reap(pid: int, deadline_ns: int):
@@ -73,6 +129,16 @@ def _reap(pid: int, deadline_ns: int):
 
 def run_child(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Sampler],
               idle_timeout_s: float, timeout_s: float) -> ChildResult:
+    before = _family()
+    _subreaper(True)
+    try:
+        return _run(argv, cwd, stderr_path, samplers, idle_timeout_s, timeout_s, before)
+    finally:
+        _subreaper(False)
+
+
+def _run(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Sampler],
+         idle_timeout_s: float, timeout_s: float, before: set[int]) -> ChildResult:
     import pexpect
 
     t_spawn = time.perf_counter_ns()
@@ -96,6 +162,7 @@ def run_child(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Samp
         # exact even for a query shorter than one sampling interval.
         status, usage = _reap(child.pid, t_spawn + int(timeout_s * 1e9))
         res.t_exit_ns = time.perf_counter_ns()
+        _kill_tree(child.pid, before)
         child.terminated = child.ptyproc.terminated = True  # tell pexpect it is reaped
         child.ptyproc.delayafterclose = 0  # ptyprocess sleeps 0.1 s after close by default
         for s in samplers:
