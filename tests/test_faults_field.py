@@ -304,3 +304,24 @@ def test_a_descendant_that_left_the_process_group_is_killed_with_the_query(tmp_p
         assert left.status() == psutil.STATUS_ZOMBIE, left.as_dict(["status", "ppid", "cmdline"])
     except psutil.NoSuchProcess:
         pass
+
+
+def test_a_json_string_holding_unicode_line_separators_is_one_line(tmp_path):
+    from orchestrator.errors import UserError
+    from orchestrator.workloads.schema import load_workload
+
+    path = tmp_path / "w.jsonl"
+    prompt = "first\u2028second\u2029third\x85fourth\x1cfifth"
+    rows = [{"id": "q1", "category": "simple", "prompt": prompt, "max_tokens": 8},
+            {"id": "q2", "category": "simple", "prompt": "ok", "max_tokens": 8},
+            {"id": "q3", "category": "simple", "prompt": "bad", "max_tokens": "many"}]
+    # ensure_ascii=False: the separators stand raw in the file, as any editor may write them
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        load_workload(path)
+    problems = [x.strip() for x in str(err.value).split("\n") if x.strip().startswith(f"{path}:3")
+                or x.strip()[len(str(path)) + 1:][:1].isdigit()]
+    assert problems == [f"{path}:3: field 'max_tokens' must be integer, got string"], str(err.value)
+    rows.pop()
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert [q.prompt for q in load_workload(path)] == [prompt, "ok"]
