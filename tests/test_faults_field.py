@@ -319,8 +319,7 @@ def test_a_json_string_holding_unicode_line_separators_is_one_line(tmp_path):
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     with pytest.raises(UserError) as err:
         load_workload(path)
-    problems = [x.strip() for x in str(err.value).split("\n") if x.strip().startswith(f"{path}:3")
-                or x.strip()[len(str(path)) + 1:][:1].isdigit()]
+    problems = [x.strip() for x in str(err.value).split("\n") if x.strip()[len(f"{path}:"):][:1].isdigit()]
     assert problems == [f"{path}:3: field 'max_tokens' must be integer, got string"], str(err.value)
     rows.pop()
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
