@@ -324,3 +324,36 @@ def test_a_json_string_holding_unicode_line_separators_is_one_line(tmp_path):
     rows.pop()
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     assert [q.prompt for q in load_workload(path)] == [prompt, "ok"]
+
+
+HOLD_FLOCK = textwrap.dedent("""
+    import fcntl, sys
+    fh = open(sys.argv[1], "a")
+    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, holder file not written yet: a run starting
+    print("held", flush=True)
+    sys.stdin.read()
+""")
+
+
+def test_losing_the_lock_race_names_the_holder_that_is_starting(tmp_path, monkeypatch):
+    import json as _json
+
+    from orchestrator.measurelock import LockHeld, measuring
+
+    lock = tmp_path / "measure.lock"
+    monkeypatch.setenv("EDGEBENCH_LOCK", str(lock))
+    # a holder file a SIGKILLed run left behind; its PID is long gone
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "measure.lock.json").write_text(_json.dumps({"pid": int(dead.stdout), "command": "edgebench old"}))
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_FLOCK, str(lock), "starting-run"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(LockHeld) as err:
+            with measuring(["edgebench", "run"]):
+                pass
+        assert str(err.value).startswith(f"another measurement holds this machine: PID {holder.pid} (")
+        assert "starting-run" in str(err.value) and "edgebench old" not in str(err.value) and "?" not in str(err.value)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
