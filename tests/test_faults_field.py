@@ -357,3 +357,29 @@ def test_losing_the_lock_race_names_the_holder_that_is_starting(tmp_path, monkey
     finally:
         holder.stdin.close()
         holder.wait(timeout=60)
+
+
+def test_a_non_ascii_prompt_runs_under_the_c_locale(tmp_path, llama_bin_dir, tiny_model):
+    """LANG=C without Python's UTF-8 mode: the locale's codec is ASCII, and the prompt must
+    still reach `main` as its UTF-8 bytes (the real binary echoes the prompt it was given)."""
+    prompt = "Résumé: naïve café, 東京 ✓"
+    wl = tmp_path / "w.jsonl"
+    wl.write_text(json.dumps({"id": "q1", "category": "simple", "prompt": prompt, "max_tokens": 4},
+                             ensure_ascii=False) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONUTF8", "PYTHONIOENC"))}
+    env.update(LANG="C", LC_ALL="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0", EDGEBENCH_ROOT=str(tmp_path))
+    probe = subprocess.run([sys.executable, "-c", "import sys; print(sys.getfilesystemencoding())"], env=env,
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "ascii"  # the locale this test is about
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--binary", str(llama_bin_dir / "main"),
+                          "--model", str(tiny_model), "--workload", str(wl), "--out", str(out), "--threads", "1"],
+                         env=env, capture_output=True, timeout=300)
+    err = res.stderr.decode("utf-8", "replace")
+    assert res.returncode == 0, res.stdout.decode("utf-8", "replace") + err
+    assert "Traceback" not in err
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    (rec,) = [json.loads(x) for x in (run / "queries.jsonl").read_bytes().split(b"\n") if x]
+    assert rec["status"] == "ok", rec
+    (stream,) = (run / "raw").rglob("stream.bin")
+    assert prompt.encode("utf-8") in stream.read_bytes()  # main echoed the prompt it was given

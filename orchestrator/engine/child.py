@@ -37,7 +37,7 @@ class ChildResult:
     samples: dict[str, list[dict]] = field(default_factory=dict)
 
 
-def _child_setup(stderr_path: str):
+def _child_setup(stderr_path: bytes):
     def setup():
         import termios
 
@@ -139,21 +139,24 @@ def run_child(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Samp
 
 def _run(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Sampler],
          idle_timeout_s: float, timeout_s: float, before: set[int]) -> ChildResult:
-    import pexpect
+    from ptyprocess import PtyProcess  # pexpect's own spawn, which takes a bytes argv
 
+    from orchestrator.engine.argv import exec_bytes
+
+    raw_argv = exec_bytes(argv)
     t_spawn = time.perf_counter_ns()
     res = ChildResult(t_spawn_ns=t_spawn)
     try:
-        child = pexpect.spawn(argv[0], argv[1:], cwd=str(cwd), echo=False,
-                              preexec_fn=_child_setup(str(stderr_path)))
-    except (OSError, ValueError, pexpect.ExceptionPexpect) as exc:
+        child = PtyProcess.spawn(raw_argv, cwd=os.fsencode(cwd), echo=False,
+                                 preexec_fn=_child_setup(os.fsencode(stderr_path)))
+    except (OSError, ValueError, UnicodeError) as exc:
         res.status, res.error, res.t_exit_ns = "spawn_error", f"cannot start {argv[0]}: {exc}", time.perf_counter_ns()
         return res
     for s in samplers:
         s.start(child.pid, t_spawn)
     pumped = False
     try:
-        _pump(child.child_fd, res, t_spawn, idle_timeout_s, timeout_s)
+        _pump(child.fd, res, t_spawn, idle_timeout_s, timeout_s)
         pumped = True
     finally:
         if not pumped or res.status in ("idle_timeout", "timeout"):
@@ -163,8 +166,8 @@ def _run(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Sampler],
         status, usage = _reap(child.pid, t_spawn + int(timeout_s * 1e9))
         res.t_exit_ns = time.perf_counter_ns()
         _kill_tree(child.pid, before)
-        child.terminated = child.ptyproc.terminated = True  # tell pexpect it is reaped
-        child.ptyproc.delayafterclose = 0  # ptyprocess sleeps 0.1 s after close by default
+        child.terminated = True  # tell ptyprocess it is reaped
+        child.delayafterclose = 0  # ptyprocess sleeps 0.1 s after close by default
         for s in samplers:
             res.samples[s.name] = s.stop()
         child.close(force=True)
