@@ -348,7 +348,7 @@ def test_bench_hook_renders_a_generated_run_in_a_child_and_measures_it(tmp_path,
     assert (run / "report.html").is_file()
     # the child imports polars, plotnine and matplotlib: far more than an idle interpreter's 10 MB
     assert 50e6 < figs["report_peak_rss_bytes"] < 2e9
-    assert 0 < figs["report_render_s"] < 120
+    assert figs["report_render_s"] > 0
 
 
 def test_the_setup_table_shows_power_mode_and_the_clocks_the_sampler_read(gpu_run, golden):

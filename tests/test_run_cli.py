@@ -62,11 +62,9 @@ def test_a_second_measurement_is_refused_at_once_and_a_dead_holder_is_taken_over
     try:
         assert wait_for(lambda: run_dirs(tmp_path) and (Path(env["EDGEBENCH_LOCK"] + ".json")).exists()
                         and "run_dir\": \"/" in Path(env["EDGEBENCH_LOCK"] + ".json").read_text())
-        started = time.monotonic()
         second = subprocess.run(args(sleeper), env=env, capture_output=True, text=True, timeout=30)
-        took = time.monotonic() - started
         assert second.returncode == 4, second.stderr
-        assert took < 1.0, f"the refusal took {took:.2f} s"
+        assert first.poll() is None  # refused while the holder still runs its 60 s query: it did not wait
         assert f"PID {first.pid}" in second.stderr and str(run_dirs(tmp_path)[0]) in second.stderr
         assert len(run_dirs(tmp_path)) == 1  # the refused command created nothing
     finally:
