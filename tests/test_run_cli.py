@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from fakemain import write_vocab_model
+from waiting import wait_for
 
 
 def script(path: Path, body: str) -> Path:
@@ -39,15 +39,6 @@ def args(tmp_path):
                 "--workload", str(wl), "--out", str(tmp_path / "out"), *extra]
 
     return make
-
-
-def wait_for(pred, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def run_dirs(tmp_path) -> list[Path]:
@@ -91,7 +82,7 @@ def test_hangup_and_term_stop_the_query_in_flight_and_exit_128_plus_signal(tmp_p
     child = int(pidfile.read_text())
     proc.send_signal(sig)
     assert proc.wait(timeout=30) == 128 + sig
-    assert wait_for(lambda: not _alive(child), timeout=5), "the query in flight was left running"
+    assert wait_for(lambda: not _alive(child)), "the query in flight was left running"
     m = json.loads((run_dirs(tmp_path)[0] / "manifest.json").read_text())
     assert m["status"] == "interrupted" and m["interrupted_by"] == f"signal {sig.name}"
     assert not Path(env["EDGEBENCH_LOCK"] + ".json").exists()  # released on the way out

@@ -10,6 +10,7 @@ import time
 from itertools import pairwise
 
 import pytest
+from waiting import wait_for
 
 from orchestrator.sampling import NullSampler, ProcessSampler, Sampler, summarise_intervals
 
@@ -28,16 +29,6 @@ FIELDS = {
     "t_s", "dt_s", "rss_bytes", "cpu_pct", "cpu_pct_norm", "num_threads",
     "sys_cpu_pct", "sys_mem_used_bytes", "sys_mem_available_bytes",
 }
-
-
-def wait_until(pred, timeout: float = 120.0) -> bool:
-    """Polls for a condition; the timeout only ends a failing test, it is no speed target."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.005)
-    return False
 
 
 @pytest.fixture
@@ -138,7 +129,7 @@ def test_stop_wakes_a_slow_sampler_at_once(thread_errors):
         sampler = ProcessSampler(interval_s=3600)
         sampler.start(child.pid, time.perf_counter_ns())
         thread = sampler._thread
-        assert wait_until(lambda: sampler.n_samples >= 1 or len(sampler._samples) >= 1)
+        assert wait_for(lambda: sampler.n_samples >= 1 or len(sampler._samples) >= 1)
         samples = sampler.stop()
         assert not thread.is_alive()
     finally:
@@ -160,7 +151,7 @@ def test_a_stalled_tick_skips_missed_deadlines_instead_of_bursting(thread_errors
     try:
         sampler = StallsOnce(interval_s=0.01)
         sampler.start(child.pid, time.perf_counter_ns())
-        assert wait_until(lambda: len(sampler._samples) >= 12)  # well past the stall at the 6th
+        assert wait_for(lambda: len(sampler._samples) >= 12)  # well past the stall at the 6th
         samples = sampler.stop()
     finally:
         child.kill()
@@ -179,10 +170,10 @@ def test_process_sampler_is_reused_per_query_but_never_watches_two_at_once():
     sampler.start(os.getpid(), time.perf_counter_ns())  # watches this process until stopped
     with pytest.raises(RuntimeError):
         sampler.start(os.getpid(), time.perf_counter_ns())
-    assert wait_until(lambda: len(sampler._samples) >= 1)
+    assert wait_for(lambda: len(sampler._samples) >= 1)
     first = sampler.stop()
     sampler.start(os.getpid(), time.perf_counter_ns())  # the next query
-    assert wait_until(lambda: len(sampler._samples) >= 1)
+    assert wait_for(lambda: len(sampler._samples) >= 1)
     second = sampler.stop()
     assert len(first) >= 1 and len(second) >= 1
     assert sampler.info()["n_samples"] == len(first) + len(second)  # run totals for the manifest

@@ -9,9 +9,9 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
+from waiting import wait_for
 
 from orchestrator.report.serve import make_server
 
@@ -84,16 +84,6 @@ def test_serving_a_missing_folder_says_what_to_do(tmp_path):
                          timeout=30)
     assert res.returncode != 0
     assert "nothing to serve yet" in res.stderr and "fix: edgebench run" in res.stderr
-
-
-def wait_for(pred, timeout=120.0) -> bool:
-    """Polls for a condition; the timeout only bounds a failing test, it is no speed target."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.mark.parametrize("path", ["/%00", "/run1/%00report.html", "/a%00/../index.html"])
