@@ -127,8 +127,9 @@ def _relative(name: str, where: str) -> tuple[str, ...]:
 
 
 def _resolve(parts: tuple[str, ...], links: dict, used: set, where: str, hops: int = 0) -> tuple[str, ...]:
-    """Where `parts` lands once the planned links are followed (each step noted in `used`);
-    refused when that is outside the destination."""
+    """Where `parts` lands once the planned links are followed; refused when that is outside the
+    destination. Each folder passed through is noted in `used` (the last part is no folder: a
+    link there may come later, `lib.so -> lib.so.1` before `lib.so.1 -> lib.so.1.2`)."""
     out: tuple[str, ...] = ()
     for i, part in enumerate(parts):
         if part == "..":
@@ -137,7 +138,8 @@ def _resolve(parts: tuple[str, ...], links: dict, used: set, where: str, hops: i
             out = out[:-1]
         elif part not in ("", "."):
             out += (part,)
-            used.add(out)
+            if i < len(parts) - 1:
+                used.add(out)
             if out in links:
                 if hops >= 40:  # the kernel's own limit on links followed
                     raise UnsafeMember(f"{where} follows a loop or a chain of over 40 links")

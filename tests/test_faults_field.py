@@ -220,9 +220,13 @@ def test_links_that_stay_inside_are_extracted(tmp_path):
         ("gcc/bin", "dir"), ("gcc/bin/gcc", b"#!gcc"), ("gcc/bin/cc", "=>", "gcc/bin/gcc"),
         ("gcc/lib", "dir"), ("gcc/lib/libx.so.1", b"ELF"), ("gcc/lib/libx.so", "->", "libx.so.1"),
         ("gcc/lib64", "->", "lib"), ("gcc/bin/up", "->", "../lib/libx.so"),
+        # a chain of links in name order, each pointing at one that comes later
+        ("gcc/lib/liby.so", "->", "liby.so.1"), ("gcc/lib/liby.so.1", "->", "liby.so.1.2"),
+        ("gcc/lib/liby.so.1.2", b"ELF-Y"),
     ])
     dest = tmp_path / "out"
-    assert extract_tar(archive, dest, strip=1) == 8
+    assert extract_tar(archive, dest, strip=1) == 11
+    assert (dest / "lib/liby.so").read_bytes() == b"ELF-Y"
     assert (dest / "bin/cc").read_bytes() == b"#!gcc" and (dest / "bin/cc").stat().st_nlink == 2
     assert (dest / "lib64/libx.so").read_bytes() == b"ELF" and (dest / "bin/up").read_bytes() == b"ELF"
 
@@ -383,3 +387,28 @@ def test_a_non_ascii_prompt_runs_under_the_c_locale(tmp_path, llama_bin_dir, tin
     assert rec["status"] == "ok", rec
     (stream,) = (run / "raw").rglob("stream.bin")
     assert prompt.encode("utf-8") in stream.read_bytes()  # main echoed the prompt it was given
+
+
+def test_a_tree_packed_by_tarfile_add_comes_back_whole(tmp_path):
+    """What --pack-gcc writes (tarfile.add of a prefix: hard links, .so link chains, a folder
+    link) passes the checks and comes back the same."""
+    import tarfile
+
+    from orchestrator.fsutil import extract_tar
+
+    pre = tmp_path / "gcc-8.5.0"
+    (pre / "bin").mkdir(parents=True)
+    (pre / "lib").mkdir()
+    (pre / "bin/gcc").write_bytes(b"driver")
+    os.link(pre / "bin/gcc", pre / "bin/aarch64-linux-gnu-gcc")
+    (pre / "lib/libz.so.1.2.3").write_bytes(b"ELF")
+    (pre / "lib/libz.so.1").symlink_to("libz.so.1.2.3")
+    (pre / "lib/libz.so").symlink_to("libz.so.1")
+    (pre / "lib64").symlink_to("lib")
+    with tarfile.open(tmp_path / "packed.tar.gz", "w:gz") as tar:
+        tar.add(pre, arcname="gcc-8.5.0")
+    dest = tmp_path / "out"
+    extract_tar(tmp_path / "packed.tar.gz", dest, strip=1)
+    assert (dest / "bin/aarch64-linux-gnu-gcc").read_bytes() == b"driver"
+    assert (dest / "bin/gcc").stat().st_ino == (dest / "bin/aarch64-linux-gnu-gcc").stat().st_ino
+    assert (dest / "lib64/libz.so").read_bytes() == b"ELF" and os.readlink(dest / "lib/libz.so") == "libz.so.1"
