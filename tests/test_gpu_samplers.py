@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fakes.sysfs_tree import MAX_FREQ_HZ, NANO_FRAMES, NanoSysfs, OrinSysfs, TraceWriter
+from waiting import wait_for
 
 from orchestrator.sampling.jtop import JtopSampler
 from orchestrator.sampling.nvml import NvmlSampler
@@ -118,9 +119,7 @@ def watch_lines(sampler, n: int) -> list[dict]:
     try:
         sampler.start(child.pid, time.perf_counter_ns())
         start = sampler.n_lines
-        deadline = time.monotonic() + 120
-        while sampler.n_lines - start < n and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert wait_for(lambda: sampler.n_lines - start >= n)
         return sampler.stop()
     finally:
         child.kill()
@@ -143,9 +142,7 @@ def test_tegrastats_stamps_lines_of_each_query_only(fake_tegrastats, monkeypatch
     opened = time.perf_counter()
     sampler.open()
     try:
-        deadline = time.monotonic() + 60
-        while sampler.n_lines < 3 and time.monotonic() < deadline:  # lines between queries are no samples
-            time.sleep(0.01)
+        assert wait_for(lambda: sampler.n_lines >= 3)  # lines between queries are no samples
         began = time.perf_counter()
         first = watch_lines(sampler, 4)  # the file's 3 lines, each seen at least once
         first_span = time.perf_counter() - began
@@ -260,13 +257,17 @@ def test_nvml_reads_the_child_memory_power_and_clocks(fake_modules, monkeypatch,
     sampler = NvmlSampler(interval_s=0.02)
     assert sampler.available() is None
     sampler.open()
+    child = subprocess.Popen(["sleep", "600"])
     try:
-        samples, _ = sleep_query(sampler, 0.3)
+        sampler.start(child.pid, time.perf_counter_ns())
+        assert wait_for(lambda: len(sampler._samples) >= 3)  # a query that lasts until it has readings
+        samples = sampler.stop()
     finally:
+        child.kill()
+        child.wait()
         sampler.close()
     assert thread_errors == []
-    assert len(samples) >= 8
-    s = samples[len(samples) // 2]  # while the child certainly ran
+    s = samples[-1]  # the child ran until after the last reading
     assert s["gpu_load_pct"] == 87.0 and s["gpu_mem_proc_bytes"] == 1234 << 20
     assert s["power_total_mw"] == 250000 and s["gpu_freq_mhz"] == 1755.0 and s["gpu_freq_max_mhz"] == 1980.0
     assert "temp_gpu_c" not in s
