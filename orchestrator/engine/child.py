@@ -104,12 +104,30 @@ def _kill_tree(pid: int, before: set[int]) -> None:
                 p.kill()
             except psutil.Error:
                 pass
+        ours = []
         for p in tree:
             try:
                 if p.ppid() == me.pid:
-                    os.waitpid(p.pid, 0)
-            except (psutil.Error, ChildProcessError):
+                    ours.append(p.pid)
+            except psutil.Error:
                 pass
+        _reap_all(ours)
+
+
+def _reap_all(pids: list[int], limit_s: float = 5.0) -> None:
+    """Reap killed children, never blocking on one the kernel is slow to end (a process in
+    uninterruptible sleep dies when its I/O returns): it stays a zombie of ours instead."""
+    deadline = time.monotonic() + limit_s
+    left = set(pids)
+    while left and time.monotonic() < deadline:
+        for pid in list(left):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    left.discard(pid)
+            except ChildProcessError:
+                left.discard(pid)
+        if left:
+            time.sleep(0.001)
 
 
 def _reap(pid: int, deadline_ns: int):
