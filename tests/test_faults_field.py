@@ -412,3 +412,37 @@ def test_a_tree_packed_by_tarfile_add_comes_back_whole(tmp_path):
     assert (dest / "bin/aarch64-linux-gnu-gcc").read_bytes() == b"driver"
     assert (dest / "bin/gcc").stat().st_ino == (dest / "bin/aarch64-linux-gnu-gcc").stat().st_ino
     assert (dest / "lib64/libz.so").read_bytes() == b"ELF" and os.readlink(dest / "lib/libz.so") == "libz.so.1"
+
+
+SIGNAL_IN_AN_AT_FORK_HOOK = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from orchestrator.engine.child import run_child
+    from orchestrator.interrupts import exit_on_signals
+    exit_on_signals()
+    fired = []
+    def hook():  # stands for logging's hook: the signal's handler runs inside it, and its exit is swallowed
+        if not fired:
+            fired.append(1)
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(1000))
+    os.register_at_fork(after_in_parent=hook)
+    tmp = Path(sys.argv[1])
+    run_child([str(tmp / "main")], tmp, tmp / "stderr.log", [], idle_timeout_s=300, timeout_s=600)
+    print("the query ran to its end", flush=True)
+""")
+
+
+def test_a_signal_swallowed_while_spawning_still_stops_the_query(tmp_path):
+    import psutil
+
+    main = tmp_path / "main"
+    main.write_text(f"#!/bin/sh\necho $$ > {tmp_path}/pid\nexec sleep 600\n")
+    main.chmod(0o755)
+    res = subprocess.run([sys.executable, "-c", SIGNAL_IN_AN_AT_FORK_HOOK, str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 143, res.stdout + res.stderr
+    assert "Exception ignored" not in res.stderr and "Traceback" not in res.stderr, res.stderr
+    if (tmp_path / "pid").exists() and (tmp_path / "pid").read_text().strip():
+        pid = int((tmp_path / "pid").read_text())
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -10,10 +10,12 @@ instead of init's: it can still be found, killed and reaped."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,17 +210,60 @@ def _run(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Sampler],
 
 
 def _pump(fd: int, res: ChildResult, t_spawn: int, idle_timeout_s: float, timeout_s: float) -> None:
+    with _signal_wakeup() as wake:
+        _pump_until_done(fd, wake, res, t_spawn, idle_timeout_s, timeout_s)
+
+
+@contextlib.contextmanager
+def _signal_wakeup():
+    """A descriptor that becomes readable when a signal with a Python handler arrives. The
+    kernel may deliver SIGTERM to a sampler thread; select() in this thread then sleeps on
+    until the child prints or the idle timeout passes, and the handler only runs after that.
+    With the wakeup descriptor in the select, the signal ends the query at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    try:
+        previous = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    except ValueError:
+        os.close(r)
+        os.close(w)
+        yield None
+        return
+    try:
+        yield r
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(r)
+        os.close(w)
+
+
+def _pump_until_done(fd: int, wake: int | None, res: ChildResult, t_spawn: int, idle_timeout_s: float,
+                     timeout_s: float) -> None:
+    from orchestrator.interrupts import raise_if_received
+
     deadline = t_spawn + int(timeout_s * 1e9)
+    idle_deadline = time.perf_counter_ns() + int(idle_timeout_s * 1e9)
+    watched = [fd] if wake is None else [fd, wake]
+    raise_if_received()  # a signal that came while spawning, its exit swallowed by an at-fork hook
     while True:
-        left = (deadline - time.perf_counter_ns()) / 1e9
-        if left <= 0:
+        now = time.perf_counter_ns()
+        if now >= deadline:
             res.status = "timeout"
             return
-        wait = min(idle_timeout_s, left)
-        ready, _, _ = select.select([fd], [], [], wait)
-        if not ready:
-            res.status = "idle_timeout" if wait == idle_timeout_s else "timeout"
+        if now >= idle_deadline:
+            res.status = "idle_timeout"
             return
+        ready, _, _ = select.select(watched, [], [], (min(deadline, idle_deadline) - now) / 1e9)
+        if wake is not None and wake in ready:
+            with contextlib.suppress(OSError):
+                os.read(wake, 512)
+            raise_if_received()
+        if fd not in ready:
+            continue
         try:
             data = os.read(fd, 65536)
         except OSError as exc:
@@ -229,3 +274,4 @@ def _pump(fd: int, res: ChildResult, t_spawn: int, idle_timeout_s: float, timeou
         if not data:
             return
         res.chunks.append((t, data))
+        idle_deadline = t + int(idle_timeout_s * 1e9)
