@@ -288,15 +288,16 @@ def hashlib_sha256(path: Path) -> str:
 
 # -- 7. smaller -----------------------------------------------------------------------------------
 
-def test_a_descendant_that_left_the_process_group_is_killed_with_the_query(tmp_path):
+@pytest.mark.parametrize("escape", ["setsid", "nohup"])  # its own session; or its group, deaf to the hang-up
+def test_a_descendant_left_behind_is_killed_with_the_query(tmp_path, escape):
     import psutil
 
     from orchestrator.engine.child import run_child
 
     binary = tmp_path / "main"
-    # the sleeper names itself once it runs in its own session; main exits at once after that
+    # the sleeper names itself once it runs; main exits at once after that
     binary.write_text("#!/bin/sh\n"
-                      "setsid sh -c 'echo $$ > pid.tmp && mv pid.tmp pid && exec sleep 300' "
+                      f"{escape} sh -c 'echo $$ > pid.tmp && mv pid.tmp pid && exec sleep 300' "
                       "</dev/null >/dev/null 2>&1 &\n"
                       "while [ ! -f pid ]; do sleep 0.01; done\necho \"sleeper $(cat pid)\"\n")
     binary.chmod(0o755)

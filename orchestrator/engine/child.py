@@ -87,12 +87,12 @@ def _family() -> set[int]:
 
 
 def _kill_tree(pid: int, before: set[int]) -> None:
-    """SIGKILL the query's group and every process it started: the descendants of `pid`, and
-    our children that were not there before the spawn (orphans handed to us as subreaper).
-    All are collected before the first kill (a killed parent's children move), then reaped."""
+    """SIGKILL every process the query started that is still there after `main` (`pid`) was
+    reaped with its group: our descendants that were not there before the spawn (orphans are
+    handed to us as subreaper). Collected before the first kill (a killed parent's children
+    move), then reaped."""
     import psutil
 
-    _kill_group(pid)
     me = psutil.Process()
     for _ in range(10):  # a grandchild may be forked while we kill: a few rounds catch it
         try:
@@ -133,11 +133,14 @@ def _reap_all(pids: list[int], limit_s: float = 5.0) -> None:
 
 
 def _reap(pid: int, deadline_ns: int):
-    """wait4 without hanging on a child that closed its output but will not exit."""
+    """wait4 without hanging on a child that closed its output but will not exit. Once it has
+    exited, and before it is reaped (its zombie still holds the group id, so the id cannot name
+    another group yet), what it left in its process group is killed."""
     pause = 0.0005
     while True:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
-        if done:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            _kill_group(pid)
+            _, status, usage = os.wait4(pid, 0)
             return status, usage
         if time.perf_counter_ns() > deadline_ns:
             _kill_group(pid)
