@@ -147,7 +147,10 @@ def test_sigterm_mid_query_and_a_second_batch_meanwhile(batch, tiny_model):
     (run,) = batch.runs()
     m = json.loads((run / "manifest.json").read_text())
     assert m["status"] == "interrupted" and m["interrupted_by"] == "signal SIGTERM"
-    assert [r["query_id"] for r in every_line_json(run)] == ["q0"]
+    # q1 was streaming when the second batch started; it may have ended while that batch was refused:
+    # what is recorded is whole and in plan order, and the query in flight (if any) left no record
+    recorded = [r["query_id"] for r in every_line_json(run)]
+    assert recorded[:1] == ["q0"] and recorded == [f"q{i}" for i in range(len(recorded))]
     assert "stopped by signal 15" in err.splitlines()[-1]
     res = batch.run()
     assert res.returncode == 0, res.stdout + res.stderr
