@@ -30,6 +30,8 @@ from orchestrator.errors import UserError
 
 MARKER = "# edgebench:"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# POSIX: a user name is made of the portable filename characters and does not start with '-'.
+USER_RE = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,31}")
 # What the batch needs from the installing shell; cron gives a job almost none of it.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LD_LIBRARY_PATH", "EDGEBENCH_LOCK", "EDGEBENCH_CACHE")
 KINDS = ("run", "experiment")
@@ -58,11 +60,37 @@ def check_name(name: str) -> str:
 def check_schedule(expr: str) -> str:
     from crontab import CronSlices
 
-    expr = " ".join(expr.split())
+    expr = " ".join(check_line_text("--schedule", expr).split())
     if not CronSlices.is_valid(expr):
         raise UserError(f"{expr!r} is not a cron schedule",
                         fix='--schedule "MIN HOUR DAY MONTH WEEKDAY", e.g. "0 2 * * *" (02:00 daily), or @daily')
     return expr
+
+
+def check_line_text(what: str, value: str) -> str:
+    """The one gate for every string that reaches a crontab line: a newline (or another control
+    character) would end the line and start a job of the caller's choosing."""
+    bad = next((c for c in value if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
+    if bad is not None:
+        raise UserError(f"{what} holds the control character {bad!r} ({value!r}): cron would read it as the end of "
+                        "the line, and what follows as another job",
+                        fix=f"{what} without newlines, tabs or other control characters")
+    return value
+
+
+def check_user(user: str) -> str:
+    if not USER_RE.fullmatch(check_line_text("--user", user)):
+        raise UserError(f"--user {user!r} is not a user name",
+                        fix="--user with the login name of a user of this machine, e.g. --user nano")
+    return user
+
+
+def cron_word(what: str, value: str) -> str:
+    """One shell word that survives cron's `%` rule (an unescaped % ends the command, `\\%` gives
+    %). A backslash cannot precede an escaped % (cron drops the escape then), so each % stands
+    outside the quoted parts: `a\\%b` is written `'a\\'\\%b`, which cron hands to sh as `'a\\'%b`."""
+    check_line_text(what, value)
+    return "\\%".join(shlex.quote(part) if part else "" for part in value.split("%")) or "''"
 
 
 def batch_command(name: str, args: list[str], python: str | None = None) -> str:
@@ -71,17 +99,17 @@ def batch_command(name: str, args: list[str], python: str | None = None) -> str:
     log = log_path(name)
     env = {"EDGEBENCH_ROOT": str(root), "HOME": str(Path.home()), "LANG": os.environ.get("LANG") or "C.UTF-8"}
     env.update({k: os.environ[k] for k in PASSED_ENV if os.environ.get(k) and k not in env})
-    env_words = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
-    batch = shlex.join([python or sys.executable, "-m", "orchestrator", "batch", "--name", name, "--", *args])
-    q_log, q_root = shlex.quote(str(log)), shlex.quote(str(root))
-    cmd = (f"cd {q_root} && mkdir -p {shlex.quote(str(log.parent))} && env {env_words} {batch} >> {q_log} 2>&1"
-           f" || tail -n 1 {q_log}")
-    # cron turns an unescaped % into a newline
-    return cmd.replace("%", "\\%")
+    env_words = " ".join(f"{k}={cron_word(f'the environment variable {k}', v)}" for k, v in sorted(env.items()))
+    batch = " ".join([cron_word("the Python interpreter's path", python or sys.executable), "-m", "orchestrator",
+                      "batch", "--name", cron_word("--name", name), "--",
+                      *(cron_word(f"argument {i} after --", a) for i, a in enumerate(args, 1))])
+    q_log, q_dir = cron_word("the log's path", str(log)), cron_word("the log folder", str(log.parent))
+    return (f"cd {cron_word('the project folder', str(root))} && mkdir -p {q_dir}"
+            f" && env {env_words} {batch} >> {q_log} 2>&1 || tail -n 1 {q_log}")
 
 
 def make_line(schedule: str, name: str, args: list[str], user: str | None = None, python: str | None = None) -> str:
-    who = f" {user}" if user else ""
+    who = f" {check_user(user)}" if user is not None else ""
     return f"{check_schedule(schedule)}{who} {batch_command(check_name(name), args, python)} {MARKER}{name}"
 
 
@@ -116,14 +144,14 @@ class Crontab:
                 data = self.file.read_bytes()
             except FileNotFoundError:
                 return []
-            return data.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+            return _lines(data)
         res = subprocess.run([_crontab_bin(), "-l"], capture_output=True)
         if res.returncode != 0:
             if b"no crontab" in res.stderr.lower():
                 return []
             raise UserError(f"crontab -l failed: {res.stderr.decode(errors='replace').strip()}",
                             fix="check that cron is installed and this user may use it (crontab -l)")
-        return res.stdout.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+        return _lines(res.stdout)
 
     def entries(self) -> list[Entry]:
         return [e for e in (parse_line(x, self.system) for x in self.lines) if e]
@@ -172,6 +200,13 @@ class Crontab:
         if res.returncode != 0:
             raise UserError(f"crontab - refused the new table: {res.stderr.decode(errors='replace').strip()}",
                             fix="edgebench cron list, and check the schedule")
+
+
+def _lines(data: bytes) -> list[str]:
+    """Cron's lines end at a newline only: str.splitlines would also split at U+2028, \\f or \\x1c
+    inside a line, and a removal would then leave half of it behind."""
+    parts = data.decode("utf-8", "surrogateescape").split("\n")
+    return [x + "\n" for x in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 def _crontab_bin() -> str:

@@ -58,6 +58,40 @@ def _alive(pid) -> bool:
     return True
 
 
+def _lock_owner(path: Path) -> int | None:
+    """The PID holding the flock on `path`, from the kernel's table (/proc/locks, Linux): right
+    even while the holder has not written its holder file yet, or a dead one's file is still there."""
+    try:
+        inode = os.stat(path).st_ino
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    for row in table.splitlines():
+        f = row.split()  # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters have "->" after the number
+        if len(f) >= 6 and f[1] == "FLOCK" and f[5].rsplit(":", 1)[-1] == str(inode) and f[4].isdigit():
+            return int(f[4]) or None
+    return None
+
+
+def _command_of(pid: int) -> str | None:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return None
+    return " ".join(a.decode(errors="replace") for a in argv) or None
+
+
+def _describe_holder(path: Path) -> str:
+    h = _read_holder(path)
+    owner = _lock_owner(path)
+    if h.get("pid") is not None and (owner is None or h.get("pid") == owner) and _alive(h.get("pid")):
+        where = f", run folder {h['run_dir']}" if h.get("run_dir") else ""
+        return f"PID {h['pid']} ({h.get('command') or 'command not recorded'}){where}"
+    if owner is not None:
+        return f"PID {owner} ({_command_of(owner) or 'command unknown'}), which is starting"
+    return "a measurement that is starting and has not named itself yet"
+
+
 class MeasureLock:
     """Held by one measuring process. `set_run_dir` names the run folder once it exists."""
 
@@ -100,10 +134,7 @@ def measuring(command: list[str] | None = None, log=None) -> Iterator[MeasureLoc
     try:
         lock.acquire()
     except filelock.Timeout:
-        h = _read_holder(path)
-        who = f"PID {h.get('pid', '?')} ({h.get('command') or 'unknown command'})"
-        where = f", run folder {h['run_dir']}" if h.get("run_dir") else ""
-        raise LockHeld(f"another measurement holds this machine: {who}{where}",
+        raise LockHeld(f"another measurement holds this machine: {_describe_holder(path)}",
                        fix="wait for it to finish (two measurements at once skew each other's timings)") from None
     held = MeasureLock(path, command if command is not None else sys.argv)
     try:

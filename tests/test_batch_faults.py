@@ -14,11 +14,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
+from waiting import wait_for
 
 N = 6
 
@@ -62,15 +62,6 @@ def batch(tmp_path, llama_bin_dir, tiny_model) -> Batch:
     return Batch(tmp_path, llama_bin_dir, tiny_model, write_workload(tmp_path / "w.jsonl"), tmp_path / "out")
 
 
-def wait_for(pred, timeout=120.0, step=0.002) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
-
-
 def streaming(batch: Batch, i: int) -> bool:
     logs = [p / "stderr.log" for p in batch.raw(i)]
     return any(p.exists() and b"generate:" in p.read_bytes() for p in logs)
@@ -112,11 +103,11 @@ def assert_complete(batch: Batch, run: Path, statuses=("ok",)) -> list[dict]:
 def test_kill_9_then_the_next_batch_records_every_query_exactly_once(batch, tiny_model, point):
     proc = batch.start()
     if point == "spawn":
-        hit = wait_for(lambda: batch.raw(2) or proc.poll() is not None)
+        hit = wait_for(lambda: batch.raw(2) or proc.poll() is not None, step=0.002)
     elif point == "mid-stream":
-        hit = wait_for(lambda: streaming(batch, 2) or proc.poll() is not None)
+        hit = wait_for(lambda: streaming(batch, 2) or proc.poll() is not None, step=0.002)
     else:
-        hit = wait_for(lambda: batch.n_records() >= 2 or proc.poll() is not None)
+        hit = wait_for(lambda: batch.n_records() >= 2 or proc.poll() is not None, step=0.002)
     assert proc.poll() is None, proc.communicate()
     proc.kill()
     proc.wait()
@@ -152,11 +143,14 @@ def test_sigterm_mid_query_and_a_second_batch_meanwhile(batch, tiny_model):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
-    wait_no_main(batch, timeout=5)  # the query in flight was killed, not left running
+    wait_no_main(batch)  # the query in flight was killed, not left running
     (run,) = batch.runs()
     m = json.loads((run / "manifest.json").read_text())
     assert m["status"] == "interrupted" and m["interrupted_by"] == "signal SIGTERM"
-    assert [r["query_id"] for r in every_line_json(run)] == ["q0"]
+    # q1 was streaming when the second batch started; it may have ended while that batch was refused:
+    # what is recorded is whole and in plan order, and the query in flight (if any) left no record
+    recorded = [r["query_id"] for r in every_line_json(run)]
+    assert recorded[:1] == ["q0"] and recorded == [f"q{i}" for i in range(len(recorded))]
     assert "stopped by signal 15" in err.splitlines()[-1]
     res = batch.run()
     assert res.returncode == 0, res.stdout + res.stderr

@@ -89,6 +89,15 @@ def check_units(samples: list[dict]) -> None:
             assert key.endswith(UNIT_SUFFIXES), key
 
 
+def check_counts(run: Path, recs: list[dict], by_attempt: dict[str, list[dict]]) -> None:
+    """Reading counts follow what the run did, never a count a loaded machine may miss: every
+    query has readings, and its record counts exactly the lines samples.jsonl holds for it."""
+    every = read_jsonl(run / "samples.jsonl")
+    for rec in recs:
+        assert by_attempt[rec["attempt"]], f"no reading in a query of {rec['total_s']} s"
+        assert rec["n_samples"] == sum(1 for s in every if s["attempt"] == rec["attempt"])
+
+
 def sampler_info(manifest: dict, name: str) -> dict:
     return next(s for s in manifest["samplers"] if s["name"] == name)
 
@@ -109,15 +118,15 @@ def test_no_gpu_source_records_none_and_says_so_once(tmp_path, board_env, llama_
 def test_tegrastats_run(tmp_path, board_env, llama_bin_dir, tiny_model):
     env, root = board_env
     NanoSysfs(root)  # for the GPU's maximum clock
-    env.update(EDGEBENCH_TEGRASTATS=str(FAKES / "bin/tegrastats"),
+    env.update(EDGEBENCH_TEGRASTATS=str(FAKES / "bin/tegrastats"), FAKE_TEGRASTATS_ARGS=str(tmp_path / "args"),
                FAKE_TEGRASTATS_LINES=str(TESTS / "data/tegrastats/nano_root.txt"))
     res, run = edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, "--gpu-sampler", "tegrastats",
                              "--interval", "0.02")
     assert "GPU telemetry: tegrastats every 0.02 s" in res.stdout
     recs, by_attempt, manifest = gpu_series(run, "tegrastats")
+    check_counts(run, recs, by_attempt)
     for rec in recs:
         mine = by_attempt[rec["attempt"]]
-        assert len(mine) >= 3, rec["total_s"]
         check_units(mine)
         assert {s["gpu_load_pct"] for s in mine} <= {0, 97, 99}
         assert rec["energy_j"] == pytest.approx(hand_energy_j(mine, rec["total_s"]), abs=1e-5)
@@ -135,7 +144,10 @@ def test_tegrastats_run(tmp_path, board_env, llama_bin_dir, tiny_model):
         # The recorded 99%@614 MHz line never comes twice in a row: a ramp, never a cap.
         assert rec["throttled"] is False
     info = sampler_info(manifest, "tegrastats")
-    assert 0.015 < info["achieved_interval_s"] < 0.04 and info["n_malformed"] == 0 and info["cpu_time_s"] > 0
+    assert (tmp_path / "args").read_text().split() == ["--interval", "20"]  # the run's interval reached it
+    # every line is counted, kept or not: the run's interval is what the line count says
+    assert info["n_lines"] >= sum(len(x) for x in by_attempt.values())
+    assert info["achieved_interval_s"] > 0 and info["n_malformed"] == 0 and info["cpu_time_s"] > 0
 
 
 def test_sysfs_run_constant_power_gives_power_times_span(tmp_path, board_env, llama_bin_dir, tiny_model):
@@ -151,11 +163,11 @@ def test_sysfs_run_constant_power_gives_power_times_span(tmp_path, board_env, ll
     finally:
         writer.close()
     recs, by_attempt, manifest = gpu_series(run, "sysfs")
+    check_counts(run, recs, by_attempt)
     for rec in recs:
         mine = by_attempt[rec["attempt"]]
         check_units(mine)
-        # about one reading per 10 ms of the query (half of that on a busy machine), and never fewer than 3
-        assert len(mine) >= max(3, 0.5 * rec["total_s"] / 0.01), (len(mine), rec["total_s"])
+        assert mine, "the sampler read nothing during the query"
         # 5 W all along: the energy is 5 W over the whole query, spawn to exit (both rounded to 1e-6),
         # and the idle window read the same 5 W, so nothing is left net of idle.
         assert rec["energy_j"] == pytest.approx(5.0 * rec["total_s"], abs=1e-5)
@@ -167,8 +179,9 @@ def test_sysfs_run_constant_power_gives_power_times_span(tmp_path, board_env, ll
         assert rec["temp_peak_c"] == 45.0
     info = sampler_info(manifest, "sysfs")
     assert info["selection"] == {"sysfs": "asked"}
-    # The writer changes `load` every 20 ms (more on a busy machine); the sampler reads every 10 ms.
-    assert 0.015 <= info["load_refresh_s"] <= 0.08, info
+    # The writer changes `load` 20 ms or more apart; the sampler reads every 10 ms: the refresh it
+    # times is the writer's, not its own interval (how much longer a busy machine makes it is no test).
+    assert info["load_changes"] >= 1 and info["load_refresh_s"] >= 0.015, info
 
 
 def test_jtop_run_chosen_automatically_with_ngl_note(tmp_path, board_env, llama_bin_dir, tiny_model):
@@ -179,10 +192,10 @@ def test_jtop_run_chosen_automatically_with_ngl_note(tmp_path, board_env, llama_
     res, run = edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, "--interval", "0.02", "--ngl", "1")
     assert "GPU telemetry: jtop every 0.02 s" in res.stdout
     recs, by_attempt, manifest = gpu_series(run, "jtop")
+    check_counts(run, recs, by_attempt)
     for rec in recs:
         mine = by_attempt[rec["attempt"]]
         check_units(mine)
-        assert len(mine) >= 3
         # The fake's frames give the child 0, 380000 or 390000 kB of GPU memory.
         seen = {s.get("gpu_mem_proc_bytes") for s in mine if s["t_s"] <= rec["total_s"]}
         assert rec["gpu_mem_peak_bytes"] == max(x for x in seen if x is not None)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 
 import pytest
+from waiting import wait_for
 
 from orchestrator.report.serve import make_server
 
@@ -82,3 +84,104 @@ def test_serving_a_missing_folder_says_what_to_do(tmp_path):
                          timeout=30)
     assert res.returncode != 0
     assert "nothing to serve yet" in res.stderr and "fix: edgebench run" in res.stderr
+
+
+@pytest.mark.parametrize("path", ["/%00", "/run1/%00report.html", "/a%00/../index.html"])
+def test_a_nul_in_the_path_is_answered_400_and_the_server_goes_on(server, path):
+    assert request(server, "GET", path)[0] == 400
+    assert request(server, "GET", "/") == (200, b"<p>index</p>")
+
+
+def test_idle_half_sent_requests_are_closed_and_their_threads_end(tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "index.html").write_text("<p>index</p>")
+    srv = make_server(reports, "127.0.0.1", 0, timeout_s=0.5, max_connections=8)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    port = srv.server_address[1]
+
+    def handlers() -> int:
+        return sum(1 for th in threading.enumerate() if "process_request_thread" in th.name)
+
+    idle = []
+    try:
+        for _ in range(50):
+            s = socket.create_connection(("127.0.0.1", port), timeout=60)
+            s.sendall(b"GET /index.html HTTP/1.1\r\nHost: x")  # and never the end of the request
+            idle.append(s)
+        assert handlers() <= 8  # never one thread per connection
+        # every idle connection is closed by the server (EOF, or a 503 then EOF)
+        for s in idle:
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+            assert data in (b"", b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        assert wait_for(lambda: handlers() == 0), handlers()
+        assert request(port, "GET", "/index.html") == (200, b"<p>index</p>")  # and it still serves
+    finally:
+        for s in idle:
+            s.close()
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_ipv6_loopback_is_served(tmp_path):
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "index.html").write_text("<p>v6</p>")
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve", "--host", "::1", "--port", "0"],
+                            env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert "read-only on http://[::1]:" in first, first + proc.stderr.read()
+        port = int(first.rsplit(":", 1)[1].strip(" /\n"))
+        conn = http.client.HTTPConnection("::1", port, timeout=30)
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        assert (resp.status, resp.read()) == (200, b"<p>v6</p>")
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def test_an_address_the_machine_cannot_use_is_not_blamed_on_the_port(tmp_path, monkeypatch):
+    import errno
+
+    from orchestrator.errors import UserError
+
+    (tmp_path / "reports").mkdir()
+    real = socket.socket
+
+    def no_ipv6(family=socket.AF_INET, *args, **kwargs):  # a board whose kernel has IPv6 off
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        return real(family, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "socket", no_ipv6)
+    with pytest.raises(UserError) as err:
+        make_server(tmp_path / "reports", "::", 8000)
+    assert "cannot listen on [::]:8000: this machine cannot use that address" in str(err.value)
+    assert "--port" not in err.value.fix and "--host 127.0.0.1" in err.value.fix
+
+
+def test_a_port_in_use_suggests_the_next_one(tmp_path):
+    from orchestrator.errors import UserError
+
+    (tmp_path / "reports").mkdir()
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(UserError) as err:
+            make_server(tmp_path / "reports", "127.0.0.1", port)
+        assert f"port {port} is in use" in str(err.value) and f"--port {port + 1}" in err.value.fix
+    finally:
+        taken.close()

@@ -372,23 +372,17 @@ def pack(ctx: Context, dest: Path | None = None) -> Path:
 def install_packed(ctx: Context, tarball: Path) -> dict:
     if not tarball.is_file():
         raise UserError(f"--gcc-from {tarball}: no such file", fix="the path of a tarball written by --pack-gcc")
+    digest = check_packed_digest(ctx, tarball)
     pre = prefix(ctx)
     tmp = pre.with_name(pre.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     ctx.log(f"  unpacking {tarball} into {pre}")
     try:
-        fsutil.extract_tar(tarball, tmp, strip=1)
-    except (tarfile.TarError, OSError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"--gcc-from {tarball}: cannot unpack it ({exc})", fix="pack it again with --pack-gcc") from exc
-    try:
-        manifest = json.loads((tmp / MANIFEST).read_text())
-    except (OSError, ValueError):
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"{tarball} was not written by `edgebench bootstrap --pack-gcc` (no {MANIFEST})",
-                        fix="pack the compiler with `edgebench bootstrap --pack-gcc` on the board that built it",
-                        ) from None
+        manifest = _unpack(tarball, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # whatever stopped it, no half compiler stays behind
+        raise
     here = ctx.platform.get("machine") or _platform.machine()
     if manifest.get("gcc_version") != GCC_VERSION or manifest.get("machine") != here:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -402,11 +396,45 @@ def install_packed(ctx: Context, tarball: Path) -> dict:
     return {
         "method": "tarball",
         "tarball": str(tarball.resolve()),
-        "tarball_sha256": net.sha256_file(tarball),
+        "tarball_sha256": digest,
+        "sha256_file_checked": tarball.with_name(tarball.name + ".sha256").is_file(),
         "packed_on": {k: manifest.get(k) for k in ("l4t_release", "jetson_model", "packed_at")},
         "version": verify(ctx),
         "prefix": str(pre),
     }
+
+
+def _unpack(tarball: Path, tmp: Path) -> dict:
+    try:
+        fsutil.extract_tar(tarball, tmp, strip=1)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise UserError(f"--gcc-from {tarball}: cannot unpack it ({exc})", fix="pack it again with --pack-gcc") from exc
+    try:
+        manifest = json.loads((tmp / MANIFEST).read_text())
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{tarball} was not written by `edgebench bootstrap --pack-gcc` (no {MANIFEST})",
+                        fix="pack the compiler with `edgebench bootstrap --pack-gcc` on the board that built it")
+    return manifest
+
+
+def check_packed_digest(ctx: Context, tarball: Path) -> str:
+    """The tarball's SHA-256, checked against the `.sha256` that --pack-gcc wrote beside it
+    (a copy cut short or altered on its way to this board is refused before unpacking)."""
+    digest = net.sha256_file(tarball)
+    sidecar = tarball.with_name(tarball.name + ".sha256")
+    try:
+        words = sidecar.read_text(errors="replace").split()
+    except FileNotFoundError:
+        ctx.log(f"  no {sidecar.name} beside it: its SHA-256 ({digest}) is not checked")
+        return digest
+    expected = words[0].lower() if words else "(nothing)"
+    if expected != digest:
+        raise UserError(f"--gcc-from {tarball}: its SHA-256 is {digest}, but {sidecar.name} says {expected}",
+                        fix="copy the tarball again from the board that packed it (or pack it again with --pack-gcc)")
+    ctx.log(f"  SHA-256 {digest} matches {sidecar.name}")
+    return digest
 
 
 def _tail(path: Path, n: int) -> list[str]:

@@ -17,11 +17,11 @@ from orchestrator import paths
               help="Folder to serve (default: reports/).")
 def serve(host, port, folder):
     """Serve the rendered reports read-only (GET and HEAD, files under reports/ only)."""
-    from orchestrator.report.serve import local_only, make_server, tunnel_line
+    from orchestrator.report.serve import local_only, make_server, tunnel_line, url_host
 
     server = make_server(folder or paths.reports_dir(), host, port)
     port = server.server_address[1]
-    click.echo(f"serving {folder or paths.reports_dir()} read-only on http://{host}:{port}/")
+    click.echo(f"serving {folder or paths.reports_dir()} read-only on http://{url_host(host)}:{port}/")
     if local_only(host):
         click.echo("listening on this machine only; from a laptop, open a tunnel:")
         click.echo(f"  {tunnel_line(host, port)}")

@@ -10,6 +10,14 @@ from orchestrator.config import RunConfig
 CTX_STEP = 64
 
 
+def exec_bytes(argv: list[str]) -> list[bytes]:
+    """argv as the bytes a llama.cpp program reads: UTF-8, whatever the locale. A str argv is
+    encoded with the locale's codec, which under LANG=C (without Python's UTF-8 mode) is ASCII
+    and refuses every non-ASCII prompt. A path the C locale decoded with surrogateescape gets its
+    original bytes back."""
+    return [a.encode("utf-8", "surrogateescape") for a in argv]
+
+
 def ctx_size_for(prompt_tokens: int, max_tokens: int, ctx_min: int) -> int:
     """Room for the prompt, every output token and a little slack, in whole steps."""
     need = prompt_tokens + max_tokens + 8

@@ -135,7 +135,9 @@ def load_workload(path: str | Path) -> list[Query]:
     queries: list[Query] = []
     errors: list[str] = []
     first_line: dict[str, int] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # JSONL lines end at \n only: str.splitlines() would also break at U+2028, U+0085 or \x1c,
+    # which a JSON string may hold raw, refusing a valid line and shifting every later line number.
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

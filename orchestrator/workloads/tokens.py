@@ -50,11 +50,13 @@ def _scratch() -> str:
 
 def count_tokens(prompt: str, tokenizer: Path, vocab: Path, timeout_s: float = 60) -> int:
     """Tokens `main` would see for this prompt, BOS included."""
+    from orchestrator.engine.argv import exec_bytes
+
     if "\x00" in prompt:
         raise ValueError("a prompt with a NUL character cannot be passed as an argument")
     try:
         proc = subprocess.run(
-            [str(tokenizer), str(vocab), prompt, "--ids"],
+            exec_bytes([str(tokenizer), str(vocab), prompt, "--ids"]),
             check=False,
             cwd=_scratch(),
             capture_output=True,
