@@ -20,7 +20,7 @@ from orchestrator.sampling.sysfs import find_gpu, find_thermal
 from orchestrator.sysinfo import meminfo, parse_power_mode, sysroot
 
 UNAVAILABLE = "unavailable"
-PACKAGES = ("edgebench", "click", "pexpect", "psutil", "jinja2", "gguf", "numpy", "PyYAML", "filelock",
+PACKAGES = ("edgebench", "click", "pexpect", "ptyprocess", "psutil", "jinja2", "gguf", "numpy", "PyYAML", "filelock",
             "jetson-stats", "nvidia-ml-py")
 MAX_POWER_FIX = "edgebench bootstrap --max-power  (or: sudo nvpmodel -m 0)"
 CLOCKS_FIX = "sudo jetson_clocks"

@@ -162,24 +162,27 @@ def run_child(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Samp
 
 def _run(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Sampler],
          idle_timeout_s: float, timeout_s: float, before: set[int]) -> ChildResult:
-    from ptyprocess import PtyProcess  # pexpect's own spawn, which takes a bytes argv
+    import pexpect
 
     from orchestrator.engine.argv import exec_bytes
 
-    raw_argv = exec_bytes(argv)
+    # The UTF-8 bytes main must read, as the str that exec encodes back to exactly those bytes under
+    # any locale (surrogateescape): under LANG=C a plain str argv is encoded as ASCII and every
+    # non-ASCII prompt fails to spawn.
+    exec_argv = [os.fsdecode(a) for a in exec_bytes(argv)]
     t_spawn = time.perf_counter_ns()
     res = ChildResult(t_spawn_ns=t_spawn)
     try:
-        child = PtyProcess.spawn(raw_argv, cwd=os.fsencode(cwd), echo=False,
-                                 preexec_fn=_child_setup(os.fsencode(stderr_path)))
-    except (OSError, ValueError, UnicodeError) as exc:
+        child = pexpect.spawn(exec_argv[0], exec_argv[1:], cwd=str(cwd), echo=False,
+                              preexec_fn=_child_setup(os.fsencode(stderr_path)))
+    except (OSError, ValueError, UnicodeError, pexpect.ExceptionPexpect) as exc:
         res.status, res.error, res.t_exit_ns = "spawn_error", f"cannot start {argv[0]}: {exc}", time.perf_counter_ns()
         return res
     for s in samplers:
         s.start(child.pid, t_spawn)
     pumped = False
     try:
-        _pump(child.fd, res, t_spawn, idle_timeout_s, timeout_s)
+        _pump(child.child_fd, res, t_spawn, idle_timeout_s, timeout_s)
         pumped = True
     finally:
         if not pumped or res.status in ("idle_timeout", "timeout"):
@@ -189,8 +192,8 @@ def _run(argv: list[str], cwd: Path, stderr_path: Path, samplers: list[Sampler],
         status, usage = _reap(child.pid, t_spawn + int(timeout_s * 1e9))
         res.t_exit_ns = time.perf_counter_ns()
         _kill_tree(child.pid, before)
-        child.terminated = True  # tell ptyprocess it is reaped
-        child.delayafterclose = 0  # ptyprocess sleeps 0.1 s after close by default
+        child.terminated = child.ptyproc.terminated = True  # tell pexpect it is reaped
+        child.delayafterclose = child.ptyproc.delayafterclose = 0  # it sleeps 0.1 s after close by default
         for s in samplers:
             res.samples[s.name] = s.stop()
         child.close(force=True)
