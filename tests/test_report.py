@@ -133,26 +133,37 @@ def test_failures_and_timing_flags_are_counted_and_named(golden):
     assert "999" not in table_rows(page, 'data-metric="peak_rss_bytes"')[-1][2]
 
 
+def pages_of(run: Path) -> list[str]:
+    """report.html and its per-query pages, in order."""
+    pages = sorted(run.glob("queries-*.html"), key=lambda p: int(p.stem.split("-")[1]))
+    return [(run / "report.html").read_text()] + [p.read_text() for p in pages]
+
+
 def test_model_output_prompts_and_errors_are_escaped(golden, gpu_run):
-    for _, page in (golden, gpu_run):
-        assert "<script" not in page.lower()
-    _, page = golden
-    assert "&lt;script&gt;alert(&#39;out&#39;)&lt;/script&gt; Paris" in page
-    assert "Capital of France? &lt;script&gt;alert(&#39;prompt&#39;)&lt;/script&gt;" in page
-    assert "SIGSEGV &lt;b&gt;bold&lt;/b&gt;" in page
-    assert esc(synth.NASTY) in gpu_run[1]
+    for run, _ in (golden, gpu_run):
+        for page in pages_of(run):
+            assert "<script" not in page.lower()
+    report, queries = pages_of(golden[0])
+    assert "&lt;script&gt;alert(&#39;out&#39;)&lt;/script&gt; Paris" in queries
+    assert "Capital of France? &lt;script&gt;alert(&#39;prompt&#39;)&lt;/script&gt;" in queries
+    for page in (report, queries):  # the crash is on the report too: it needs a look
+        assert "SIGSEGV &lt;b&gt;bold&lt;/b&gt;" in page
+    assert esc(synth.NASTY) in pages_of(gpu_run[0])[1]
 
 
 def test_the_page_references_nothing_outside_its_folder(golden, gpu_run):
-    for run, page in (golden, gpu_run):
-        refs = re.findall(r"""(?:src|href|url)\s*[=(]\s*["']?([^"' )>]+)""", page)
-        assert refs
-        for ref in refs:
-            if ref.startswith("data:"):
-                continue
-            assert "://" not in ref and not ref.startswith(("/", "..")), ref
-            assert (run / ref).is_file(), ref
-        assert "@import" not in page and "<link" not in page
+    for run, _ in (golden, gpu_run):
+        for page in pages_of(run):
+            refs = re.findall(r"""(?:src|href|url)\s*[=(]\s*["']?([^"' )>]+)""", page)
+            assert refs
+            for ref in refs:
+                if ref.startswith("data:"):
+                    continue
+                assert "://" not in ref and not ref.startswith(("/", "..")), ref
+                path, _, anchor = ref.partition("#")
+                target = (run / path).read_text() if path else page
+                assert not anchor or f'id="{anchor}"' in target, ref
+            assert "@import" not in page and "<link" not in page
 
 
 def test_a_twin_gets_a_visible_banner_and_a_real_model_none(golden, gpu_run):
@@ -206,7 +217,8 @@ def test_rendering_changes_no_data_and_reads_a_run_still_being_written(tmp_path)
     page = render(run).read_text()
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir() if p.is_file()}
     assert {k: after[k] for k in before} == before
-    assert set(after) - set(before) == {"report.html", "queries.csv", "queries.parquet"}
+    assert set(after) - set(before) == {"report.html", "summary.json", "queries-1.html", "queries.csv",
+                                        "queries.parquet"}
     assert table_rows(page, 'id="failures-table"')[-1][1] == "3"
 
 
