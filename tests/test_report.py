@@ -363,6 +363,48 @@ def test_bench_hook_renders_a_generated_run_in_a_child_and_measures_it(tmp_path,
     assert 0 < figs["report_render_s"] < 120
 
 
+def test_bench_scale_hook_measures_the_page_and_the_query_pages_against_the_small_render(tmp_path, monkeypatch):
+    from orchestrator import bench
+    from orchestrator.report import benchfig
+
+    monkeypatch.setattr(benchfig, "PER_CATEGORY", 1)
+    monkeypatch.setattr(benchfig, "SCALE_PER_CATEGORY", 3)  # the bench uses 2 000: 10 000 queries
+    report, _, _ = bench._report_figures(tmp_path)
+    run = tmp_path / "report-scale-run-3"
+    assert report["report_10k_queries"] == len(records(run)) == 15
+    pages = sorted(run.glob("queries-*.html"))
+    assert [p.name for p in pages] == ["queries-1.html"]
+    assert report["report_10k_page_bytes"] == (run / "report.html").stat().st_size
+    size = pages[0].stat().st_size
+    assert report["report_10k_query_page_bytes"] == report["report_10k_query_pages_total_bytes"] == size
+    assert report["report_page_bytes"] == (tmp_path / "report-bench-run" / "report.html").stat().st_size
+    scale = bench._scale_figures(report)
+    assert scale["report_10k_render_s"] == (report["report_10k_render_s"], ("rendering 5 queries, s",
+                                                                            report["report_render_s"]))
+    assert set(scale) <= set(bench.TARGETS)
+
+
+def test_dots_stop_at_a_cap_and_the_caption_says_so(tmp_path, monkeypatch):
+    from orchestrator.report import analysis, load
+
+    run = tmp_path / "grown"
+    shutil.copytree(DATA / "v1-twin-cpu", run)
+    recs = records(run)
+    with open(run / "queries.jsonl", "w") as f:
+        for k in range(5):
+            for r in recs:
+                f.write(json.dumps({**r, "attempt": f"{r['attempt']}-{k}"}) + "\n")
+    src = load.load(run)
+    q = load.measured(load.queries_frame(src))
+    d = figures.Data(q=q, s=load.samples_frame(src), tbt=load.tbt_frame(src),
+                     tbt_pos=analysis.tbt_by_position(load.tbt_frame(src))[0])
+    drawn = figures.total_vs_prompt(d)
+    assert "drawn as a dot" not in drawn.caption  # 10 ok queries: every one is a dot
+    monkeypatch.setattr(figures, "DOTS_MAX", 4)
+    for fig in (figures.total_vs_prompt(d), figures.memory_rss_zoom(d)):
+        assert fig.svg and fig.caption.endswith(" Of 10 queries one in 3 is drawn as a dot (4 dots)."), fig.id
+
+
 def test_the_setup_table_shows_power_mode_and_the_clocks_the_sampler_read(gpu_run, golden):
     rows = re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", gpu_run[1])
     facts = {k: html.unescape(v) for k, v in rows}

@@ -156,7 +156,7 @@ def _dots(df: pl.DataFrame, f: Figure) -> pl.DataFrame:
         return df
     k = -(-df.height // DOTS_MAX)
     thin = df.gather_every(k)
-    f.caption += f" Of {df.height:,} queries every {k}th is drawn as a dot ({thin.height:,} dots)."
+    f.caption += f" Of {df.height:,} queries one in {k} is drawn as a dot ({thin.height:,} dots)."
     return thin
 
 
