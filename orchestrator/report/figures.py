@@ -16,7 +16,7 @@ from orchestrator.report.load import ROLE
 
 GRANULAR_MAX_DT_S = 0.05
 # One dot per query stops here (_dots): the page stays a few MB whatever the run's size.
-DOTS_MAX = 1000
+DOTS_MAX = 500
 # A box plot switches to a log axis when its largest value is this many times its median.
 LOG_AXIS_RATIO = 20
 # What a user runs to get the data behind an absent figure.
@@ -554,8 +554,10 @@ def _series(s: pl.DataFrame, col: str, label: str, scale: float = 1.0) -> pl.Dat
 # Above this many readings in one series a timeline draws, per category, the highest reading of each
 # of TIMELINE_BINS equal slices of the sweep: a page 7.5 inches wide shows no more, and a long sweep's
 # every reading would make the figure slow to draw and heavy to load. Peaks survive; the caption says so.
-TIMELINE_MAX_POINTS = 6000
-TIMELINE_BINS = 1500
+# Each point is about 1 kB of the page (SVG, then base64): at 1500 slices the two timelines of a
+# 10 000-query run weighed 5.7 MB, more than the rest of the page; 600 keep it a few MB.
+TIMELINE_MAX_POINTS = 2000
+TIMELINE_BINS = 600
 
 
 def _thinned(df: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
