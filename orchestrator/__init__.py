@@ -7,7 +7,8 @@ Where each thing lives:
     measurelock.py       one measurement per machine; interrupts.py: signals that end a run cleanly
     bench.py             `edgebench bench`: what edgebench itself costs
     experiments/         the study's experiment plans (workloads/plans/): selection rules, gating, `experiment all`
-    batch.py, cron.py    unattended batches: resume-by-default, disk checks; edgebench's crontab lines
+    batch.py, cron.py    unattended batches: resume-by-default; edgebench's crontab lines
+    diskspace.py         room on the run's disk: the floor, a query's budget, the one disk-full message
     runs.py              listing and pruning run folders
     report/              `edgebench report` and `serve` (polars, plotnine, Jinja2; never imported by a run)
     nanocheck/           `make nano-check`: the Nano's CUDA build and its CPU, proven on an x86 host

@@ -91,7 +91,7 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
     fast = [_ok(r) for r in _session(cfg, queries, work, 0.01, "sampling-10ms").run().records]
     log("[4/6] harness RSS: a real `edgebench run` process")
     rss, main_rss = _harness_rss(cfg, work)
-    log("[5/6] report: render generated runs of 500 and 10 000 queries in a child process")
+    log("[5/6] report: render replayed runs of 500 and 10 000 queries (report/replay.py) in a child process")
     report, read_s, run_bytes = _report_figures(work)
     log("[6/6] GPU/board samplers' own CPU on recorded input, against the process sampler's")
     samplers = _sampler_figures()

@@ -40,6 +40,10 @@ def gather() -> dict:
         fixes.append("llama.cpp main not built: make bootstrap")
     if not model_ok:
         fixes.append("no model: make bootstrap (or edgebench bootstrap --model PATH)")
+    blocked = paths.unwritable(paths.reports_dir())
+    if blocked is not None:
+        fixes.append(f"{blocked} is not writable (a read-only disk or its permissions), so run and report cannot "
+                     f"write {paths.reports_dir()}: edgebench run --out DIR on a writable disk, or make it writable")
 
     return {
         "root": str(root),

@@ -42,3 +42,13 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"
     return base / "edgebench"
+
+
+def unwritable(folder: Path) -> Path | None:
+    """The folder that stops edgebench creating `folder` or files in it (the folder itself, or
+    the nearest parent that exists), or None when it can. A read-only disk or mount answers
+    here even for root, whom permission bits would not stop."""
+    p = Path(folder).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return None if os.access(p, os.W_OK | os.X_OK) else p

@@ -98,8 +98,9 @@ def is_active(path: Path, manifest: dict, holder: dict | None = None) -> bool:
     return _store_locked(path)
 
 
-def read_run(path: Path, holder: dict | None = None) -> RunInfo | None:
-    """None for a folder that is not a run (reports/cron, reports/bench) or cannot be read."""
+def read_run(path: Path, holder: dict | None = None, unreadable: list[str] | None = None) -> RunInfo | None:
+    """None for a folder that is not a run (reports/cron, reports/bench) or cannot be read; the
+    reason for the latter goes to `unreadable`."""
     from orchestrator.store import RunReader
 
     if not (path / "manifest.json").is_file():
@@ -107,7 +108,9 @@ def read_run(path: Path, holder: dict | None = None) -> RunInfo | None:
     try:
         reader = RunReader(path)
         records = reader.queries()
-    except UserError:
+    except UserError as exc:
+        if unreadable is not None:
+            unreadable.append(f"{path.name}: {exc.message}")
         return None
     m = reader.manifest
     active = is_active(path, m, holder)
@@ -121,30 +124,52 @@ def read_run(path: Path, holder: dict | None = None) -> RunInfo | None:
                    (m.get("batch") or {}).get("name"), active)
 
 
-def list_runs(reports: Path) -> list[RunInfo]:
-    """Oldest first (run ids sort by start time)."""
+def list_runs(reports: Path, unreadable: list[str] | None = None) -> list[RunInfo]:
+    """Oldest first (run ids sort by start time). A run folder that cannot be read is left out,
+    and the reason goes to `unreadable`."""
     if not reports.is_dir():
         return []
     holder = _lock_holder()
-    out = [read_run(p, holder) for p in sorted(reports.iterdir()) if p.is_dir()]
+    out = [read_run(p, holder, unreadable) for p in sorted(reports.iterdir()) if p.is_dir()]
     return sorted((r for r in out if r), key=lambda r: (r.created_at, r.path.name))
 
 
-def prune(reports: Path, keep: int, dry_run: bool = False) -> tuple[list[RunInfo], list[RunInfo]]:
-    """Delete all but the `keep` newest runs. Returns (removed, spared because active)."""
+def prune(reports: Path, keep: int, dry_run: bool = False) -> tuple[list[RunInfo], list[RunInfo], list[str]]:
+    """Delete all but the `keep` newest runs. Returns (removed, spared because active, notes on
+    the folders left alone for another reason).
+
+    Every folder is judged before the first is deleted, so a folder prune cannot delete never
+    stops it half-way. A symbolic link is never followed nor deleted: what it points to may be
+    a run kept elsewhere on purpose (another card, a shared folder), and removing only the link
+    frees nothing; the note says how to delete it by hand."""
     runs = list_runs(reports)
     old = runs[: max(0, len(runs) - keep)]
-    removed, spared = [], []
+    doomed, spared, notes = [], [], []
     for r in old:
+        if r.path.is_symlink():
+            notes.append(f"kept {r.path.name}: it is a symbolic link to {os.path.realpath(r.path)}, which prune does "
+                         f"not follow; rm {r.path} removes the link, rm -r the folder it names removes the run")
+            continue
+        if not os.access(r.path.parent, os.W_OK | os.X_OK) or not os.access(r.path, os.W_OK | os.X_OK):
+            notes.append(f"kept {r.path.name}: this user may not delete it (permissions, or a read-only disk)")
+            continue
+        doomed.append(r)
+    removed = []
+    for r in doomed:
         # read again right before deleting: a batch may have resumed it since the listing
         fresh = read_run(r.path)
         if fresh is None or fresh.active:
             spared.append(r)
             continue
         if not dry_run:
-            shutil.rmtree(r.path)
+            try:
+                shutil.rmtree(r.path)
+            except OSError as exc:
+                notes.append(f"could not delete all of {r.path.name}: {exc.strerror or exc} "
+                             f"({exc.filename or r.path}); what is left there is not a complete run")
+                continue
         removed.append(r)
-    return removed, spared
+    return removed, spared, notes
 
 
 def batch_runs(reports: Path, name: str, args: list[str]) -> list[Path]:

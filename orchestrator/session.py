@@ -24,8 +24,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator import diskspace, paths
 from orchestrator import fields as F
-from orchestrator import paths
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
 
@@ -256,6 +256,8 @@ class Session:
         self._open = False
         # the board's idle power of this run folder (sampling/idle.py), measured once before its first query
         self.idle_mw = (store.manifest.get("idle_power") or {}).get("power_mw")
+        self._uncommitted: Path | None = None  # the raw folder of the attempt being measured
+        self._largest: int | None = None
 
     # -- building -------------------------------------------------------------------------
     @classmethod
@@ -265,8 +267,9 @@ class Session:
         """A new run folder. `items_for(queries)` replaces the warm-up/repeat/variant plan
         (experiments choose their own items); `extra_manifest` is recorded as is."""
         from orchestrator.net import sha256_file
-        from orchestrator.store import RunStore, new_run_id
+        from orchestrator.store import OUT_ELSEWHERE, RunStore, check_writable, new_run_id
 
+        check_writable(Path(run_dir) if run_dir else cfg.out_dir, OUT_ELSEWHERE)  # before minutes of hashing
         prep = prepare(cfg)
         items = items_for(prep.queries) if items_for else plan_items(prep.queries, warmup, repeat, variants)
         run_dir = Path(run_dir) if run_dir else cfg.out_dir / new_run_id()
@@ -290,7 +293,14 @@ class Session:
             "status": "running",
             **(extra_manifest or {}),
         }
-        store = RunStore.create(run_dir, manifest)
+        try:
+            store = RunStore.create(run_dir, manifest)
+        except OSError as exc:
+            if not diskspace.is_enospc(exc):
+                raise
+            _remove_unstarted(run_dir)  # nothing was recorded; a half-made folder would be resumed
+            guess = max((_query_bytes(i) for i in items), default=diskspace.RAW_BASE_BYTES)
+            raise diskspace.disk_full(None, len(items), cfg.out_dir, "run the command again", guess) from None
         return cls(cfg, prep, store, items, smp, executor, log, before_item)
 
     @classmethod
@@ -327,6 +337,30 @@ class Session:
             items.append(Item(q, it["variant"], it["phase"], it["repetition"]))
         smp = samplers if samplers is not None else default_samplers(cfg)
         return cls(cfg, prep, store, items, smp, executor, log, before_item)
+
+    @property
+    def again(self) -> str:
+        """How to go on with this run after it stopped: its batch, or a resume of this folder."""
+        m = self.store.manifest
+        if isinstance(m.get("batch"), dict):
+            return f"run the batch again: edgebench batch --name {m['batch'].get('name')} resumes where it stopped"
+        kind = "experiment" if "experiment" in m else "run"
+        return f"edgebench {kind} --resume {self.store.dir} finishes the run"
+
+    def check_room(self, pending: list[Item]) -> None:
+        """DiskFull before a query the disk has no room for (its raw files, record and samples,
+        with a margin), never halfway through it."""
+        diskspace.check_room(self.store.dir, len(pending), self.again, self._largest_query_bytes())
+
+    def disk_full(self, pending: list[Item]) -> diskspace.DiskFull:
+        return diskspace.disk_full(self.store.dir, len(pending), self.store.dir.parent, self.again,
+                                   self._largest_query_bytes())
+
+    def _largest_query_bytes(self) -> int:
+        """The token-based budget of the plan's largest query: what the first one may take."""
+        if self._largest is None:
+            self._largest = max((_query_bytes(i) for i in self.items), default=diskspace.RAW_BASE_BYTES)
+        return self._largest
 
     def warnings(self) -> list[str]:
         """What makes this run's timings unrepresentative, each naming its fix."""
@@ -387,7 +421,7 @@ class Session:
         gate = self.before_item(item) if self.before_item else None
         cfg, q = self.item_config(item)
         attempt = uuid.uuid4().hex[:12]
-        raw = self.store.raw_dir(q.id, _raw_leaf(item))
+        raw = self._uncommitted = self.store.raw_dir(q.id, _raw_leaf(item))
         for s in self.samplers:
             if hasattr(s, "set_interval"):
                 s.set_interval(cfg.interval_s)
@@ -405,29 +439,42 @@ class Session:
         record[F.N_SAMPLES] = len(flat)
         self.store.append_samples(q.id, attempt, flat)
         self.store.append_query(record)
+        self._uncommitted = None
         return record
 
     def run(self, on_record=None) -> Result:
         """Every pending item in plan order; `on_record(record, index, total)` after each.
-        The manifest ends `finished`, or `interrupted` with the reason when something stops it."""
+        The manifest ends `finished`, or `interrupted` with the reason when something stops it.
+        A full disk (the check before a query, or ENOSPC from a write of ours or the child's)
+        raises DiskFull: exit 1, the bytes needed, every record intact."""
         with self.store.lock():
             todo = self.pending()
             status, reason = "interrupted", None
             try:
                 self.open()
                 if todo:
+                    self.check_room(todo)  # before the idle window: a full disk stops the run at once
                     self.measure_idle()
                 for i, item in enumerate(todo, 1):
+                    self.check_room(todo[i - 1:])
                     record = self.run_one(item)
                     if on_record:
                         on_record(record, i, len(todo))
                 status = "finished"
+            except OSError as exc:
+                if not diskspace.is_enospc(exc):
+                    reason = _reason(exc)
+                    raise
+                self._drop_uncommitted()
+                full = self.disk_full(self.pending())
+                reason = f"{_reason(full)} ({exc.strerror or exc})"
+                raise full from None
             except BaseException as exc:
                 reason = _reason(exc)
                 raise
             finally:
                 self.close()
-                self._finish(status, reason)
+                self._finish_even_if_full(status, reason)
         return Result(self.store.dir, self.store.read_queries(), len(todo))
 
     def measure_idle(self) -> None:
@@ -444,6 +491,26 @@ class Session:
         self.idle_mw = idle["power_mw"]
         self.log(f"idle power: {idle['power_mw']:.0f} mW over {idle['window_s']:g} s ({idle['n']} readings)"
                  if idle["n"] else f"idle power not measured: {idle['why']}; energy is given gross only")
+
+    def _drop_uncommitted(self) -> None:
+        """The raw files of the attempt the disk cut short: it has no record, so they are not
+        data (a resume measures it again), and deleting them makes room for the final manifest."""
+        import shutil
+
+        if self._uncommitted is not None:
+            shutil.rmtree(self._uncommitted, ignore_errors=True)
+            self._uncommitted = None
+
+    def _finish_even_if_full(self, status: str, reason: str | None) -> None:
+        try:
+            self._finish(status, reason)
+        except OSError as exc:
+            if not diskspace.is_enospc(exc):
+                raise
+            # The manifest keeps saying `running` for a process that is gone: `runs list` shows
+            # it as killed, and a resume or the next batch finishes it like a killed run.
+            self.log(f"warning: the disk is full, so the run's final state could not be written ({exc.strerror}); "
+                     "it reads as killed, and every record is intact")
 
     def _finish(self, status: str, reason: str | None) -> None:
         records = self.store.read_queries()
@@ -488,6 +555,21 @@ def resume_differences(manifest: dict, current: dict, cfg: RunConfig) -> list[tu
         if old != new:
             out.append((name, old, new))
     return out
+
+
+def _query_bytes(item: Item) -> int:
+    """What the item's raw files will take (diskspace.query_bytes), from its own token counts."""
+    q = item.query
+    max_tokens = int(item.variant.get("max_tokens", q.max_tokens))
+    prompt = q.prompt_tokens_est or len(q.prompt.encode("utf-8")) // 2  # a generous guess without a tokenizer
+    return diskspace.query_bytes(max_tokens, prompt)
+
+
+def _remove_unstarted(run_dir: Path) -> None:
+    import shutil
+
+    if run_dir.is_dir() and not run_dir.is_symlink():
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _raw_leaf(item: Item) -> str:

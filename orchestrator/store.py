@@ -32,6 +32,7 @@ from pathlib import Path
 
 import filelock
 
+from orchestrator import fields as F
 from orchestrator.errors import UserError
 from orchestrator.fsutil import atomic_write, fsync_dir
 
@@ -44,6 +45,20 @@ MANIFEST = "manifest.json"
 QUERIES = "queries.jsonl"
 SAMPLES = "samples.jsonl"
 RAW = "raw"
+
+# What every query record holds: resume keys on query_id, samples are filtered by attempt,
+# statistics group by category and status. A line without them is refused where it is read;
+# every other declared field (orchestrator/fields.py) must have its declared type or be null.
+RECORD_REQUIRED = (F.QUERY_ID, F.ATTEMPT, F.STATUS, F.CATEGORY)
+SAMPLE_REQUIRED = (F.R_QUERY_ID, F.R_ATTEMPT)
+# Declared fields whose shape earlier writers chose differently, read as they come: `samplers`
+# was an object of per-sampler facts in format 1 and in the committed Nano run.
+_SHAPE_VARIES = {F.SAMPLERS}
+# kind -> (required string fields, the declarations whose types are checked)
+_KINDS = {"query record": (RECORD_REQUIRED, {k: f for k, f in F.RECORD.items() if k not in _SHAPE_VARIES}),
+          "sample": (SAMPLE_REQUIRED, {})}
+
+OUT_ELSEWHERE = "--out DIR on a writable disk (e.g. --out ~/edgebench-reports)"
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -65,6 +80,7 @@ class RunStore:
     @classmethod
     def create(cls, run_dir: Path, manifest: dict) -> RunStore:
         run_dir = Path(run_dir)
+        check_writable(run_dir, OUT_ELSEWHERE)
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
             raise UserError(
                 f"{run_dir} already exists and is not empty; a new run needs a folder of its own",
@@ -85,8 +101,9 @@ class RunStore:
 
     @classmethod
     def open(cls, run_dir: Path) -> RunStore:
-        """Open an existing run to resume it, cutting off a line torn by a crash."""
-        run_dir = Path(run_dir)
+        """Open an existing run to resume it, cutting off a line torn by a crash. The path is made
+        absolute: `main` runs in its raw folder, where a relative one would name nothing."""
+        run_dir = Path(run_dir).absolute()
         path = run_dir / MANIFEST
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -104,12 +121,17 @@ class RunStore:
         if version != SCHEMA_VERSION:
             raise UserError(_version_message(run_dir, version, manifest, (SCHEMA_VERSION,), "resumes"),
                             fix=_version_fix(version))
+        check_writable(run_dir, f"copy the run folder to a writable disk (cp -r {run_dir} ~/) and --resume the copy")
         store = cls(run_dir, manifest)
         # Under the lock: a run still writing here has an unfinished last line that is not
         # torn, and must not be cut.
         with store.lock():
+            _check_records_present(run_dir)
             for name in (QUERIES, SAMPLES):
                 _repair_tail(run_dir / name)
+        # Every record is checked now, before a query runs: a bad line found after the run
+        # would leave a manifest that says `finished` over a folder nothing can read.
+        store.read_queries()
         return store
 
     @contextlib.contextmanager
@@ -152,10 +174,11 @@ class RunStore:
         _append(self.dir / SAMPLES, data)
 
     def append_query(self, record: dict) -> None:
-        """Commit one query attempt: one line, one write(), on disk before this returns."""
-        for key in ("query_id", "attempt"):
-            if key not in record:
-                raise ValueError(f"a query record needs {key!r} (resume and sample filtering rely on it)")
+        """Commit one query attempt: one line, one write(), on disk before this returns. What
+        the readers would refuse is refused here first."""
+        problem = record_problem(record)
+        if problem:
+            raise ValueError(f"not a query record: {problem}")
         _append(self.dir / QUERIES, _json_line(record))
 
     def done_ids(self) -> set[str]:
@@ -163,10 +186,10 @@ class RunStore:
         return {r["query_id"] for r in self.read_queries()}
 
     def read_queries(self) -> list[dict]:
-        return list(_read_jsonl(self.dir / QUERIES))
+        return read_records(self.dir / QUERIES)
 
     def read_samples(self, attempts: set[str] | None = None) -> list[dict]:
-        rows = _read_jsonl(self.dir / SAMPLES)
+        rows = _read_jsonl(self.dir / SAMPLES, "sample")
         if attempts is None:
             return list(rows)
         return [r for r in rows if r.get("attempt") in attempts]
@@ -208,7 +231,7 @@ class RunReader:
     def queries(self) -> list[dict]:
         """Every finished attempt, with phase/repetition/variant filled in for format 1."""
         out = []
-        for r in _read_jsonl(self.dir / QUERIES):
+        for r in read_records(self.dir / QUERIES):
             r.setdefault("phase", "measure")
             r.setdefault("repetition", 0)
             r.setdefault("variant", {})
@@ -219,8 +242,67 @@ class RunReader:
     def samples(self, attempts: set[str] | None = None) -> list[dict]:
         """Readings of committed attempts only (an attempt without a record was killed)."""
         if attempts is None:
-            attempts = {r["attempt"] for r in _read_jsonl(self.dir / QUERIES)}
-        return [r for r in _read_jsonl(self.dir / SAMPLES) if r.get("attempt") in attempts]
+            attempts = {r["attempt"] for r in read_records(self.dir / QUERIES)}
+        return [r for r in _read_jsonl(self.dir / SAMPLES, "sample") if r["attempt"] in attempts]
+
+
+def record_problem(record, kind: str = "query record") -> str | None:
+    """What makes `record` unusable as a `kind` line (a sentence), or None when it is fine."""
+    required, declared = _KINDS[kind]
+    if not isinstance(record, dict):
+        return f"it is a JSON {_json_kind(record)}, not an object"
+    for key in required:
+        if key not in record:
+            return f"it has no {key!r}"
+        if not isinstance(record[key], str):
+            return f"its {key!r} is a JSON {_json_kind(record[key])}, not a string"
+    for key, value in record.items():
+        field = declared.get(key)
+        if field is None or value is None or _fits(value, field.type):
+            continue
+        if isinstance(value, list) and field.type.startswith("list["):
+            bad = next(x for x in value if not _fits([x], field.type))
+            return f"its {key!r} is not {_TYPE_NAMES[field.type]} (it holds a JSON {_json_kind(bad)})"
+        return f"its {key!r} is a JSON {_json_kind(value)}, not {_TYPE_NAMES[field.type]}"
+    return None
+
+
+# A declared type (fields.Field.type) and what JSON holds it. Integers and floats are both
+# numbers: JSON does not tell 1 from 1.0, and a reader does arithmetic on either.
+_TYPE_NAMES = {"str": "a string", "int": "a number", "float": "a number", "bool": "true or false",
+               "dict": "an object", "list[float]": "an array of numbers", "list[str]": "an array of strings"}
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _fits(value, declared: str) -> bool:
+    if declared in ("int", "float"):
+        return _is_number(value)
+    if declared == "list[float]":
+        return isinstance(value, list) and all(_is_number(x) for x in value)
+    if declared == "list[str]":
+        return isinstance(value, list) and all(isinstance(x, str) for x in value)
+    kind = {"str": str, "bool": bool, "dict": dict}.get(declared)
+    return kind is None or isinstance(value, kind)
+
+
+def _json_kind(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if _is_number(value):
+        return "number"
+    return {str: "string", dict: "object", list: "array"}.get(type(value), type(value).__name__)
+
+
+def read_records(path: Path) -> list[dict]:
+    """Every complete query record of `path`, each checked: one bad line raises UserError
+    "FILE, line N, ..." with the fix, as a line that is not JSON does."""
+    return list(_read_jsonl(path, "query record"))
+
 
 def _version_message(run_dir: Path, version, manifest: dict, accepted=(SCHEMA_VERSION,), verb="reads") -> str:
     writer = manifest.get("edgebench_version") if isinstance(manifest, dict) else None
@@ -289,12 +371,44 @@ def _nonfinite_path(obj, path: str) -> str | None:
 def _append(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
+        start = os.fstat(fd).st_size
         view = memoryview(data)
-        while view:  # a regular file takes it all in one write unless a signal cuts it short
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        try:
+            while view:  # a regular file takes it all in one write unless a signal cuts it short
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            # A full disk can take part of the line: cut it off, so that the file ends on a
+            # whole record and a later append (after room was made) is not glued to a fragment.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
     finally:
         os.close(fd)
+
+
+def check_writable(folder: Path, fix: str) -> None:
+    """UserError naming the folder and `fix` when `folder` cannot be created or written."""
+    from orchestrator.paths import unwritable
+
+    blocked = unwritable(folder)
+    if blocked is not None:
+        raise UserError(f"cannot write into {blocked}: it is read-only for this user (a read-only disk or mount, "
+                        "or its permissions)", fix=fix)
+
+
+def _check_records_present(run_dir: Path) -> None:
+    """queries.jsonl is what says which queries were measured: without it a resume would measure
+    everything again over the raw files already there. It is refused, not recreated."""
+    raw = run_dir / RAW
+    if (run_dir / QUERIES).exists() or not raw.is_dir() or not any(raw.iterdir()):
+        return
+    raise UserError(
+        f"{run_dir / QUERIES} is missing, but {raw} holds measured queries: resuming would measure every "
+        "query again and mix the new records with the old raw files",
+        fix=f"restore {QUERIES} from a backup, or start a new run (leave out --resume); to measure everything "
+            f"again in this folder anyway, create an empty one: touch {run_dir / QUERIES}",
+    )
 
 
 def _repair_tail(path: Path) -> None:
@@ -341,9 +455,10 @@ def _is_record(line: bytes) -> bool:
         return False
 
 
-def _read_jsonl(path: Path) -> Iterator[dict]:
-    """Every complete line. An unterminated last line is an append in progress (or a tear
-    that open() has not cut yet) and is not part of the data; a bad complete line is."""
+def _read_jsonl(path: Path, kind: str | None = None) -> Iterator[dict]:
+    """Every complete line, each checked as a `kind` ("query record", "sample"). An unterminated
+    last line is an append in progress (or a tear that open() has not cut yet) and is not part
+    of the data; a bad complete line is."""
     if not path.exists():
         return
     with open(path, "rb") as fh:  # binary iteration splits on b"\n" only
@@ -351,9 +466,18 @@ def _read_jsonl(path: Path) -> Iterator[dict]:
             if not raw.endswith(b"\n"):
                 return
             try:
-                yield json.loads(raw)
+                obj = json.loads(raw)
             except ValueError as e:
                 raise UserError(
                     f"{path}, line {lineno}, is not valid JSON ({e}); only the last line can be torn by a crash",
                     fix=f"remove or correct line {lineno} by hand, then run the command again",
                 ) from None
+            what = record_problem(obj, kind) if kind else None
+            if what:
+                raise UserError(
+                    f"{path}, line {lineno}, is not a valid {kind}: {what}; edgebench writes every line as an "
+                    f"object with {', '.join(_KINDS[kind][0])} as strings",
+                    fix=f"remove or correct line {lineno} by hand (a removed query record is measured again by "
+                        "--resume), then run the command again",
+                )
+            yield obj

@@ -23,26 +23,13 @@ LOAD_S, PREFILL_PER_TOKEN_S, TOKEN_S = 0.050, 0.001, 0.020
 
 
 def write_vocab_model(path: Path, context_length: int = 2048) -> Path:
-    """A GGUF with the llama architecture keys and an SPM vocabulary, and no tensors: enough
-    for edgebench to read what it needs (figures, vocabulary) before any query."""
-    import gguf
+    """A GGUF with the llama architecture keys and an SPM vocabulary of N_WORDS words, and no
+    tensors: enough for edgebench to read what it needs (figures, vocabulary) before any query."""
+    from orchestrator.report.replay import write_vocab_model as write
 
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_context_length(context_length)
-    w.add_block_count(1)
-    w.add_embedding_length(64)
-    w.add_head_count(4)
-    w.add_head_count_kv(4)
-    w.add_tokenizer_model("llama")
-    tokens = ["<unk>", "<s>", "</s>"] + [f"\u2581w{i}" for i in range(N_WORDS)]
-    w.add_token_list(tokens)
-    w.add_token_scores([0.0] * len(tokens))
-    w.add_token_types([2, 3, 3] + [1] * N_WORDS)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
+    figures = {"context_length": context_length, "block_count": 1, "embedding_length": 64, "head_count": 4,
+               "head_count_kv": 4}
+    return write(path, figures, words=N_WORDS, file_type=None)
 
 
 def fake_binary(path: Path) -> Path:

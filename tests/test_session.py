@@ -270,7 +270,8 @@ def test_format_1_folders_are_read_with_defaults_and_refused_for_resume(tmp_path
     run = tmp_path / "old"
     run.mkdir()
     (run / "manifest.json").write_text(json.dumps({"schema_version": 1, "edgebench_version": "0.1.0"}))
-    (run / "queries.jsonl").write_text(json.dumps({"query_id": "a", "attempt": "x", "status": "ok"}) + "\n")
+    (run / "queries.jsonl").write_text(json.dumps({"query_id": "a", "attempt": "x", "status": "ok",
+                                                   "category": "simple"}) + "\n")
     rec = RunReader(run).queries()[0]
     assert (rec["phase"], rec["repetition"], rec["variant"], rec["variant_id"]) == ("measure", 0, {}, "")
     with pytest.raises(UserError) as e:

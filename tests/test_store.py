@@ -23,7 +23,7 @@ def store(tmp_path) -> RunStore:
 
 
 def record(qid: str, attempt: str, **extra) -> dict:
-    return {"query_id": qid, "attempt": attempt, "ok": True, **extra}
+    return {"query_id": qid, "attempt": attempt, "status": "ok", "category": "simple", **extra}
 
 
 def test_run_ids_are_utc_sortable_and_distinct():
@@ -198,7 +198,8 @@ store = RunStore.open(Path(sys.argv[1]))
 with store.lock():
     for i in range(100000):
         store.append_samples(f"q{i}", f"a{i}", [{"t_s": k * 0.01, "pad": "s" * 2000} for k in range(20)])
-        store.append_query({"query_id": f"q{i}", "attempt": f"a{i}", "seq": i, "text": "é\\n" * 20000})
+        store.append_query({"query_id": f"q{i}", "attempt": f"a{i}", "status": "ok", "category": "simple", "seq": i,
+                            "text": "é\\n" * 20000})
 """
 
 

@@ -102,6 +102,7 @@ def batch(name, fresh, args):
     from orchestrator import batch as lib
     from orchestrator.commands.run import finish, line_for
     from orchestrator.cron import check_name, log_path
+    from orchestrator.diskspace import RAW_BASE_BYTES, disk_full, is_enospc
     from orchestrator.interrupts import exit_on_signals
     from orchestrator.measurelock import LockHeld, measuring
 
@@ -118,13 +119,8 @@ def batch(name, fresh, args):
             before, todo = len(session.store.read_queries()), len(session.pending())
             click.echo(f"batch {name}: {'resuming' if resumed else 'new run'} {session.store.dir}, {todo} of "
                        f"{len(session.items)} measurements to go")
-            lib.check_room(session.store.dir, todo, name)
-
-            def on_record(record, i, total):
-                click.echo(line_for(record, i, total))
-                lib.check_room(session.store.dir, total - i, name)
-
-            result = session.run(on_record)
+            # the session checks the disk before every query (DiskFull, a UserError, below)
+            result = session.run(lambda record, i, total: click.echo(line_for(record, i, total)))
             if "experiment" in session.store.manifest:
                 from orchestrator.experiments.run import finish_results
 
@@ -138,11 +134,11 @@ def batch(name, fresh, args):
     except UserError as exc:
         code, note = exc.exit_code, _error(exc)
     except OSError as exc:
-        if not lib.is_enospc(exc):
+        if not is_enospc(exc):
             raise
-        pending = len(session.pending()) if session else 0
-        out_dir = params.get("out") or log.parent.parent
-        full = lib.disk_full(session.store.dir if session else None, pending, out_dir, name)
+        # a write outside a session's queries (opening the run, the experiment's results)
+        full = session.disk_full(session.pending()) if session else disk_full(
+            None, 0, params.get("out") or log.parent.parent, "run the batch again", RAW_BASE_BYTES)
         code, note = full.exit_code, _error(full)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

@@ -61,6 +61,7 @@ def report(folders, pair, force, bandwidth_gbs, index, slo, fmt):
         targets = index_mod.folders(paths.reports_dir())
         if not targets:
             raise UserError(f"no run folder under {paths.reports_dir()}", fix="edgebench run (then edgebench report)")
+    _check_writable(targets, index)
     failed = []
     for t in targets:
         try:
@@ -87,3 +88,15 @@ def report(folders, pair, force, bandwidth_gbs, index, slo, fmt):
     if failed:
         raise UserError(f"{len(failed)} of {len(targets)} folders could not be rendered (see above)",
                         fix="repair or remove those folders, then edgebench report again")
+
+
+def _check_writable(targets: list[Path], index: bool) -> None:
+    """A report is written beside the run's data, and the index beside the runs: say so once,
+    before anything is rendered, when a folder is read-only."""
+    folders = list(targets) + ([Path(t).resolve().parent for t in targets] if index else [])
+    blocked = list(dict.fromkeys(str(b) for b in map(paths.unwritable, folders) if b is not None))
+    if blocked:
+        raise UserError(f"cannot write the report into {', '.join(blocked)}: read-only for this user (a read-only "
+                        "disk or mount, or its permissions); the report is written beside the run's data",
+                        fix="copy the run folder to a writable disk (cp -r RUN_DIR ~/runs/) and report the copy: "
+                            "edgebench report ~/runs/RUN_DIR")

@@ -23,7 +23,10 @@ def list_(reports):
     from orchestrator.runs import human_size, list_runs
 
     reports = reports or paths.reports_dir()
-    found = list_runs(reports)
+    unreadable: list[str] = []
+    found = list_runs(reports, unreadable)
+    for line in unreadable:
+        click.echo(f"warning: left out, cannot be read: {line}", err=True)
     if not found:
         click.echo(f"no runs in {reports}")
         return
@@ -47,11 +50,13 @@ def prune(keep, dry_run, reports):
     from orchestrator.runs import prune as do_prune
 
     reports = reports or paths.reports_dir()
-    removed, spared = do_prune(reports, keep, dry_run=dry_run)
+    removed, spared, notes = do_prune(reports, keep, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     for r in removed:
         click.echo(f"{verb} {r.path.name} ({r.status}, {r.done}/{r.total if r.total is not None else '?'}, "
                    f"{human_size(r.size_bytes)})")
     for r in spared:
         click.echo(f"kept {r.path.name}: it is being measured now")
+    for note in notes:
+        click.echo(note, err=True)
     click.echo(f"{verb} {len(removed)} runs, {human_size(sum(r.size_bytes for r in removed))}")

@@ -3,6 +3,7 @@ return the record (plus the sampler series) for the store."""
 
 from __future__ import annotations
 
+import errno
 import json
 import resource
 import shutil
@@ -18,6 +19,21 @@ from orchestrator.engine.child import run_child
 def _cpu_self_s() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
+
+
+# Below this much free space after the child exited, its own writes (main.log, stderr.log, the
+# -ld YAML) may have met a full disk and been cut short, and ours (stream files, record, samples)
+# would: the attempt is not recorded (a cut YAML would read as a failed or a wrong query) and the
+# disk-full error stops the run instead. Beside it, the stream files this attempt will write.
+AFTER_QUERY_MIN_FREE_BYTES = 64 * 1024
+
+
+def _check_child_had_room(raw_dir: Path, child) -> None:
+    from orchestrator.diskspace import free_bytes
+
+    ours = sum(len(b) + 32 for _, b in child.chunks)  # stream.bin, and a [t, n] pair each in stream.json
+    if free_bytes(raw_dir) < AFTER_QUERY_MIN_FREE_BYTES + ours:
+        raise OSError(errno.ENOSPC, "No space left on device (the disk filled while main ran)", str(raw_dir))
 
 
 def failed(query, attempt: str, status: str, error: str, **extra) -> dict:
@@ -46,6 +62,7 @@ def run_query(cfg: RunConfig, query, attempt: str, raw_dir: Path, pieces: list[b
     cpu0 = _cpu_self_s()
     child = executor(argv, raw_dir, stderr_path, samplers, cfg.idle_timeout_s, cfg.timeout_s)
     harness_cpu_s = _cpu_self_s() - cpu0
+    _check_child_had_room(raw_dir, child)
 
     yaml_path = llamalog.find_yaml(log_dir)
     y = llamalog.parse_yaml(yaml_path) if yaml_path else {}

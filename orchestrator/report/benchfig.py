@@ -1,7 +1,8 @@
-"""The report's speed figures for `make bench`: render a generated run of 500 queries (100 per
-category, 0.5 s samples, one 10 ms series per category) in a child process, and measure its
-wall time and peak RSS (from wait4, the kernel's high-water mark of the child); and the same at
-10 000 queries, with the bytes of the page and of the largest per-query page beside it.
+"""The report's speed figures for `make bench`: render a run of 500 queries (100 per category, 0.5 s
+samples, one 10 ms series per category) written by the real session on a replayed Nano
+(report/replay.py), in a child process, and measure its wall time and peak RSS (from wait4, the
+kernel's high-water mark of the child); and the same at 10 000 queries, with the bytes of the page
+and of the largest per-query page beside it.
 `python -m orchestrator.report.benchfig [QUERIES]` measures the scale figure alone."""
 
 from __future__ import annotations
@@ -39,20 +40,20 @@ def render_in_child(run: Path) -> tuple[float, int]:
 
 
 def _generated(run: Path, per_category: int) -> Path:
-    from orchestrator.report import synth
+    from orchestrator.report import replay
 
     if not (run / "manifest.json").is_file():
-        synth.make_run(run, per_category=per_category, interval_s=INTERVAL_S, granular_s=GRANULAR_S, seed=11)
+        replay.make_run(run, per_category=per_category, interval_s=INTERVAL_S, granular_s=GRANULAR_S, seed=11)
     return run
 
 
 def report_bench_figures(work: Path) -> dict:
-    from orchestrator.report import synth
+    from orchestrator.report import replay
 
     run = _generated(Path(work) / "report-bench-run", PER_CATEGORY)
     elapsed, peak = render_in_child(run)
     return {"report_render_s": elapsed, "report_peak_rss_bytes": peak,
-            "report_queries": PER_CATEGORY * len(synth.PROMPT_TOKENS)}
+            "report_queries": PER_CATEGORY * len(replay.CATEGORIES)}
 
 
 def page_bytes(run: Path) -> dict:
@@ -66,7 +67,7 @@ def page_bytes(run: Path) -> dict:
 
 def report_scale_figures(work: Path, per_category: int | None = None) -> dict:
     """The 500-query figures' counterparts at `per_category` * 5 queries (generated once per `work`)."""
-    from orchestrator.report import synth
+    from orchestrator.report import replay
 
     per_category = per_category or SCALE_PER_CATEGORY
     run = _generated(Path(work) / f"report-scale-run-{per_category}", per_category)
@@ -74,7 +75,7 @@ def report_scale_figures(work: Path, per_category: int | None = None) -> dict:
     size = page_bytes(run)
     return {"report_10k_render_s": elapsed, "report_10k_peak_rss_bytes": peak, "report_10k_page_bytes": size["page"],
             "report_10k_query_page_bytes": size["query_page_max"], "report_10k_query_pages_total_bytes":
-            size["query_pages"], "report_10k_queries": per_category * len(synth.PROMPT_TOKENS)}
+            size["query_pages"], "report_10k_queries": per_category * len(replay.CATEGORIES)}
 
 
 def main(argv: list[str]) -> None:

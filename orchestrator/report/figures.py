@@ -24,6 +24,9 @@ GET_GPU = ("this run has no GPU sampler readings; run on a board with GPU teleme
            "edgebench bootstrap sets it up) to get them")
 GET_GRANULAR = ("no query was sampled finer than 50 ms; run edgebench experiment granular (the median query of "
                 "each category every 10 ms), or edgebench run --interval 0.01 --limit 1, to get a granular series")
+# Where a GPU sampler ran but cannot read per-process GPU memory: which ones can.
+GPU_MEM_SOURCES = ("jetson-stats (jtop) and NVML read it; the sysfs sampler needs root for debugfs nvmap; "
+                   "tegrastats never prints it")
 # Each names a command that exists: the study's plans are `edgebench experiment NAME` (workloads/plans/).
 EXPERIMENT_HINT = {
     index.OUTPUT_SWEEP: "this folder holds no output-length sweep (one query at several max_tokens); run "
@@ -180,13 +183,27 @@ def memory_rss_zoom(d: Data) -> Figure:
     return f
 
 
+# Readings only a GPU/board sampler takes: a sampler that recorded any of them ran on GPU telemetry.
+_GPU_SIGNS = (F.GPU_LOAD_PCT, F.GPU_FREQ_MHZ, F.POWER_TOTAL_MW, F.RAM_SHARED_BYTES, F.GPU_MEM_PROC_BYTES)
+
+
+def gpu_missing(d: Data, what: str, hint: str = "") -> str:
+    """Why a GPU reading is absent: no GPU sampler ran (GET_GPU, how to get one), or the one that ran
+    does not read `what`; never "no GPU sampler readings" for a run whose GPU sampler recorded data."""
+    signs = [pl.col(c).is_not_null() for c in _GPU_SIGNS if c in d.s.columns]
+    ran = sorted(set(d.s.filter(pl.any_horizontal(signs))[F.R_SAMPLER].drop_nulls().to_list())) if signs else []
+    if not ran:
+        return GET_GPU
+    return f"the GPU sampler of this run ({', '.join(ran)}) recorded no {what}" + (f" ({hint})" if hint else "")
+
+
 def memory_gpu(d: Data) -> Figure:
     f = Figure("memory-gpu", "GPU memory per category",
                "Mean peak GPU memory held by the llama.cpp process per query (NvMap on a Jetson, whose GPU shares "
                "the CPU's RAM); the bar is one standard deviation either side.")
     ok = _ok(d)
     if not _has(ok, F.GPU_MEM_PEAK_BYTES):
-        f.absent = GET_GPU
+        f.absent = gpu_missing(d, "GPU memory of the llama.cpp process", GPU_MEM_SOURCES)
         return f
     f.svg = _svg(_mean_bars(ok, F.GPU_MEM_PEAK_BYTES, 1e-6, "GPU memory peak (MB)"))
     return f
@@ -221,7 +238,7 @@ def gpu_util(d: Data) -> Figure:
                "Mean GPU load over each query (the GPU's own busy counter, shared by every process), averaged per "
                "category; the bar is one standard deviation either side.")
     if not _has(d.s, F.GPU_LOAD_PCT):
-        f.absent = GET_GPU
+        f.absent = gpu_missing(d, "GPU load")
         return f
     df = _per_attempt_mean(d, F.GPU_LOAD_PCT)
     if df.is_empty():
@@ -358,7 +375,7 @@ def granular_series(d: Data) -> Figure:
                      .select(F.CATEGORY, F.T_S, pl.col(F.GPU_LOAD_PCT).alias("value"), pl.lit("GPU load (%)")
                              .alias("series")))
     else:
-        f.caption += " GPU load is absent from these queries: " + GET_GPU + "."
+        f.caption += " GPU load is absent from these queries: " + gpu_missing(d, "GPU load during them") + "."
     df = pl.concat(parts)
     plot = (p9.ggplot(_pd(df), p9.aes(F.T_S, "value", colour="series")) + p9.geom_line(size=0.4)
             + p9.facet_wrap(f"~{F.CATEGORY}", scales="free_x", ncol=3) + p9.scale_colour_manual(values=PALETTE[1:])
@@ -425,7 +442,7 @@ def memory_over_time(d: Data) -> Figure:
         return f
     s = s.join(picked, on=F.ATTEMPT)
     if not _has(s, F.GPU_MEM_PROC_BYTES):
-        f.caption += " GPU memory is absent: " + GET_GPU + "."
+        f.caption += " GPU memory is absent: " + gpu_missing(d, "per-process GPU memory", GPU_MEM_SOURCES) + "."
     f.svg = _svg(_memory_lines(s, F.CATEGORY, category_order(picked[F.CATEGORY].to_list())), height=5)
     return f
 
@@ -447,7 +464,8 @@ def _memory_sweep(d: Data, fig: Figure, role: str, label) -> Figure:
     gpu = _has(s, F.GPU_MEM_PROC_BYTES)
     col, what = (F.GPU_MEM_PROC_BYTES, "GPU memory") if gpu else (F.RSS_BYTES, "resident memory (RSS)")
     if not gpu:
-        fig.caption += " No GPU memory was read here, so the process's resident memory is drawn: " + GET_GPU + "."
+        fig.caption += (" No GPU memory was read here, so the process's resident memory is drawn: "
+                        + gpu_missing(d, "per-process GPU memory", GPU_MEM_SOURCES) + ".")
     df = s.filter(pl.col(col).is_not_null()).select(pl.col("label").alias("run"), F.T_S, (pl.col(col) / 1e6)
                                                     .alias("mb"))
     order = found["label"].to_list()  # sweep order, not string order
@@ -603,7 +621,7 @@ def _timeline_figure(d: Data, f: Figure, series, what: str, ylab: str, gpu_col: 
         f.absent = f"no {what} reading of the category sweep's queries (was every query a failure?)"
         return f
     if not _has(s, gpu_col):
-        f.caption += f" {gpu_what} is absent: " + GET_GPU + "."
+        f.caption += f" {gpu_what} is absent: " + gpu_missing(d, gpu_what) + "."
     df, thinned = _thinned(pl.concat(parts))
     if thinned:
         f.caption += (f" The sweep has more than {TIMELINE_MAX_POINTS} readings a series: each point is the highest "

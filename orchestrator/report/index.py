@@ -43,13 +43,21 @@ def headline(src: load.Source) -> dict:
 
 
 def build(reports: Path) -> tuple[Path, list[str]]:
-    """Write reports/index.html; returns it and one line per folder that could not be read."""
+    """Write reports/index.html; returns it and one line per folder that could not be read.
+    One damaged folder (a record without its keys, a manifest of the wrong shape, a folder we
+    may not read) is listed as unreadable with the reason: it must not take the others' index down."""
     rows, problems = [], []
     for folder in folders(reports):
         try:
             rows.append(headline(load.load(folder)))
         except UserError as e:
             problems.append(f"{folder.name}: {e.message}")
+        except OSError as e:
+            problems.append(f"{folder.name}: {e.strerror or e} ({e.filename or folder})")
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            # the files parse but hold something of an unexpected shape (hand-edited, or another tool's)
+            problems.append(f"{folder.name}: its manifest or records are not in the shape edgebench writes "
+                            f"({type(e).__name__}: {e})")
     rows.sort(key=lambda r: (r["date"] or "", r["name"]), reverse=True)
     out = Path(reports) / INDEX
     write_atomic(out, env().get_template("index.html").render(rows=rows, problems=problems))

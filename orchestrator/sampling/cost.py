@@ -38,7 +38,8 @@ def fakes_dir() -> Path:
 
 
 @contextlib.contextmanager
-def _environ(**values: str):
+def environ(**values: str):
+    """These environment variables set while the block runs, then put back as they were."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -64,7 +65,7 @@ def _recorded_board(tests: Path):
         board = NanoSysfs(Path(tmp))
         writer = TraceWriter(board, NANO_FRAMES, period_s=0.05)
         try:
-            with _environ(EDGEBENCH_SYSROOT=tmp, EDGEBENCH_TEGRASTATS=str(tests / "fakes/bin/tegrastats"),
+            with environ(EDGEBENCH_SYSROOT=tmp, EDGEBENCH_TEGRASTATS=str(tests / "fakes/bin/tegrastats"),
                           FAKE_TEGRASTATS_LINES=str(tests / "data/tegrastats/nano_root.txt"),
                           FAKE_JTOP_SERVICE="active", FAKE_JTOP_GPU_COMMS="sleep", FAKE_NVML_GPU_COMMS="sleep"):
                 yield
