@@ -82,7 +82,7 @@ def main(argv: list[str]) -> None:
     queries = int(argv[0]) if argv else SCALE_PER_CATEGORY * 5
     with tempfile.TemporaryDirectory(prefix="edgebench-report-scale-") as tmp:
         for name, value in report_scale_figures(Path(tmp), max(1, queries // 5)).items():
-            print(f"{name:<36}{value:>16,.6g}")
+            print(f"{name:<36}{value:>16,}" if isinstance(value, int) else f"{name:<36}{value:>16.4g}")
 
 
 if __name__ == "__main__":
