@@ -24,6 +24,11 @@ TARGETS = {
     "harness_rss_bytes": 60e6,
     "report_render_s": 20.0,
     "report_peak_rss_bytes": 1e9,
+    # the same render at 10 000 queries; a page that opens quickly through an SSH tunnel from a board
+    "report_10k_render_s": 20.0,
+    "report_10k_peak_rss_bytes": 1e9,
+    "report_10k_page_bytes": 5e6,
+    "report_10k_query_page_bytes": 5e6,
 }
 # GPU/board samplers against recorded input: % of one core at each interval.
 SAMPLER_TARGETS = {"10ms": 10.0, "500ms": 2.0}
@@ -86,7 +91,7 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
     fast = [_ok(r) for r in _session(cfg, queries, work, 0.01, "sampling-10ms").run().records]
     log("[4/6] harness RSS: a real `edgebench run` process")
     rss, main_rss = _harness_rss(cfg, work)
-    log("[5/6] report: render a replayed run of 500 queries (report/replay.py) in a child process")
+    log("[5/6] report: render replayed runs of 500 and 10 000 queries (report/replay.py) in a child process")
     report, read_s, run_bytes = _report_figures(work)
     log("[6/6] GPU/board samplers' own CPU on recorded input, against the process sampler's")
     samplers = _sampler_figures()
@@ -110,6 +115,7 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
         "report_render_s": (report["report_render_s"],
                             ("reading the same run folder with the stdlib reader, s", read_s)),
         "report_peak_rss_bytes": (report["report_peak_rss_bytes"], ("the run folder's size on disk, bytes", run_bytes)),
+        **_scale_figures(report),
     }
     targets = dict(TARGETS)
     for name, (value, baseline, label) in samplers.items():
@@ -146,13 +152,33 @@ def _sampler_figures() -> dict:
             for name, value in sampler_cpu_figures().items()}
 
 
+def _scale_figures(report: dict) -> dict:
+    """The 10 000-query render against the 500-query one of the same bench: the ratio says how
+    rendering grows with a run (20 times the queries)."""
+    n = report["report_queries"]
+    return {
+        "report_10k_render_s": (report["report_10k_render_s"],
+                                (f"rendering {n} queries, s", report["report_render_s"])),
+        "report_10k_peak_rss_bytes": (report["report_10k_peak_rss_bytes"],
+                                      (f"rendering {n} queries, peak RSS bytes", report["report_peak_rss_bytes"])),
+        "report_10k_page_bytes": (report["report_10k_page_bytes"], (f"report.html of {n} queries, bytes",
+                                                                    report["report_page_bytes"])),
+        "report_10k_query_page_bytes": (report["report_10k_query_page_bytes"],
+                                        ("all its per-query pages together, bytes",
+                                         report["report_10k_query_pages_total_bytes"])),
+    }
+
+
 def _report_figures(work: Path) -> tuple[dict, float, int]:
     """The report's render time and memory (a child process), with the cost of merely reading the
-    same folder as the baseline: what polars, plotnine and Jinja2 add on top of the data."""
-    from orchestrator.report.benchfig import report_bench_figures
+    same folder as the baseline: what polars, plotnine and Jinja2 add on top of the data; then the
+    same at 10 000 queries."""
+    from orchestrator.report.benchfig import page_bytes, report_bench_figures, report_scale_figures
     from orchestrator.store import RunReader
 
     figures = report_bench_figures(work)
+    figures["report_page_bytes"] = page_bytes(work / "report-bench-run")["page"]
+    figures.update(report_scale_figures(work))
     run = work / "report-bench-run"
     started = time.perf_counter()
     reader = RunReader(run)

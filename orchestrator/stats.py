@@ -55,7 +55,9 @@ def describe(values, scale: float = 1.0) -> dict:
     if not n:
         return dict.fromkeys(STAT_KEYS) | {"n": 0}
     mean = statistics.fmean(vals)
-    std = statistics.stdev(vals, mean) if n > 1 else None
+    # fsum of squared deviations rather than statistics.stdev: the same value to the last digit or
+    # so, without exact fractions, which took seconds on the half million token gaps of a long run
+    std = math.sqrt(math.fsum((x - mean) ** 2 for x in vals) / (n - 1)) if n > 1 else None
     half = t975(n - 1) * std / math.sqrt(n) if n > 1 else None
     return {"n": n, "mean": mean, "std": std, "min": vals[0], "max": vals[-1],
             "p50": percentile(vals, 50), "p90": percentile(vals, 90), "p99": percentile(vals, 99),

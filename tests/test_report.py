@@ -321,29 +321,42 @@ def test_failures_and_timing_flags_are_counted_and_named(golden):
     assert "999" not in table_rows(page, 'data-metric="peak_rss_bytes"')[-1][2]
 
 
+def pages_of(run: Path) -> list[str]:
+    """report.html and its per-query pages, in order."""
+    pages = sorted(run.glob("queries-*.html"), key=lambda p: int(p.stem.split("-")[1]))
+    return [(run / "report.html").read_text()] + [p.read_text() for p in pages]
+
+
 def test_model_output_prompts_and_errors_are_escaped(golden, nano_run):
-    for _, page in (golden, nano_run):
-        assert "<script" not in page.lower()
-    _, page = golden
-    assert "&lt;script&gt;alert(&#39;out&#39;)&lt;/script&gt; Paris" in page
-    assert "Capital of France? &lt;script&gt;alert(&#39;prompt&#39;)&lt;/script&gt;" in page
-    assert "SIGSEGV &lt;b&gt;bold&lt;/b&gt;" in page
-    run, page = nano_run
+    for run, _ in (golden, nano_run):
+        for page in pages_of(run):
+            assert "<script" not in page.lower()
+    report, queries = pages_of(golden[0])
+    assert "&lt;script&gt;alert(&#39;out&#39;)&lt;/script&gt; Paris" in queries
+    assert "Capital of France? &lt;script&gt;alert(&#39;prompt&#39;)&lt;/script&gt;" in queries
+    for page in (report, queries):  # the crash is on the report too: it needs a look
+        assert "SIGSEGV &lt;b&gt;bold&lt;/b&gt;" in page
+    run, _ = nano_run
     hostile = [r for r in records(run) if replay.NASTY in (r["output_text"] or "")]
     assert hostile, "the replay's hostile output token never came out"
-    assert page.count(esc(replay.NASTY)) >= 2 * len(hostile)  # in the prompt and in the output
+    queries = "".join(pages_of(run)[1:])
+    assert queries.count(esc(replay.NASTY)) >= 2 * len(hostile)  # in the prompt and in the output
 
 
 def test_the_page_references_nothing_outside_its_folder(golden, nano_run, nano_experiment):
-    for run, page in (golden, nano_run, nano_experiment):
-        refs = re.findall(r"""(?:src|href|url)\s*[=(]\s*["']?([^"' )>]+)""", page)
-        assert refs
-        for ref in refs:
-            if ref.startswith(("data:", "#")):
-                continue
-            assert "://" not in ref and not ref.startswith(("/", "..")), ref
-            assert (run / ref).is_file(), ref
-        assert "@import" not in page and "<link" not in page
+    for run, _ in (golden, nano_run, nano_experiment):
+        for page in pages_of(run):
+            refs = re.findall(r"""(?:src|href|url)\s*[=(]\s*["']?([^"' )>]+)""", page)
+            assert refs
+            for ref in refs:
+                if ref.startswith("data:"):
+                    continue
+                assert "://" not in ref and not ref.startswith(("/", "..")), ref
+                path, _, anchor = ref.partition("#")
+                assert not path or (run / path).is_file(), ref
+                if anchor:
+                    assert f'id="{anchor}"' in ((run / path).read_text() if path else page), ref
+            assert "@import" not in page and "<link" not in page
 
 
 def test_a_twin_gets_a_visible_banner_and_a_real_model_none(golden, nano_run):
@@ -402,7 +415,8 @@ def test_rendering_changes_no_data_and_reads_a_run_still_being_written(tmp_path)
     page = render(run).read_text()
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir() if p.is_file()}
     assert {k: after[k] for k in before} == before
-    assert set(after) - set(before) == {"report.html", "queries.csv", "queries.parquet", "summary.json"}
+    assert set(after) - set(before) == {"report.html", "summary.json", "queries-1.html", "queries.csv",
+                                        "queries.parquet"}
     assert table_rows(page, 'id="failures-table"')[-1][1] == "3"
 
 
@@ -499,6 +513,48 @@ def test_bench_hook_renders_a_replayed_run_in_a_child_and_measures_it(tmp_path, 
     # the child imports polars, plotnine and matplotlib: far more than an idle interpreter's 10 MB
     assert 50e6 < figs["report_peak_rss_bytes"] < 2e9
     assert figs["report_render_s"] > 0
+
+
+def test_bench_scale_hook_measures_the_page_and_the_query_pages_against_the_small_render(tmp_path, monkeypatch):
+    from orchestrator import bench
+    from orchestrator.report import benchfig
+
+    monkeypatch.setattr(benchfig, "PER_CATEGORY", 1)
+    monkeypatch.setattr(benchfig, "SCALE_PER_CATEGORY", 3)  # the bench uses 2 000: 10 000 queries
+    report, _, _ = bench._report_figures(tmp_path)
+    run = tmp_path / "report-scale-run-3"
+    assert report["report_10k_queries"] == len(records(run)) == 15
+    pages = sorted(run.glob("queries-*.html"))
+    assert [p.name for p in pages] == ["queries-1.html"]
+    assert report["report_10k_page_bytes"] == (run / "report.html").stat().st_size
+    size = pages[0].stat().st_size
+    assert report["report_10k_query_page_bytes"] == report["report_10k_query_pages_total_bytes"] == size
+    assert report["report_page_bytes"] == (tmp_path / "report-bench-run" / "report.html").stat().st_size
+    scale = bench._scale_figures(report)
+    assert scale["report_10k_render_s"] == (report["report_10k_render_s"], ("rendering 5 queries, s",
+                                                                            report["report_render_s"]))
+    assert set(scale) <= set(bench.TARGETS)
+
+
+def test_dots_stop_at_a_cap_and_the_caption_says_so(tmp_path, monkeypatch):
+    from orchestrator.report import analysis, load
+
+    run = tmp_path / "grown"
+    shutil.copytree(DATA / "v1-twin-cpu", run)
+    recs = records(run)
+    with open(run / "queries.jsonl", "w") as f:
+        for k in range(5):
+            for r in recs:
+                f.write(json.dumps({**r, "attempt": f"{r['attempt']}-{k}"}) + "\n")
+    src = load.load(run)
+    q = load.measured(load.queries_frame(src))
+    d = figures.Data(q=q, s=load.samples_frame(src), tbt=load.tbt_frame(src),
+                     tbt_pos=analysis.tbt_by_position(load.tbt_frame(src))[0])
+    drawn = figures.total_vs_prompt(d)
+    assert "drawn as a dot" not in drawn.caption  # 10 ok queries: every one is a dot
+    monkeypatch.setattr(figures, "DOTS_MAX", 4)
+    for fig in (figures.total_vs_prompt(d), figures.memory_rss_zoom(d)):
+        assert fig.svg and fig.caption.endswith(" Of 10 queries one in 3 is drawn as a dot (4 dots)."), fig.id
 
 
 def test_the_setup_table_shows_power_mode_and_the_clocks_the_sampler_read(nano_run, golden):

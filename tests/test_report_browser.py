@@ -158,6 +158,11 @@ def test_a_copied_report_opens_without_errors_and_every_figure_shows(browser, tm
     shutil.copytree(run, copied)
     shutil.rmtree(tmp_path / "made")  # the copy must stand alone
     assert browser.load((copied / "report.html").as_uri()) == []
+    assert browser.load((copied / "queries-1.html").as_uri()) == []  # the per-query page, CSP and all
+    rows = browser.call("Runtime.evaluate", returnByValue=True,
+                        expression="document.querySelectorAll('table.queries tr[id]').length")["result"]["value"]
+    assert rows == 10
+    assert browser.load((copied / "report.html").as_uri()) == []
     n_images = browser.call("Runtime.evaluate", returnByValue=True,
                             expression="document.images.length")["result"]["value"]
     assert n_images == len(figures.ALL) - 3  # every figure but the sweeps' and the pair's

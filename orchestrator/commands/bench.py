@@ -25,6 +25,7 @@ def bench(reps, model, binary, out):
     from orchestrator.config import RunConfig
     from orchestrator.interrupts import exit_on_signals
     from orchestrator.measurelock import measuring
+    from orchestrator.report.benchfig import SCALE_COMMAND
     from orchestrator.session import default_binary, default_model, default_workload
 
     exit_on_signals()
@@ -36,12 +37,13 @@ def bench(reps, model, binary, out):
         result = measure(cfg, reps, Path(tmp))
     result.update(model=str(cfg.model), binary=str(cfg.binary))
     out.write_text(json.dumps(result, indent=2))
-    click.echo(f"\n{'figure':<24}{'value':>14}{'target':>12}  {'ok':<4}{'ratio':>9}  baseline")
+    click.echo(f"\n{'figure':<28}{'value':>14}{'target':>12}  {'ok':<4}{'ratio':>9}  baseline")
     for name, f in result["figures"].items():
         ratio = "-" if f["ratio_to_baseline"] is None else f"{f['ratio_to_baseline']:.4g}"
-        click.echo(f"{name:<24}{f['value']:>14.4g}{f['target']:>12.4g}  {'yes' if f['ok'] else 'NO':<4}{ratio:>9}"
+        click.echo(f"{name:<28}{f['value']:>14.4g}{f['target']:>12.4g}  {'yes' if f['ok'] else 'NO':<4}{ratio:>9}"
                    f"  {f['baseline']['what']} = {f['baseline']['value']:.4g}")
     click.echo(f"\ncommand: {COMMAND}   (written to {out})")
+    click.echo(f"report_10k_* alone, without the model: {SCALE_COMMAND}")
     missed = [name for name, f in result["figures"].items() if not f["ok"]]
     if missed:
         click.echo(f"missed target: {', '.join(missed)}", err=True)

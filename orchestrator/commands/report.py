@@ -28,8 +28,9 @@ _DIR = click.Path(path_type=Path, file_okay=False, exists=True)
               help="What to print for each folder: the paths written (text), the per-category answer as a "
                    "Markdown table (md), or summary.json's object (json).")
 def report(folders, pair, force, bandwidth_gbs, index, slo, fmt):
-    """Render RUN_OR_EXPERIMENT_DIR... (default: every run under reports/) into report.html,
-    queries.csv and queries.parquet beside the data, and rebuild reports/index.html."""
+    """Render RUN_OR_EXPERIMENT_DIR... (default: every run under reports/) into report.html, its
+    per-query pages queries-N.html, summary.json, queries.csv and queries.parquet beside the data,
+    and rebuild reports/index.html."""
     import json
 
     from orchestrator.report import index as index_mod

@@ -15,6 +15,8 @@ from orchestrator.report.analysis import category_order
 from orchestrator.report.load import ROLE
 
 GRANULAR_MAX_DT_S = 0.05
+# One dot per query stops here (_dots): the page stays a few MB whatever the run's size.
+DOTS_MAX = 500
 # A box plot switches to a log axis when its largest value is this many times its median.
 LOG_AXIS_RATIO = 20
 # What a user runs to get the data behind an absent figure.
@@ -72,7 +74,7 @@ class Data:
 def _pd(df: pl.DataFrame, cat_col: str | None = F.CATEGORY, order: list[str] | None = None):
     import pandas as pd
 
-    frame = pd.DataFrame(df.to_dict(as_series=False))
+    frame = pd.DataFrame({c: df[c].to_numpy() for c in df.columns})  # not via Python lists: 500k TBT gaps
     if cat_col and cat_col in frame:
         levels = order or category_order(frame[cat_col].dropna().unique().tolist())
         frame[cat_col] = pd.Categorical(frame[cat_col], categories=levels, ordered=True)
@@ -149,6 +151,18 @@ def memory_rss(d: Data) -> Figure:
     return f
 
 
+def _dots(df: pl.DataFrame, f: Figure) -> pl.DataFrame:
+    """At most DOTS_MAX rows, every k-th in the folder's order, for a layer drawing one dot per query:
+    each dot is bytes of SVG, and a 10 000-query run made a figure of 7 MB. Statistics drawn beside
+    the dots (boxes, means) take every row; the caption says what was left out."""
+    if df.height <= DOTS_MAX:
+        return df
+    k = -(-df.height // DOTS_MAX)
+    thin = df.gather_every(k)
+    f.caption += f" Of {df.height:,} queries one in {k} is drawn as a dot ({thin.height:,} dots)."
+    return thin
+
+
 def memory_rss_zoom(d: Data) -> Figure:
     import plotnine as p9
 
@@ -161,7 +175,8 @@ def memory_rss_zoom(d: Data) -> Figure:
         return f
     df = ok.select(F.CATEGORY, (pl.col(F.PEAK_RSS_BYTES) / 1e6).alias("mb"))
     plot = (p9.ggplot(_pd(df), p9.aes(F.CATEGORY, "mb", colour=F.CATEGORY))
-            + p9.geom_boxplot(outlier_shape="") + p9.geom_jitter(width=0.15, height=0, size=1, alpha=0.6)
+            + p9.geom_boxplot(outlier_shape="")
+            + p9.geom_jitter(data=_pd(_dots(df, f)), width=0.15, height=0, size=1, alpha=0.6)
             + p9.scale_colour_manual(values=PALETTE) + p9.labs(x="", y="peak RSS (MB)")
             + _theme() + p9.theme(legend_position="none"))
     f.svg = _svg(plot)
@@ -299,7 +314,7 @@ def total_vs_prompt(d: Data) -> Figure:
     if not (_has(ok, F.PROMPT_TOKENS) and _has(ok, F.TOTAL_S)):
         f.absent = "no successful query recorded both its prompt tokens and its total time"
         return f
-    df = ok.select(F.CATEGORY, F.PROMPT_TOKENS, F.TOTAL_S).drop_nulls()
+    df = _dots(ok.select(F.CATEGORY, F.PROMPT_TOKENS, F.TOTAL_S).drop_nulls(), f)
     plot = (p9.ggplot(_pd(df), p9.aes(F.PROMPT_TOKENS, F.TOTAL_S, colour=F.CATEGORY)) + p9.geom_point(size=1.5)
             + p9.scale_colour_manual(values=PALETTE) + p9.labs(x="prompt tokens", y="total time (s)", colour="")
             + _theme())
@@ -557,8 +572,10 @@ def _series(s: pl.DataFrame, col: str, label: str, scale: float = 1.0) -> pl.Dat
 # Above this many readings in one series a timeline draws, per category, the highest reading of each
 # of TIMELINE_BINS equal slices of the sweep: a page 7.5 inches wide shows no more, and a long sweep's
 # every reading would make the figure slow to draw and heavy to load. Peaks survive; the caption says so.
-TIMELINE_MAX_POINTS = 6000
-TIMELINE_BINS = 1500
+# Each point is about 1 kB of the page (SVG, then base64): at 1500 slices the two timelines of a
+# 10 000-query run weighed 5.7 MB, more than the rest of the page; 600 keep it a few MB.
+TIMELINE_MAX_POINTS = 2000
+TIMELINE_BINS = 600
 
 
 def _thinned(df: pl.DataFrame) -> tuple[pl.DataFrame, bool]:

@@ -3,6 +3,7 @@ which takes no lock and skips a line still being appended, so a run in progress 
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ import polars as pl
 from orchestrator import fields as F
 from orchestrator.errors import UserError
 from orchestrator.experiments import index
-from orchestrator.store import MANIFEST, RunReader
+from orchestrator.store import MANIFEST, SAMPLES, RunReader
 
 EXPERIMENT = index.EXPERIMENT
 # The column every record and reading gets: the role of the part it came from (experiments/index.py).
@@ -22,6 +23,9 @@ ROLE = "role"
 _NESTED = {f.name for f in F.RECORD.values() if f.type.startswith(("list", "dict"))}
 # Long text is kept off the numeric frame; the per-query table and the export read it from records.
 _TEXT = {F.OUTPUT_TEXT, F.STDERR_TAIL}
+# samples.jsonl is parsed this many bytes at a time: a 10 000-query run's readings never sit in
+# memory as text or as Python dicts, only as the columns of one frame.
+CHUNK_BYTES = 16 << 20
 
 
 @dataclass
@@ -32,7 +36,7 @@ class Source:
     kind: str  # "run" or "experiment"
     manifest: dict
     records: list[dict]
-    samples: list[dict]
+    samples: pl.DataFrame  # the kept readings (read_samples): never one dict per reading
     experiment: dict | None = None
     parts: list[dict] = field(default_factory=list)
     part_dirs: dict[str, Path] = field(default_factory=dict)
@@ -77,10 +81,11 @@ def load(path: Path) -> Source:
     if is_run(path):
         reader = RunReader(path)
         role = index.run_role(reader.manifest)
-        records, samples = reader.queries(), reader.samples()
+        records = reader.queries()
+        samples = read_samples(path, {r.get(F.ATTEMPT) for r in records})
         if role:
             records = [{**r, ROLE: role} for r in records]
-            samples = [{**s, ROLE: role} for s in samples]
+            samples = samples.with_columns(pl.lit(role, dtype=pl.Utf8).alias(ROLE))
         return Source(path, "run", reader.manifest, records, samples)
     raise UserError(f"{path} is neither a run folder (no {MANIFEST}) nor an experiment folder (no {EXPERIMENT})",
                     fix="pass reports/<run_id>/ or an experiment folder (ls reports/)")
@@ -88,7 +93,7 @@ def load(path: Path) -> Source:
 
 def _load_experiment(path: Path) -> Source:
     exp = index.read(path)
-    records, samples, parts, manifest, dirs = [], [], [], {}, {}
+    records, frames, parts, manifest, dirs = [], [], [], {}, {}
     for part in exp["parts"]:
         run_dir = index.part_dir(path, part)
         role = index.role(part["plan"])
@@ -101,8 +106,11 @@ def _load_experiment(path: Path) -> Source:
         name = part["name"]
         dirs[name] = run_dir
         parts.append({**part, "present": True, "run_id": reader.manifest.get("run_id"), ROLE: role})
-        records += [{**r, F.PART: name, ROLE: role} for r in reader.queries()]
-        samples += [{**s, F.PART: name, ROLE: role} for s in reader.samples()]
+        part_records = reader.queries()
+        records += [{**r, F.PART: name, ROLE: role} for r in part_records]
+        frames.append(read_samples(run_dir, {r.get(F.ATTEMPT) for r in part_records}).with_columns(
+            pl.lit(name, dtype=pl.Utf8).alias(F.PART), pl.lit(role, dtype=pl.Utf8).alias(ROLE)))
+    samples = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
     return Source(path, "experiment", manifest, records, samples, exp, parts, dirs)
 
 
@@ -114,7 +122,63 @@ def _declared_type(table: dict, name: str):
     return _DTYPES.get(f.type) if f else None
 
 
-def _scalar_columns(rows: list[dict], skip: set[str] = frozenset(), table: dict | None = None) -> pl.DataFrame:
+def _chunks(path: Path):
+    """samples.jsonl in pieces of whole lines. An unterminated last line is an append in progress
+    and is left out, as the store's RunReader leaves it out."""
+    with open(path, "rb") as fh:
+        rest = b""
+        while block := fh.read(CHUNK_BYTES):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            rest = block[cut:]
+            if cut:
+                yield block[:cut]
+
+
+def _typed(df: pl.DataFrame) -> pl.DataFrame:
+    """The types _scalar_columns gives readings: a declared field its declared type (a value that
+    does not fit it left empty); others every number Float64, no value or a nested one text."""
+    casts = []
+    for name, dtype in df.schema.items():
+        want = _declared_type(F.READING, name)
+        if want is None:
+            want = pl.Float64 if dtype.is_numeric() else pl.Utf8 if dtype == pl.Null or dtype.is_nested() else dtype
+        if dtype == want:
+            continue
+        if dtype.is_nested():
+            casts.append(pl.col(name).map_elements(lambda v: json.dumps(v.to_list() if isinstance(v, pl.Series)
+                                                                         else v), return_dtype=pl.Utf8)
+                         if want == pl.Utf8 else pl.lit(None, dtype=want).alias(name))
+        elif want == pl.Boolean or (want == pl.Float64 and dtype == pl.Boolean):
+            casts.append(pl.lit(None, dtype=want).alias(name))
+        else:
+            casts.append(pl.col(name).cast(want, strict=False))
+    return df.with_columns(casts) if casts else df
+
+
+def read_samples(run_dir: Path, attempts: set[str]) -> pl.DataFrame:
+    """The readings of `attempts` (a killed attempt has readings but no record) that an experiment
+    did not mark `discard`, parsed by polars a chunk at a time."""
+    path = Path(run_dir) / SAMPLES
+    frames = []
+    if path.exists():
+        keep = sorted(a for a in attempts if a is not None)
+        for chunk in _chunks(path):
+            try:
+                df = pl.read_ndjson(io.BytesIO(chunk), infer_schema_length=None)
+            except pl.exceptions.PolarsError:
+                RunReader(run_dir).samples(attempts)  # names the bad line in a UserError
+                raise
+            if F.R_ATTEMPT not in df.columns:
+                continue
+            df = df.filter(pl.col(F.R_ATTEMPT).is_in(keep))
+            if F.DISCARD in df.columns:
+                df = df.filter(pl.col(F.DISCARD).fill_null(False).not_()).drop(F.DISCARD)
+            frames.append(_typed(df))
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def _scalar_columns(rows: list[dict], table: dict | None = None) -> pl.DataFrame:
     """A frame from flat dicts whose keys differ from row to row. A declared field gets its declared
     type whatever its values (a column where every query failed is all empty, not text); others:
     ints and floats of one key become Float64 (a reading may be 0 in one row and 0.5 in the next),
@@ -122,8 +186,7 @@ def _scalar_columns(rows: list[dict], skip: set[str] = frozenset(), table: dict 
     keys: dict[str, None] = {}
     for r in rows:
         for k in r:
-            if k not in skip:
-                keys.setdefault(k)
+            keys.setdefault(k)
     cols = {}
     for k in keys:
         values = [r.get(k) for r in rows]
@@ -179,8 +242,7 @@ def measured(df: pl.DataFrame) -> pl.DataFrame:
 
 def samples_frame(src: Source) -> pl.DataFrame:
     """Every kept reading; readings an experiment marked `discard` stay out of figures."""
-    rows = [s for s in src.samples if not s.get(F.DISCARD)]
-    df = _scalar_columns(rows, skip={F.DISCARD}, table=F.READING)
+    df = src.samples
     for col in (F.R_QUERY_ID, F.R_ATTEMPT, F.R_SAMPLER, ROLE):
         if col not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(col))

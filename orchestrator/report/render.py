@@ -1,7 +1,7 @@
 """One self-contained page per run or experiment: figures inlined as data URIs, no script, no
 reference outside the folder, every prompt, output and error escaped by Jinja2's autoescape.
-Rendering reads the folder and adds report.html, queries.csv and queries.parquet; it never
-changes what the run recorded."""
+Rendering reads the folder and adds report.html, the per-query pages queries-N.html (querypages.py),
+queries.csv and queries.parquet; it never changes what the run recorded."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import polars as pl
 from orchestrator import fields as F
 from orchestrator.experiments import index
 from orchestrator.fsutil import atomic_write
-from orchestrator.report import analysis, export, figures, load, verdict
-from orchestrator.store import RAW
+from orchestrator.report import analysis, export, figures, load, querypages, verdict
 from orchestrator.summary import ci_text
 from orchestrator.workloads.schema import CATEGORIES
 
@@ -44,21 +43,6 @@ def num(x, digits: int = 1) -> str:
     if isinstance(x, int):
         return str(x)
     return f"{x:,.{digits}f}"
-
-
-def prompt_of(src: load.Source, record: dict) -> str | None:
-    """The prompt as main received it: the record's own, else the argv kept in raw/<query>/stream.json
-    (so a copied folder shows prompts without the workload file)."""
-    if record.get("prompt") is not None:
-        return record["prompt"]
-    raw = record.get(F.RAW_DIR)
-    if not raw:
-        return None
-    try:
-        argv = json.loads((src.run_dir_of(record) / RAW / raw / "stream.json").read_text(encoding="utf-8"))["argv"]
-        return argv[argv.index("-p") + 1]
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return None
 
 
 def main_records(src: load.Source) -> list[dict]:
@@ -98,7 +82,6 @@ def context(src: load.Source, bandwidth_gbs: float | None = None, slo: dict | No
     slo = slo or verdict.DEFAULT_SLO
     data = figures.Data(q=main, s=s, tbt=tbt, tbt_pos=tbt_pos, kind=src.kind, every=q,
                         pair_categories=pair_categories(src))
-    rows = [{**r, "prompt": prompt_of(src, r)} for r in src.records]
     model = src.manifest.get("model") or {}
     return {
         "src": src, "title": f"edgebench {src.kind} {src.name}", "manifest": src.manifest, "model": model,
@@ -107,7 +90,7 @@ def context(src: load.Source, bandwidth_gbs: float | None = None, slo: dict | No
         "repetitions": analysis.repetition_spread(q), "validation_rows": val_rows, "flagged": flagged,
         "trends": trends, "kv": analysis.kv_cache(model, [r for r in src.records if r.get(F.STATUS) == "ok"]),
         "roofline": analysis.roofline(main, src.manifest, bandwidth_gbs),
-        "warmups": q_all.height - q.height, "records": rows,
+        "warmups": q_all.height - q.height, "queries": querypages.summary(src),
         "has_energy": any(m["key"] in (F.ENERGY_J, F.ENERGY_PER_TOKEN_J) for m in metrics),
         "has_throttle": F.THROTTLED in q.columns and not q[F.THROTTLED].drop_nulls().is_empty(),
         "main_is_part": main.height < q.height,
@@ -120,9 +103,10 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def render(path: Path, bandwidth_gbs: float | None = None, slo: dict | None = None) -> Path:
-    """report.html, summary.json (+ queries.csv, queries.parquet) in the run or experiment folder."""
+    """report.html, summary.json (+ queries-N.html, queries.csv, queries.parquet) in the run or experiment folder."""
     src = load.load(path)
     ctx = context(src, bandwidth_gbs, slo)
+    querypages.write(src, env(), ctx["title"], src.dir)  # first: the report's links never dangle
     html = env().get_template("report.html").render(**ctx)
     out = src.dir / REPORT
     write_atomic(out, html)
