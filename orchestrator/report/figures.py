@@ -70,6 +70,11 @@ class Data:
         every = self.q if self.every is None else self.every
         return every.filter(pl.col(ROLE) == role), self.s.filter(pl.col(ROLE) == role)
 
+    def granular(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The granular part's attempts and readings where there is one, else the per-category ones."""
+        q, s = self.of(index.GRANULAR)
+        return (self.q, self.s) if q.is_empty() else (q, s)
+
 
 def _pd(df: pl.DataFrame, cat_col: str | None = F.CATEGORY, order: list[str] | None = None):
     import pandas as pd
@@ -353,9 +358,7 @@ def granular_series(d: Data) -> Figure:
                "For each category, the query sampled at the finest interval (the granular part of an experiment "
                "where there is one): CPU use of the llama.cpp process (100% = every core) and GPU load, against "
                "time since the process started.")
-    q, s = d.of(index.GRANULAR)
-    if q.is_empty():
-        q, s = d.q, d.s
+    q, s = d.granular()
     if not _has(s, F.CPU_PCT_NORM):
         f.absent = GET_GRANULAR
         return f
@@ -430,9 +433,7 @@ def memory_over_time(d: Data) -> Figure:
                "For each category, the query closest to the category's median prompt length (the granular part's "
                "where there is one): resident memory of the llama.cpp process and its GPU memory against time since "
                "the process started (the climb is the model loading).")
-    q, s = d.of(index.GRANULAR)
-    if q.is_empty():
-        q, s = d.q, d.s
+    q, s = d.granular()
     if not _has(s, F.RSS_BYTES):
         f.absent = "no process sampler readings of RSS in this folder"
         return f
