@@ -228,3 +228,16 @@ def test_a_read_only_project_folder_is_named_by_run_report_and_doctor(tmp_path, 
     doc = invoke("doctor", env=env)
     assert doc.exit_code == 1
     assert f"{ro / 'reports'} is not writable" in doc.output and "edgebench run --out DIR" in doc.output
+
+
+def test_experiment_all_on_a_read_only_folder_is_one_message(tmp_path, read_only, no_signal_handlers):
+    """`experiment all` creates its own folder: a read-only reports folder is refused with the
+    same message and fix as `run`, not a traceback."""
+    ro, seal = read_only
+    seal()
+    model = write_vocab_model(tmp_path / "vocab.gguf")
+    res = invoke("experiment", "all", "--out", ro / "reports", "--binary", fake_binary(tmp_path / "main"),
+                 "--model", model)
+    assert res.exit_code == 1, res.output
+    assert f"cannot write into {ro}" in res.output and "fix: --out DIR on a writable disk" in res.output
+    assert "Traceback" not in res.output

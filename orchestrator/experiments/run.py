@@ -111,7 +111,9 @@ def create_all(base: RunConfig, *, repeat: int | None = None, gating: dict | Non
     """Resolve the study's five plans (every one must be runnable before anything runs) and
     write the experiment folder's index."""
     from orchestrator.fsutil import fsync_dir
-    from orchestrator.store import new_run_id
+    from orchestrator.store import OUT_ELSEWHERE, check_writable, new_run_id
+
+    check_writable(Path(exp_dir) if exp_dir else base.out_dir, OUT_ELSEWHERE)  # before resolving five plans
 
     resolved = [resolve(plans_mod.load(plans_mod.find(n)), base, repeat=repeat) for n in plans_mod.STUDY]
     for r in resolved:
