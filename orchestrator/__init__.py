@@ -6,18 +6,24 @@ Where each thing lives:
     config.py            the run's frozen configuration
     measurelock.py       one measurement per machine; interrupts.py: signals that end a run cleanly
     bench.py             `edgebench bench`: what edgebench itself costs
-    experiments/         the study's plans (orchestrator/data/plans/): selection rules, gating, `experiment all`
+    fields.py            the record vocabulary: every field of a query record and a sampler reading (type, unit,
+                         meaning, writer); fieldsdoc.py generates docs/' field tables from it
+    experiments/         the study's plans (orchestrator/data/plans/): selection rules, gating, `experiment all`;
+                         index.py owns experiment.json and tells a part's role from its recorded plan
     batch.py, cron.py    unattended batches: resume-by-default; edgebench's crontab lines
     diskspace.py         room on the run's disk: the floor, a query's budget, the one disk-full message
     runs.py              listing and pruning run folders
-    report/              `edgebench report` and `serve` (polars, plotnine, Jinja2; never imported by a run)
+    report/              `edgebench report` and `serve` (polars, plotnine, Jinja2; never imported by a run):
+                         verdict.py the answer against --slo, querypages.py the per-query pages, replay.py
+                         run folders replayed through the real session for report tests and the render bench
     nanocheck/           `make nano-check`: the Nano's CUDA build and its CPU, proven on an x86 host
     engine/              the llama.cpp `main` adapter: argv, spawn on a pty, parsed logs, token bytes, metrics
     sampling/            samplers that read the machine while a query runs (process: RSS, CPU; GPU and board:
-                         jtop, tegrastats, sysfs, nvml; select.py picks one, derive.py makes per-query figures)
+                         jtop, tegrastats, sysfs, nvml; registry.py names them, select.py picks one,
+                         derive.py makes per-query figures, idle.py measures the idle board's power)
     board.py             the board's state at run start and finish (power mode, clocks, caps), with warnings
     store.py             the run folder (manifest, queries.jsonl, samples.jsonl, raw/) and its reader
-    stats.py, summary.py statistics and the end-of-run summary (templates/summary.html)
+    stats.py, summary.py the one statistics engine, and the end-of-run summary (templates/summary.html)
     bootstrap/           the steps that fetch, patch and build llama.cpp and get a model; the ledger
     workloads/           workload files: schema, the study's builder, its datasets, token counts
     doctor.py            what is installed and what is missing
