@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fakemain import FakeMain, write_vocab_model
 from test_run_cli import wait_for
+from waiting import HANG_S
 
 
 class Board:
@@ -46,7 +47,7 @@ exit 0
 
     def run(self, *extra: str, run: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "orchestrator", *self.args(*extra, run=run)], env=self.env,
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=HANG_S)
 
     def start_hanging(self) -> subprocess.Popen:
         self.hang.touch()
@@ -236,7 +237,7 @@ def test_an_experiment_batch_finishes_its_own_plan_run_with_the_plan_recorded(bo
     args = ["batch", "--name", "nightly", "--", "experiment", "--plan", str(plan), "--binary", str(board.main),
             "--model", str(board.model), "--workload", str(board.workload)]
     res = subprocess.run([sys.executable, "-m", "orchestrator", *args], env=board.env, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=HANG_S)
     assert res.returncode == 3, res.stderr  # the scripted main writes no YAML: every query fails
     (run,) = board.runs()
     m = json.loads((run / "manifest.json").read_text())

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waiting import HANG_S
 
 from orchestrator.packaged import default_workload
 from orchestrator.store import RunReader, record_key
@@ -155,7 +156,7 @@ def test_the_sweep_timelines_are_drawn_from_the_categories_part(study):
 def test_ngl_sweep_plan_only_on_the_cpu_build_says_why_not(study):
     res = subprocess.run(eb_cmd("ngl-sweep", "--plan-only", "--binary", str(study["llama"] / "main"), "--model",
                                 str(study["model"]), "--workload", str(study["workload"])),
-                         env=study["env"], capture_output=True, text=True, timeout=120)
+                         env=study["env"], capture_output=True, text=True, timeout=HANG_S)
     assert res.returncode == 1
     assert "\"would_run\": false" in res.stdout and "every step would measure the same CPU run" in res.stdout
     assert "fix:" in res.stderr and "LLAMA_CUBLAS=1" in res.stderr
@@ -170,7 +171,7 @@ def test_queries_without_estimates_are_counted_with_the_real_tokenizer(tmp_path,
     res = subprocess.run(eb_cmd("output-sweep", "--plan-only", "--binary", str(llama_bin_dir / "main"), "--model",
                                 str(tiny_model), "--workload", str(stripped)),
                          env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), capture_output=True, text=True,
-                         timeout=300)
+                         timeout=HANG_S)
     assert res.returncode == 0, res.stderr
     (q,) = json.loads(res.stdout)["queries"]
     assert q["prompt_tokens_from"] == "tokenizer"

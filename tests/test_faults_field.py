@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from waiting import HANG_S
 
 FORK_THEN_HANGUP = textwrap.dedent("""
     import os, signal, time
@@ -379,7 +380,7 @@ def test_a_non_ascii_prompt_runs_under_the_c_locale(tmp_path, llama_bin_dir, tin
     out = tmp_path / "out"
     res = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--binary", str(llama_bin_dir / "main"),
                           "--model", str(tiny_model), "--workload", str(wl), "--out", str(out), "--threads", "1"],
-                         env=env, capture_output=True, timeout=300)
+                         env=env, capture_output=True, timeout=HANG_S)
     err = res.stderr.decode("utf-8", "replace")
     assert res.returncode == 0, res.stdout.decode("utf-8", "replace") + err
     assert "Traceback" not in err

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fakes.sysfs_tree import NanoSysfs, TraceWriter
+from waiting import HANG_S
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, *extra) -> tuple[sub
     res = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--binary", str(llama_bin_dir / "main"),
                           "--model", str(tiny_model), "--workload", str(workload(tmp_path)), "--out", str(out),
                           # one thread: main's spinning threads crawl when a sampler takes one of 2 cores
-                          "--threads", "1", *extra], env=env, capture_output=True, text=True, timeout=300)
+                          "--threads", "1", *extra], env=env, capture_output=True, text=True, timeout=HANG_S)
     assert res.returncode == 0, res.stdout + res.stderr
     runs = [p for p in out.iterdir() if p.is_dir()]
     assert len(runs) == 1

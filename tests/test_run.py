@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waiting import HANG_S
 
 from orchestrator.packaged import default_workload
 
@@ -18,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT = default_workload()
 
 
-def eb(root, *args, timeout=300):
+def eb(root, *args, timeout=HANG_S):
     env = dict(os.environ, EDGEBENCH_ROOT=str(root))
     return subprocess.run([sys.executable, "-m", "orchestrator", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
@@ -275,13 +276,14 @@ def test_relative_paths_are_recorded_absolute_so_resume_works_from_anywhere(tmp_
     env = dict(os.environ, EDGEBENCH_ROOT=str(tmp_path))
     res = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--binary", str(llama_bin_dir / "main"),
                           "--model", "m.gguf", "--workload", "w.jsonl", "--out", "out", "--limit", "1",
-                          "--category", "simple"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+                          "--category", "simple"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=HANG_S)
     assert res.returncode == 0, res.stderr
     run = only_run(tmp_path / "out")
     config = json.loads((run / "manifest.json").read_text())["config"]
     assert config["model"] == str(tmp_path / "m.gguf") and config["workload"] == str(tmp_path / "w.jsonl")
     again = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--resume", str(run)], cwd="/",
-                           env=env, capture_output=True, text=True, timeout=120)
+                           env=env, capture_output=True, text=True, timeout=HANG_S)
     assert again.returncode == 0, again.stderr
     assert "1 of 1 measurements already recorded" in again.stdout
 
@@ -298,7 +300,7 @@ def test_the_measuring_process_never_imports_the_report_stack(tmp_path, llama_bi
                      if m in sys.modules))
     """)
     res = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)),
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=HANG_S)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().splitlines()[-1] == "[]"
 
@@ -310,13 +312,13 @@ def test_a_model_larger_than_available_memory_is_refused_before_any_query(tmp_pa
     env = dict(os.environ, EDGEBENCH_ROOT=str(tmp_path), EDGEBENCH_SYSROOT=str(tmp_path / "sysroot"))
     args = [sys.executable, "-m", "orchestrator", *run_args(llama_bin_dir, tiny_model, tmp_path / "out",
                                                              "--workload", str(DEFAULT), "--limit", "1")]
-    res = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(args, env=env, capture_output=True, text=True, timeout=HANG_S)
     assert res.returncode == 1
     assert "does not fit in the 10 MB of memory available here" in res.stderr
     assert "fix: --model a smaller quantisation" in res.stderr
     assert not (tmp_path / "out").exists()
     forced = subprocess.run([*args, "--no-memory-check", "--category", "simple"], env=env, capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=HANG_S)
     assert forced.returncode == 0, forced.stderr
 
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import time
 
+# How long a subprocess of a test may take before the test calls it hung. Not a speed target: real
+# llama.cpp queries on a loaded 2-core machine have taken over a minute each.
+HANG_S = 1800
+
 
 def wait_for(pred, timeout: float = 120.0, step: float = 0.01) -> bool:
     end = time.monotonic() + timeout
