@@ -9,7 +9,8 @@ from orchestrator import fields as F
 from orchestrator import fsutil, stats
 
 
-def _ms(x):
+def ms(x) -> str:
+    """Seconds in milliseconds, one decimal: how every printer of the summary shows a time."""
     return "-" if x is None else f"{x * 1000:.1f}"
 
 
@@ -45,9 +46,9 @@ def terminal_table(rows: list[dict]) -> str:
     for r in rows:
         tok = r[F.DECODE_TOK_S].get("mean")
         lines.append(
-            f"{r[F.CATEGORY]:<15}{r['n']:>4}{r['failures']:>5}{_ms(r['ttft'].get('p50')):>10}"
-            f"{_ms(r['ttft'].get('p90')):>8}  {ci_text(r['ttft']):<26}{_ms(r['tbt'].get('p50')):>9}"
-            f"{_ms(r['tbt'].get('p90')):>8}{'-' if tok is None else f'{tok:.1f}':>7}{_mb(r[F.PEAK_RSS_BYTES]):>10}"
+            f"{r[F.CATEGORY]:<15}{r['n']:>4}{r['failures']:>5}{ms(r['ttft'].get('p50')):>10}"
+            f"{ms(r['ttft'].get('p90')):>8}  {ci_text(r['ttft']):<26}{ms(r['tbt'].get('p50')):>9}"
+            f"{ms(r['tbt'].get('p90')):>8}{'-' if tok is None else f'{tok:.1f}':>7}{_mb(r[F.PEAK_RSS_BYTES]):>10}"
             f"{r['repetitions']:>6}{_pct(r['total_cv']):>8}"
         )
     return "\n".join(lines)
@@ -59,7 +60,7 @@ def write_html(store, rows: list[dict], records: list[dict]) -> Path:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("orchestrator", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
-    env.filters["ms"] = _ms
+    env.filters["ms"] = ms
     env.filters["mb"] = _mb
     env.filters["pct"] = _pct
     html = env.get_template("summary.html").render(

@@ -15,7 +15,7 @@ from orchestrator import fields as F
 from orchestrator.experiments import index
 from orchestrator.fsutil import atomic_write
 from orchestrator.report import analysis, export, figures, load, querypages, verdict
-from orchestrator.summary import ci_text
+from orchestrator.summary import ci_text, ms
 from orchestrator.workloads.schema import CATEGORIES
 
 REPORT = "report.html"
@@ -29,10 +29,6 @@ def env() -> jinja2.Environment:
     e.globals["ci_ms"] = ci_text
     return e
 
-
-def ms(x) -> str:
-    """Seconds shown in milliseconds, as the terminal summary and `report --format md` show them."""
-    return "-" if x is None else f"{x * 1000:.1f}"
 
 
 def num(x, digits: int = 1) -> str:

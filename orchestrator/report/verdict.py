@@ -15,6 +15,7 @@ import re
 
 from orchestrator import fields as F
 from orchestrator.errors import UserError
+from orchestrator.summary import ci_text, ms
 
 DEFAULT_SLO = {"ttft_s": 2.0, "tbt_s": 0.2}
 _UNITS = {"s": 1.0, "ms": 1e-3}
@@ -81,7 +82,7 @@ def _sentence(r: dict, verdict: str, slo: dict) -> str:
         return f"{cat}: no successful query to judge ({r['failures']} of {r['n']} failed)."
     head = "meets the budget" if verdict == "pass" else "misses the budget"
     parts = [f"{cat} {head}: 90% of {ttft['n']} queries had their first token within {_dur(ttft['p90'])} "
-             f"(budget {_dur(slo['ttft_s'])}; median {_dur(ttft['p50'])}, mean {_ms_ci(ttft)} ms"
+             f"(budget {_dur(slo['ttft_s'])}; median {_dur(ttft['p50'])}, mean {ci_text(ttft)} ms"
              f"{'' if ttft.get('ci_lo') is None else ' with its 95% interval'})"]
     if tbt["n"]:
         parts.append(f"90% of token gaps within {_dur(tbt['p90'])} (budget {_dur(slo['tbt_s'])})")
@@ -105,17 +106,9 @@ def markdown(verdicts: list[dict], slo: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for v in verdicts:
         t, g, k = v["ttft"], v["tbt"], v["decode_tok_s"]
-        lines.append(f"| {v['category']} | {v['verdict']} | {v['n']} | {v['failures']} | {_ms(t['p50'])} "
-                     f"| {_ms(t['p90'])} | {_ms_ci(t)} | {_ms(g['p90'])} "
+        lines.append(f"| {v['category']} | {v['verdict']} | {v['n']} | {v['failures']} | {ms(t['p50'])} "
+                     f"| {ms(t['p90'])} | {ci_text(t)} | {ms(g['p90'])} "
                      f"| {'-' if k['mean'] is None else format(k['mean'], '.1f')} |")
     return "\n".join(lines) + "\n"
 
 
-def _ms(x: float | None) -> str:
-    return "-" if x is None else f"{x * 1000:.1f}"
-
-
-def _ms_ci(d: dict) -> str:
-    from orchestrator.summary import ci_text
-
-    return ci_text(d)
