@@ -5,28 +5,36 @@ Every writer here uses a plain open (not mkstemp), so files get the user's umask
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Temp file in the same folder, fsync, rename, fsync the folder: a reader sees the old
     file or the new one, and after a power cut the new one is there."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"atomic_write takes bytes, not {type(data).__name__}")
+    with replacing(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """atomic_write for a writer that wants a file name (polars' write_csv, write_parquet): the
+    block writes the yielded temp path in full, which then replaces `path` (fsync'd, renamed, folder
+    fsync'd); when the block raises, the temp file goes and `path` is untouched."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        yield tmp
+        replace_file(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
 
 
 def replace_file(part: Path, dest: Path) -> None:

@@ -5,7 +5,7 @@ import tarfile
 
 import pytest
 
-from orchestrator.fsutil import atomic_write, extract_tar, read_tar_member, replace_file
+from orchestrator.fsutil import atomic_write, extract_tar, read_tar_member, replace_file, replacing
 
 
 def _tar(path, entries):
@@ -42,6 +42,20 @@ def test_a_failed_atomic_write_keeps_the_old_file(tmp_path):
         atomic_write(target, "not bytes")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+
+
+def test_a_writer_that_wants_a_path_replaces_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "queries.csv"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError, match="disk full"), replacing(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old\n"
+    with replacing(target) as tmp:
+        tmp.write_text("new\n")
+        assert target.read_text() == "old\n"  # readers see the old file until the new one is whole
+    assert target.read_text() == "new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["queries.csv"]
 
 
 def test_replace_file_moves_a_finished_part_into_place(tmp_path):

@@ -9,8 +9,9 @@ from pathlib import Path
 from orchestrator import fields as F
 from orchestrator.errors import UserError
 from orchestrator.experiments import index
+from orchestrator.fsutil import atomic_write
 from orchestrator.report import analysis, load
-from orchestrator.report.render import env, write_atomic
+from orchestrator.report.render import env
 
 # (label, how to read it from a manifest)
 IDENTITY = [
@@ -59,5 +60,5 @@ def compare(a: Path, b: Path, force: bool = False, out: Path | None = None) -> t
     html = env().get_template("compare.html").render(a=sa, b=sb, rows=rows, forced=diff,
                                                      facts_a=dict(analysis.facts(sa.manifest)),
                                                      facts_b=dict(analysis.facts(sb.manifest)))
-    write_atomic(out, html)
+    atomic_write(out, html.encode("utf-8"))
     return out, diff

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from orchestrator import fields as F
-from orchestrator.fsutil import replace_file
+from orchestrator.fsutil import replacing
 
 # The columns, their types and meanings are declared in orchestrator/fields.py. Units are in the
 # names; a column absent from a run is written empty.
@@ -44,10 +44,9 @@ def write(src, out_dir: Path) -> list[Path]:
     df = per_query(src)
     paths = [Path(out_dir) / "queries.csv", Path(out_dir) / "queries.parquet"]
     for path in paths:
-        tmp = path.with_name(f".{path.name}.partial")
-        if path.suffix == ".csv":
-            df.write_csv(tmp)
-        else:
-            df.write_parquet(tmp)
-        replace_file(tmp, path)
+        with replacing(path) as tmp:
+            if path.suffix == ".csv":
+                df.write_csv(tmp)
+            else:
+                df.write_parquet(tmp)
     return paths

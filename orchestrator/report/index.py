@@ -8,8 +8,9 @@ from pathlib import Path
 from orchestrator import fields as F
 from orchestrator import stats
 from orchestrator.errors import UserError
+from orchestrator.fsutil import atomic_write
 from orchestrator.report import load
-from orchestrator.report.render import REPORT, env, write_atomic
+from orchestrator.report.render import REPORT, env
 
 INDEX = "index.html"
 
@@ -60,5 +61,5 @@ def build(reports: Path) -> tuple[Path, list[str]]:
                             f"({type(e).__name__}: {e})")
     rows.sort(key=lambda r: (r["date"] or "", r["name"]), reverse=True)
     out = Path(reports) / INDEX
-    write_atomic(out, env().get_template("index.html").render(rows=rows, problems=problems))
+    atomic_write(out, env().get_template("index.html").render(rows=rows, problems=problems).encode("utf-8"))
     return out, problems

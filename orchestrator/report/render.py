@@ -94,10 +94,6 @@ def context(src: load.Source, bandwidth_gbs: float | None = None, slo: dict | No
     }
 
 
-def write_atomic(path: Path, text: str) -> None:
-    atomic_write(path, text.encode("utf-8"))
-
-
 def render(path: Path, bandwidth_gbs: float | None = None, slo: dict | None = None) -> Path:
     """report.html, summary.json (+ queries-N.html, queries.csv, queries.parquet) in the run or experiment folder."""
     src = load.load(path)
@@ -105,7 +101,7 @@ def render(path: Path, bandwidth_gbs: float | None = None, slo: dict | None = No
     querypages.write(src, env(), ctx["title"], src.dir)  # first: the report's links never dangle
     html = env().get_template("report.html").render(**ctx)
     out = src.dir / REPORT
-    write_atomic(out, html)
+    atomic_write(out, html.encode("utf-8"))
     write_summary(src, ctx)
     export.write(src, src.dir)
     return out
