@@ -259,9 +259,8 @@ def facts(manifest: dict, measured_clocks: str | None = None) -> list[tuple[str,
                    f"{show(p.get('cpu_count'))} cores, {mem / 1e9:.1f} GB RAM)" if mem else show(device)),
         ("profile", show(p.get("profile"))),
         ("L4T / CUDA", f"{show(p.get('l4t_release'))} / {show(p.get('cuda_version'))}"),
-        ("power mode", show(board_setting(manifest, "nvpmodel") or p.get("power_mode"))),
-        ("clocks (jetson_clocks)", show(board_setting(manifest, "jetson_clocks") if board_setting(
-            manifest, "jetson_clocks") is not None else p.get("jetson_clocks"))),
+        ("power mode", show(board_setting(manifest, "nvpmodel"))),
+        ("clocks (jetson_clocks)", show(board_setting(manifest, "jetson_clocks"))),
         ("clocks measured", show(measured_clocks)),
         ("binary", f"{show(b.get('path'))} (llama.cpp {show(b.get('commit'))}, patch {show(b.get('patch_state'))}, "
                    f"sha256 {str(b.get('sha256') or '')[:12]})"),

@@ -33,7 +33,7 @@ def headline(src: load.Source) -> dict:
         "name": src.dir.name, "kind": src.kind, "date": (src.experiment or {}).get("created_at") or m.get("created_at"),
         "device": p.get("jetson_model") or p.get("cpu_model") or "not recorded",
         "hostname": p.get("hostname"),
-        "power_mode": load.board_setting(m, "nvpmodel") or p.get("power_mode") or "not recorded",
+        "power_mode": load.board_setting(m, "nvpmodel") or "not recorded",
         "model": f"{name} {model.get('file_type_name') or ''}".strip(), "synthetic": bool(model.get("synthetic")),
         "ttft_p50_s": stats.percentile([r[F.TTFT_S] for r in ok if r.get(F.TTFT_S) is not None], 50),
         "tbt_p50_s": stats.percentile([x for r in ok for x in r.get(F.TBT_S) or []], 50),
