@@ -48,7 +48,8 @@ def _read_holder(path: Path) -> dict:
         return {}
 
 
-def _alive(pid) -> bool:
+def pid_alive(pid) -> bool:
+    """Whether a process with this PID runs (one of another user's counts); False for None or junk."""
     try:
         os.kill(int(pid), 0)
     except (ProcessLookupError, ValueError, TypeError):
@@ -56,6 +57,13 @@ def _alive(pid) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def live_holder() -> dict:
+    """The holder file of the machine's lock ({pid, command, run_dir, since}) when the process it
+    names still runs, else {}: what `runs` asks before it calls a run folder active."""
+    holder = _read_holder(lock_path())
+    return holder if pid_alive(holder.get("pid")) else {}
 
 
 def _lock_owner(path: Path) -> int | None:
@@ -84,7 +92,7 @@ def _command_of(pid: int) -> str | None:
 def _describe_holder(path: Path) -> str:
     h = _read_holder(path)
     owner = _lock_owner(path)
-    if h.get("pid") is not None and (owner is None or h.get("pid") == owner) and _alive(h.get("pid")):
+    if h.get("pid") is not None and (owner is None or h.get("pid") == owner) and pid_alive(h.get("pid")):
         where = f", run folder {h['run_dir']}" if h.get("run_dir") else ""
         return f"PID {h['pid']} ({h.get('command') or 'command not recorded'}){where}"
     if owner is not None:
@@ -139,7 +147,7 @@ def measuring(command: list[str] | None = None, log=None) -> Iterator[MeasureLoc
     held = MeasureLock(path, command if command is not None else sys.argv)
     try:
         left = _read_holder(path)
-        if left and left.get("pid") != os.getpid() and not _alive(left.get("pid")):
+        if left and left.get("pid") != os.getpid() and not pid_alive(left.get("pid")):
             held.took_over = left
             if log:
                 log(f"note: took over the measurement lock left by PID {left.get('pid')} "

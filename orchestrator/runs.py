@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import UserError
+from orchestrator.measurelock import live_holder, pid_alive
+from orchestrator.store import MANIFEST
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,6 @@ def folder_size(path: Path) -> int:
     return total
 
 
-def _pid_alive(pid) -> bool:
-    from orchestrator.measurelock import _alive
-
-    return pid is not None and _alive(pid)
-
-
 def _store_locked(path: Path) -> bool:
     import filelock
 
@@ -82,18 +78,11 @@ def _store_locked(path: Path) -> bool:
     return False
 
 
-def _lock_holder() -> dict:
-    from orchestrator.measurelock import _read_holder, lock_path
-
-    holder = _read_holder(lock_path())
-    return holder if _pid_alive(holder.get("pid")) else {}
-
-
 def is_active(path: Path, manifest: dict, holder: dict | None = None) -> bool:
-    holder = _lock_holder() if holder is None else holder
+    holder = live_holder() if holder is None else holder
     if holder.get("run_dir") and Path(holder["run_dir"]).resolve() == path.resolve():
         return True
-    if manifest.get("status") == "running" and _pid_alive((manifest.get("harness") or {}).get("pid")):
+    if manifest.get("status") == "running" and pid_alive((manifest.get("harness") or {}).get("pid")):
         return True
     return _store_locked(path)
 
@@ -103,7 +92,7 @@ def read_run(path: Path, holder: dict | None = None, unreadable: list[str] | Non
     reason for the latter goes to `unreadable`."""
     from orchestrator.store import RunReader
 
-    if not (path / "manifest.json").is_file():
+    if not (path / MANIFEST).is_file():
         return None
     try:
         reader = RunReader(path)
@@ -129,7 +118,7 @@ def list_runs(reports: Path, unreadable: list[str] | None = None) -> list[RunInf
     and the reason goes to `unreadable`."""
     if not reports.is_dir():
         return []
-    holder = _lock_holder()
+    holder = live_holder()
     out = [read_run(p, holder, unreadable) for p in sorted(reports.iterdir()) if p.is_dir()]
     return sorted((r for r in out if r), key=lambda r: (r.created_at, r.path.name))
 
@@ -179,7 +168,7 @@ def batch_runs(reports: Path, name: str, args: list[str]) -> list[Path]:
     out = []
     for p in sorted(reports.iterdir()):
         try:
-            m = json.loads((p / "manifest.json").read_text(encoding="utf-8"))
+            m = json.loads((p / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if isinstance(m, dict) and m.get("batch") == {"name": name, "args": list(args)}:
