@@ -118,8 +118,8 @@ def watch_lines(sampler, n: int) -> list[dict]:
     child = sleeper(600)
     try:
         sampler.start(child.pid, time.perf_counter_ns())
-        start = sampler.n_lines
-        assert wait_for(lambda: sampler.n_lines - start >= n)
+        start = sampler.arrivals.n
+        assert wait_for(lambda: sampler.arrivals.n - start >= n)
         return sampler.stop()
     finally:
         child.kill()
@@ -142,7 +142,7 @@ def test_tegrastats_stamps_lines_of_each_query_only(fake_tegrastats, monkeypatch
     opened = time.perf_counter()
     sampler.open()
     try:
-        assert wait_for(lambda: sampler.n_lines >= 3)  # lines between queries are no samples
+        assert wait_for(lambda: sampler.arrivals.n >= 3)  # lines between queries are no samples
         began = time.perf_counter()
         first = watch_lines(sampler, 4)  # the file's 3 lines, each seen at least once
         first_span = time.perf_counter() - began
@@ -209,7 +209,7 @@ def test_jtop_reads_each_service_update_with_units_converted(fake_modules, monke
         sampler.close()
     lifetime = time.perf_counter() - opened
     assert thread_errors == []
-    assert samples and len(samples) <= sampler.n_updates
+    assert samples and len(samples) <= sampler.arrivals.n
     assert {s["gpu_load_pct"] for s in samples} == {0.0, 60.0, 99.0}
     busy = next(s for s in samples if s["gpu_load_pct"] == 99.0)
     assert busy["gpu_freq_mhz"] == busy["gpu_freq_max_mhz"] == 921.6  # kHz -> MHz
@@ -219,8 +219,8 @@ def test_jtop_reads_each_service_update_with_units_converted(fake_modules, monke
     assert busy["power_total_mw"] == busy["power_pom_5v_in_mw"] == 6000 and busy["power_pom_5v_gpu_mw"] == 2600
     assert busy["temp_gpu_c"] == 49.5 and busy["emc_freq_mhz"] == 1600
     info = sampler.info()
-    assert info["service_interval_s"] == 0.05 and info["warnings"] == []
-    assert 0 < info["achieved_interval_s"] * (sampler.n_updates - 1) <= lifetime
+    assert info["service_interval_s"] == 0.05 and info["warnings"] == [] and info["n_samples"] == len(samples)
+    assert 0 < info["achieved_interval_s"] * (sampler.arrivals.n - 1) <= lifetime
     assert info["nvpmodel"] == {"name": "MAXN", "id": 0} and info["jetson_clocks"] is False
     assert info["jetson_stats"] == "4.3.2"
 

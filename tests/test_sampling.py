@@ -12,7 +12,7 @@ from itertools import pairwise
 import pytest
 from waiting import wait_for
 
-from orchestrator.sampling import NullSampler, ProcessSampler, Sampler, summarise_intervals
+from orchestrator.sampling import ProcessSampler, Sampler
 
 # Touches 60 MiB (bytes * n writes every page, unlike a calloc'd bytearray), then keeps one
 # core busy for a second.
@@ -83,15 +83,16 @@ def test_process_sampler_holds_10_ms_on_absolute_deadlines(busy_run):
     sampler, samples, _, _ = busy_run
     ts = [s["t_s"] for s in samples]
     assert all(b > a for a, b in pairwise(ts))
-    iv = summarise_intervals(samples)
-    print(f"\n10 ms sampler: {iv}, missed_ticks={sampler.missed_ticks}")
-    assert iv["n"] == len(samples) - 1 >= 1
+    dts = [s["dt_s"] for s in samples if s["dt_s"] is not None]
+    info = sampler.info()
+    print(f"\n10 ms sampler: achieved {info['achieved_interval_s']} s, missed_ticks={sampler.missed_ticks}")
+    assert len(dts) == len(samples) - 1 >= 1
     # Every tick of the 10 ms grid is a sample or a missed tick, and a sample never comes before its
     # tick: the grid cannot run ahead of the clock (no burst), whatever the load. How often a busy
     # machine makes it miss is `make bench`'s figure, not a test's.
     assert (len(samples) - 1 + sampler.missed_ticks) * 0.01 <= ts[-1] - ts[0] + 0.01
-    assert iv["mean_dt_s"] >= 0.01 * (1 - 1 / iv["n"])
-    info = sampler.info()
+    assert info["achieved_interval_s"] == pytest.approx(sum(dts) / len(dts), abs=1e-6)
+    assert info["achieved_interval_s"] >= 0.01 * (1 - 1 / len(dts))
     assert info["name"] == "process" and info["interval_s"] == 0.01
     assert info["n_samples"] == len(samples)
 
@@ -181,9 +182,8 @@ def test_process_sampler_is_reused_per_query_but_never_watches_two_at_once():
         ProcessSampler(interval_s=0)
 
 
-def test_null_sampler_and_base_record_nothing():
-    for sampler in (NullSampler(), Sampler()):
-        sampler.start(1, time.perf_counter_ns())
-        assert sampler.stop() == [] and sampler.stop() == []
-        assert sampler.info() == {"name": "null", "kind": "process"}
-    assert summarise_intervals([]) == {"n": 0, "mean_dt_s": None, "min_dt_s": None, "max_dt_s": None}
+def test_the_base_sampler_records_nothing():
+    sampler = Sampler()
+    sampler.start(1, time.perf_counter_ns())
+    assert sampler.stop() == [] and sampler.stop() == []
+    assert sampler.info() == {"name": "null", "kind": "process"}

@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
 from orchestrator.workloads.schema import CATEGORIES
 
@@ -28,7 +29,7 @@ class Plan:
     count: int | None = None  # spread: how many queries
     max_tokens: tuple[int, ...] = ()  # () keeps each query's own limit
     n_gpu_layers: dict | None = None  # {"from": 0, "to": "all" | int, "step": int}
-    interval_s: float = 0.5
+    interval_s: float = RunConfig.interval_s
     warmup: int = 0
     repeat: int = 1
     discard_first: int = 0  # readings of each sampler dropped from each measured query
@@ -146,7 +147,7 @@ def from_dict(data, where: str) -> Plan:
             raise bad("n_gpu_layers.to", "must be 'all' or an integer >= from")
         if not (_int(ngl["step"]) and ngl["step"] >= 1):
             raise bad("n_gpu_layers.step", "must be an integer >= 1")
-    interval = data.get("interval_s", 0.5)
+    interval = data.get("interval_s", RunConfig.interval_s)
     if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0.001:
         raise bad("interval_s", "must be a number of seconds >= 0.001")
     ints = {}

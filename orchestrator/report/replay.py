@@ -29,6 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from orchestrator import fields as F
+from orchestrator.config import RunConfig
 from orchestrator.engine.child import ChildResult
 from orchestrator.sampling.base import Sampler
 from orchestrator.workloads.schema import CATEGORIES
@@ -396,8 +397,6 @@ def _inputs(rows: list[dict]):
 
 
 def _config(model: Path, workload: Path, binary: Path, out_dir: Path, interval_s: float):
-    from orchestrator.config import RunConfig
-
     return RunConfig(binary=binary, model=model, workload=workload, out_dir=out_dir, threads=NANO_CORES,
                      interval_s=interval_s, idle_window_s=IDLE_WINDOW_S)
 
@@ -410,8 +409,8 @@ GENERATED = {"generated": True, "replay": "orchestrator/report/replay.py: a repl
 
 # -- folders ------------------------------------------------------------------------------------
 def make_run(run_dir: Path, *, per_category: int = 3, categories=CATEGORIES, gpu: str = "jtop",
-             interval_s: float = 0.5, granular_s: float | None = 0.01, warmup: int = 0, repeat: int = 1,
-             max_tokens: tuple[int, ...] = (), nasty: bool = True, seed: int = 0) -> Path:
+             interval_s: float = RunConfig.interval_s, granular_s: float | None = 0.01, warmup: int = 0,
+             repeat: int = 1, max_tokens: tuple[int, ...] = (), nasty: bool = True, seed: int = 0) -> Path:
     """A finished run through the real Session: `per_category` queries per category, `warmup` and
     `repeat` per item, each at every `max_tokens` (a variant) when given; readings every `interval_s`,
     and the first query of each category sampled every `granular_s` (a variant of its own)."""
@@ -447,10 +446,10 @@ def make_experiment_all(exp_dir: Path, *, per_category: int = 6, gpu: str = "jto
     rows = workload_rows(per_category, CATEGORIES, True, seed)
     board = Board()
     with _inputs(rows) as (model, workload, binary):
-        base = _config(model, workload, binary, Path(exp_dir).parent, 0.5)
+        base = _config(model, workload, binary, Path(exp_dir).parent, RunConfig.interval_s)
         exp_dir, _ = xrun.create_all(base, repeat=repeat, exp_dir=Path(exp_dir))
         xrun.run_all(exp_dir, run_session=lambda s, part: s.run(), executor=ReplayMain(board, seed),
-                     samplers=samplers(board, gpu, 0.5), log=lambda *a: None)
+                     samplers=samplers(board, gpu, base.interval_s), log=lambda *a: None)
     data = index.read(exp_dir)
     index.write(exp_dir, {**data, **GENERATED})
     for part in data["parts"]:

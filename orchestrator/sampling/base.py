@@ -31,8 +31,8 @@ from __future__ import annotations
 
 
 class Sampler:
-    """A base class rather than a Protocol so that fakes in tests (and the null sampler) only
-    override what they need. The defaults record nothing."""
+    """A base class rather than a Protocol so that fakes in tests only override what they
+    need. The defaults record nothing."""
 
     name: str = "null"
     # "process" watches the child; "gpu" watches the GPU and the board.
@@ -61,5 +61,75 @@ class Sampler:
         return {"name": self.name, "kind": self.kind}
 
 
-class NullSampler(Sampler):
-    """Records nothing: for runs that want timings without any sampling thread in the way."""
+def check_interval(interval_s: float) -> float:
+    if not interval_s > 0:
+        raise ValueError(f"interval_s must be positive, got {interval_s!r}")
+    return float(interval_s)
+
+
+class Arrivals:
+    """Readings as they arrive: how many, and the interval actually achieved between consecutive
+    ones (the mean gap), so scheduling jitter or a source's own pace shows in the manifest."""
+
+    def __init__(self):
+        self.n = 0
+        self._last_ns: int | None = None
+        self._gaps_ns = 0
+        self._gaps = 0
+
+    def note(self, now_ns: int) -> None:
+        if self._last_ns is not None:
+            self._gaps_ns += now_ns - self._last_ns
+            self._gaps += 1
+        self._last_ns = now_ns
+        self.n += 1
+
+    def restart(self) -> None:
+        """The next reading follows no sampling interval (a polling sampler's first of a query:
+        the time since the last query's final reading is no interval it achieved)."""
+        self._last_ns = None
+
+    def interval_s(self) -> float | None:
+        return round(self._gaps_ns / self._gaps / 1e9, 6) if self._gaps else None
+
+
+class RunSampler(Sampler):
+    """What every real sampler keeps over the whole run (opened once, many queries) for the
+    manifest's info(): its interval, the readings' arrivals, the readings kept for queries, its own
+    CPU time and its warnings. Polling samplers (polling.py) and pushed ones (pushed.py) build on it."""
+
+    kind = "gpu"
+    # True: only open() tells whether it can run here (select.py opens it to probe, and keeps it open).
+    opens_to_probe = False
+
+    def __init__(self, interval_s: float):
+        self.interval_s = check_interval(interval_s)
+        self.arrivals = Arrivals()
+        self.n_samples = 0
+        self.cpu_time_s = 0.0
+        self.warnings: list[str] = []
+        self.selection: dict | None = None  # set by select.py: why this sampler runs
+
+    def available(self) -> str | None:
+        """None when this machine offers what the sampler reads, else why not (selection's reason)."""
+        return None
+
+    def warn(self, message: str, limit: int | None = None) -> None:
+        """Each message once; at most `limit` warnings when given (one per skipped reading adds up)."""
+        if message not in self.warnings and (limit is None or len(self.warnings) < limit):
+            self.warnings.append(message)
+
+    def achieved_interval_s(self) -> float | None:
+        return self.arrivals.interval_s()
+
+    def info(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "interval_s": self.interval_s,
+            "achieved_interval_s": self.achieved_interval_s(),
+            "n_samples": self.n_samples,
+            "cpu_time_s": round(self.cpu_time_s, 6),
+            "warnings": list(self.warnings),
+            "selection": self.selection,
+        }

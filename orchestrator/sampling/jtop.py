@@ -15,14 +15,17 @@ rows `[pid, user, gpu, type, prio, state, cpu%, rss, gpu_mem (kB), name]` where 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 
 from orchestrator import fields as F
+from orchestrator.sysinfo import sysroot
 
 from .pushed import PushedSampler
 
 KB = 1024
+_MAX_WARNINGS = 5
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -95,15 +98,19 @@ def reading(jetson, pid: int, rss_unit: int = _PAGE) -> dict:
 class JtopSampler(PushedSampler):
     name = "jtop"
     pace = "the jtop service samples"
+    opens_to_probe = True  # the service's version is checked only when a client connects
 
-    def __init__(self, interval_s: float = 0.5):
+    def available(self) -> str | None:
+        sock = sysroot() / "run/jtop.sock"
+        if not sock.exists():
+            return f"no jtop service socket at {sock}"
+        if importlib.util.find_spec("jtop") is None:
+            return "jetson-stats is not installed in this environment"
+        return None
+
+    def __init__(self, interval_s: float):
         super().__init__(interval_s)
         self._jetson = None
-        self.cpu_time_s = 0.0
-        self.n_updates = 0
-        self.n_samples = 0
-        self._first_ns: int | None = None
-        self._last_ns: int | None = None
         self.version: str | None = None
         self.service_interval_s: float | None = None
         self.board: dict = {}
@@ -123,7 +130,7 @@ class JtopSampler(PushedSampler):
         self._jetson = client
         self.service_interval_s = float(client.interval)
         if abs(self.service_interval_s - self.interval_s) > 1e-6:
-            self.warnings.append(
+            self.warn(
                 f"the jtop service samples every {self.service_interval_s:g} s, not the {self.interval_s:g} s asked: "
                 "its first client set it (close other jtop clients, then: sudo systemctl restart jtop.service)")
         self.board = self._board_state(client)
@@ -148,44 +155,18 @@ class JtopSampler(PushedSampler):
         try:
             client.close()
         except Exception as exc:  # noqa: BLE001 - closing must not hide the run's own outcome
-            self.warnings.append(f"jtop close: {exc}")
+            self.warn(f"jtop close: {exc}")
 
     def _observe(self, jetson) -> None:
         now = time.perf_counter_ns()
         cpu0 = time.thread_time()
         try:
-            if self._first_ns is None:
-                self._first_ns = now
-            self._last_ns = now
-            self.n_updates += 1
-            with self._lock:
-                if self._t0_ns is None:
-                    return
-                sample = {"t_s": (now - self._t0_ns) / 1e9, **reading(jetson, self._pid, self._rss_unit)}
-                self._samples.append(sample)
-                self.n_samples += 1
+            self._arrived(now, lambda: reading(jetson, self._pid, self._rss_unit))
         except Exception as exc:  # noqa: BLE001 - an observer that raises kills jtop's thread
-            if len(self.warnings) < 5:
-                self.warnings.append(f"jtop reading skipped: {type(exc).__name__}: {exc}")
+            self.warn(f"jtop reading skipped: {type(exc).__name__}: {exc}", limit=_MAX_WARNINGS)
         finally:
             self.cpu_time_s += time.thread_time() - cpu0
 
-    def achieved_interval_s(self) -> float | None:
-        if self.n_updates < 2:
-            return None
-        return round((self._last_ns - self._first_ns) / (self.n_updates - 1) / 1e9, 6)
-
     def info(self) -> dict:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "interval_s": self.interval_s,
-            "service_interval_s": self.service_interval_s,
-            "achieved_interval_s": self.achieved_interval_s(),
-            "n_samples": self.n_samples,
-            "cpu_time_s": round(self.cpu_time_s, 6),
-            "jetson_stats": self.version,
-            **self.board,
-            "warnings": list(self.warnings),
-            "selection": getattr(self, "selection", None),
-        }
+        return {**super().info(), "service_interval_s": self.service_interval_s, "jetson_stats": self.version,
+                **self.board}

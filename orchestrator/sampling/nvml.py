@@ -29,7 +29,7 @@ def _device_index() -> int:
 class NvmlSampler(PollingSampler):
     name = "nvml"
 
-    def __init__(self, interval_s: float = 0.1):
+    def __init__(self, interval_s: float):
         super().__init__(interval_s)
         self._nvml = None
         self._handle = None

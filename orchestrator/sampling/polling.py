@@ -5,7 +5,7 @@ Ticks fall on `t0 + k * interval` so the rate does not drift by the cost of a ti
 missed while the thread was not scheduled are skipped and counted rather than sampled in a burst.
 Each reading carries `dt_s`, the interval actually achieved (None for the first), so scheduling
 jitter shows in the data. The object lives for the whole run (open/close once), so the CPU time,
-the achieved interval and the warnings add up over all queries for the manifest.
+the achieved interval and the warnings add up over all queries for the manifest (base.RunSampler).
 """
 
 from __future__ import annotations
@@ -15,27 +15,18 @@ import time
 
 from orchestrator import fields as F
 
-from .base import Sampler
+from .base import RunSampler, check_interval
 from .derive import derive
 
 
-class PollingSampler(Sampler):
-    kind = "gpu"
-
+class PollingSampler(RunSampler):
     def __init__(self, interval_s: float):
-        if not interval_s > 0:
-            raise ValueError(f"interval_s must be positive, got {interval_s!r}")
-        self.interval_s = float(interval_s)
+        super().__init__(interval_s)
         self._interval_ns = max(1, round(self.interval_s * 1e9))
         self._quit = threading.Event()
         self._thread: threading.Thread | None = None
         self._samples: list[dict] = []
-        self.warnings: list[str] = []
-        self.cpu_time_s = 0.0
         self.missed_ticks = 0
-        self.n_samples = 0
-        self._dt_sum_ns = 0
-        self._dt_n = 0
         self._lock = threading.Lock()
 
     # Subclasses: read one sample (without `t_s`) for the child `pid`; None ends this query's sampling.
@@ -44,14 +35,8 @@ class PollingSampler(Sampler):
 
     def set_interval(self, interval_s: float) -> None:
         """Between queries only: an experiment may sample one query faster than the rest."""
-        if not interval_s > 0:
-            raise ValueError(f"interval_s must be positive, got {interval_s!r}")
-        self.interval_s = float(interval_s)
+        self.interval_s = check_interval(interval_s)
         self._interval_ns = max(1, round(self.interval_s * 1e9))
-
-    def warn(self, message: str) -> None:
-        if message not in self.warnings:
-            self.warnings.append(message)
 
     def start(self, pid: int, t0_ns: int) -> None:
         self.stop()
@@ -74,21 +59,8 @@ class PollingSampler(Sampler):
     def aggregate(self, samples: list[dict], timeline: dict) -> dict:
         return derive(samples, timeline)
 
-    def achieved_interval_s(self) -> float | None:
-        return round(self._dt_sum_ns / self._dt_n / 1e9, 6) if self._dt_n else None
-
     def info(self) -> dict:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "interval_s": self.interval_s,
-            "achieved_interval_s": self.achieved_interval_s(),
-            "n_samples": self.n_samples,
-            "missed_ticks": self.missed_ticks,
-            "cpu_time_s": round(self.cpu_time_s, 6),
-            "warnings": list(self.warnings),
-            "selection": getattr(self, "selection", None),
-        }
+        return {**super().info(), "missed_ticks": self.missed_ticks}
 
     def _run(self, pid: int, t0_ns: int, quit_: threading.Event, samples: list[dict]) -> None:
         cpu0 = time.thread_time()
@@ -104,6 +76,7 @@ class PollingSampler(Sampler):
         interval = self._interval_ns
         prev_ns: int | None = None
         k = 0
+        self.arrivals.restart()
         while not quit_.is_set():
             now = time.perf_counter_ns()
             sample = self._read(pid)
@@ -113,13 +86,11 @@ class PollingSampler(Sampler):
                       **sample}
             samples.append(sample)
             self.n_samples += 1
+            self.arrivals.note(now)
             if prev_ns is None:
                 # The first sample is late by the spawn time; the grid starts after it,
                 # and that gap is not a missed tick.
                 k = (now - t0_ns) // interval
-            else:
-                self._dt_sum_ns += now - prev_ns
-                self._dt_n += 1
             prev_ns = now
             k += 1
             now = time.perf_counter_ns()

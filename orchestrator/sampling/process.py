@@ -40,7 +40,7 @@ class ProcessSampler(PollingSampler):
     name = "process"
     kind = "process"
 
-    def __init__(self, interval_s: float = 0.5):
+    def __init__(self, interval_s: float):
         super().__init__(interval_s)
         self._ncpu = psutil.cpu_count(logical=True) or 1
         self._proc: psutil.Process | None = None
@@ -91,10 +91,3 @@ class ProcessSampler(PollingSampler):
         return {F.PEAK_RSS_BYTES: max(kernel, sampled) or None, F.PEAK_RSS_SAMPLED_BYTES: sampled or None,
                 F.CPU_MEAN_PCT: sum(cpu) / len(cpu) if cpu else None}
 
-
-def summarise_intervals(samples: list[dict]) -> dict:
-    """How regular the achieved intervals were: count, mean, min and max of `dt_s`."""
-    dts = [s[F.DT_S] for s in samples if s.get(F.DT_S) is not None]
-    if not dts:
-        return {"n": 0, "mean_dt_s": None, "min_dt_s": None, "max_dt_s": None}
-    return {"n": len(dts), "mean_dt_s": sum(dts) / len(dts), "min_dt_s": min(dts), "max_dt_s": max(dts)}

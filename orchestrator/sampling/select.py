@@ -13,10 +13,7 @@ is kept, so the run's `open()` does not connect twice and the service keeps the 
 
 from __future__ import annotations
 
-import importlib.util
-
 from orchestrator.errors import UserError
-from orchestrator.sysinfo import sysroot
 
 from . import registry
 from .base import Sampler
@@ -28,7 +25,7 @@ FIX = "--gpu-sampler " + "|".join(GPU_SAMPLERS)
 class NoGpuSampler(Sampler):
     """Records nothing, and says why in the manifest."""
 
-    name = "none"
+    name = registry.NONE
     kind = "gpu"
 
     def __init__(self, reason: str, selection: dict | None = None):
@@ -40,19 +37,15 @@ class NoGpuSampler(Sampler):
 
 
 def _build(name: str, interval_s: float) -> Sampler:
-    """A sampler that can run here, or RuntimeError/ImportError saying why not. jtop is probed by a
-    real connection (the version check happens only then), kept open for the run."""
-    if name == "jtop":
-        sock = sysroot() / "run/jtop.sock"
-        if not sock.exists():
-            raise RuntimeError(f"no jtop service socket at {sock}")
-        if importlib.util.find_spec("jtop") is None:
-            raise RuntimeError("jetson-stats is not installed in this environment")
+    """A sampler that can run here, or RuntimeError/ImportError saying why not. A sampler whose
+    only real probe is a connection (jtop: the version check happens only then) is opened here,
+    and kept open for the run."""
     sampler = registry.sampler_class(name)(interval_s)
-    if name == "jtop":
+    why = sampler.available()
+    if why:
+        raise RuntimeError(why)
+    if sampler.opens_to_probe:
         sampler.open()
-    elif sampler.available():
-        raise RuntimeError(sampler.available())
     return sampler
 
 
@@ -60,7 +53,7 @@ def make_gpu_sampler(choice: str | None, interval_s: float) -> Sampler:
     """The sampler for `choice` (one of GPU_SAMPLERS), or None for the platform's best."""
     if choice is not None and choice not in GPU_SAMPLERS:
         raise UserError(f"unknown GPU sampler {choice!r}", fix=FIX)
-    if choice == "none":
+    if choice == registry.NONE:
         return NoGpuSampler("--gpu-sampler none was asked", {"none": "asked"})
     if choice is not None:
         try:

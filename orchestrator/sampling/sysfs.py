@@ -100,7 +100,7 @@ def parse_nvmap_clients(text: str, pid: int) -> tuple[int | None, int | None]:
 class SysfsSampler(PollingSampler):
     name = "sysfs"
 
-    def __init__(self, interval_s: float = 0.01, root: Path | None = None):
+    def __init__(self, interval_s: float, root: Path | None = None):
         super().__init__(interval_s)
         self.root = Path(root) if root is not None else sysroot()
         self._fds: dict[str, int] = {}

@@ -36,18 +36,14 @@ class TegrastatsSampler(PushedSampler):
     name = "tegrastats"
     pace = "tegrastats runs"
 
-    def __init__(self, interval_s: float = 0.5, binary: str | None = None):
+    def __init__(self, interval_s: float, binary: str | None = None):
         super().__init__(interval_s)
         self.binary = binary or tegrastats_binary()
         self._proc: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
         self._max_mhz: float | None = None
-        self.cpu_time_s = 0.0
         self.child_cpu_time_s: float | None = None
-        self.n_lines = 0
         self.n_malformed = 0
-        self._first_ns: int | None = None
-        self._last_ns: int | None = None
 
     def available(self) -> str | None:
         return None if self.binary else "tegrastats is not on PATH"
@@ -95,52 +91,26 @@ class TegrastatsSampler(PushedSampler):
         try:
             for raw in iter(self._proc.stdout.readline, b""):
                 now = time.perf_counter_ns()
-                self._note_arrival(now)
+                try:
+                    self._arrived(now, lambda raw=raw: self._parse(raw))
+                except ValueError as exc:
+                    self.n_malformed += 1
+                    self.warn(f"tegrastats line skipped: {exc}", limit=_MAX_WARNINGS)
                 cpu = time.thread_time()
                 # Added per line (not at the end) so that info() is right while the run goes on.
                 self.cpu_time_s += cpu - last_cpu
                 last_cpu = cpu
-                with self._lock:
-                    t0 = self._t0_ns
-                    if t0 is None:
-                        continue
-                    try:
-                        sample = parse_line(raw.decode("utf-8", "replace"))
-                    except ValueError as exc:
-                        self.n_malformed += 1
-                        if len(self.warnings) < _MAX_WARNINGS:
-                            self.warnings.append(f"tegrastats line skipped: {exc}")
-                        continue
-                    if self._max_mhz is not None:
-                        sample[F.GPU_FREQ_MAX_MHZ] = self._max_mhz
-                    self._samples.append({"t_s": (now - t0) / 1e9, **sample})
         except (OSError, ValueError, AttributeError):
             pass  # the pipe closed under us at close(): that is how reading ends
         finally:
             self.cpu_time_s += time.thread_time() - last_cpu
 
-    def _note_arrival(self, now: int) -> None:
-        if self._first_ns is None:
-            self._first_ns = now
-        self._last_ns = now
-        self.n_lines += 1
-
-    def achieved_interval_s(self) -> float | None:
-        if self.n_lines < 2:
-            return None
-        return round((self._last_ns - self._first_ns) / (self.n_lines - 1) / 1e9, 6)
+    def _parse(self, raw: bytes) -> dict:
+        sample = parse_line(raw.decode("utf-8", "replace"))
+        if self._max_mhz is not None:
+            sample[F.GPU_FREQ_MAX_MHZ] = self._max_mhz
+        return sample
 
     def info(self) -> dict:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "interval_s": self.interval_s,
-            "achieved_interval_s": self.achieved_interval_s(),
-            "n_lines": self.n_lines,
-            "n_malformed": self.n_malformed,
-            "cpu_time_s": round(self.cpu_time_s, 6),
-            "child_cpu_time_s": self.child_cpu_time_s,
-            "binary": self.binary,
-            "warnings": list(self.warnings),
-            "selection": getattr(self, "selection", None),
-        }
+        return {**super().info(), "n_lines": self.arrivals.n, "n_malformed": self.n_malformed,
+                "child_cpu_time_s": self.child_cpu_time_s, "binary": self.binary}
