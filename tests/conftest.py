@@ -97,12 +97,15 @@ def own_measurement_lock(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def forget_fake_modules():
-    """The fake jtop and pynvml modules (tests/fakes/modules) must not outlive the test that
-    imported them: a later in-process run would find them and sample a GPU that is not there."""
+    """The stand-in jtop and pynvml modules (the recorded Nano's, tests/fakes/modules) must not
+    outlive the test that imported them: a later in-process run would find them and sample a GPU
+    that is not there."""
     yield
     import sys
 
-    fakes = str(Path(__file__).resolve().parent / "fakes")
+    from orchestrator.sampling.recorded import modules_dir
+
+    fakes = (str(Path(__file__).resolve().parent / "fakes"), str(modules_dir()))
     for name, mod in list(sys.modules.items()):
         if (getattr(mod, "__file__", None) or "").startswith(fakes):
             del sys.modules[name]

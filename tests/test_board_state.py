@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakes.sysfs_tree import NanoSysfs
-
 from orchestrator.board import UNAVAILABLE, board_warnings, read_board_state
+from orchestrator.sampling.recorded import NanoSysfs
 
 
 def cpufreq(root: Path, cap_khz: int, floor_khz: int = 102000, offline: tuple = ()) -> None:

@@ -20,14 +20,16 @@ from pathlib import Path
 import psutil
 import pytest
 from fakemain import FakeMain, fake_binary, write_vocab_model
-from fakes.sysfs_tree import NANO_FRAMES, NanoSysfs, OrinSysfs
+from fakes.sysfs_tree import OrinSysfs
 
 from orchestrator import fields as F
 from orchestrator import fieldsdoc
 from orchestrator.config import RunConfig
 from orchestrator.experiments.run import item_hook
+from orchestrator.sampling import recorded
 from orchestrator.sampling.derive import derive
 from orchestrator.sampling.process import ProcessSampler
+from orchestrator.sampling.recorded import NANO_FRAMES, NanoSysfs
 from orchestrator.session import Session
 
 TESTS = Path(__file__).resolve().parent
@@ -96,7 +98,7 @@ def _sysfs_readings(tmp_path: Path) -> list[dict]:
 
 
 def _jtop_readings(monkeypatch) -> list[dict]:
-    monkeypatch.syspath_prepend(str(FAKES / "modules"))
+    monkeypatch.syspath_prepend(str(recorded.modules_dir()))
     monkeypatch.setenv("FAKE_JTOP_SERVICE", "active")
     monkeypatch.setenv("FAKE_JTOP_GPU_COMMS", psutil.Process().name())
     import jtop
@@ -116,7 +118,7 @@ def _tegrastats_readings() -> list[dict]:
 
     out = []
     for name in ("nano_root.txt", "nano_user.txt", "orin_jp5.txt", "orin_jp6.txt", "rails_reordered.txt"):
-        for line in (TESTS / "data" / "tegrastats" / name).read_text().splitlines():
+        for line in recorded.tegrastats_lines(name).read_text().splitlines():
             if line.strip():
                 out.append(parse_line(line))
     # a field a newer L4T adds is kept raw, not dropped

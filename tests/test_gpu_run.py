@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes.sysfs_tree import NanoSysfs, TraceWriter
 from waiting import HANG_S
+
+from orchestrator.sampling import recorded
+from orchestrator.sampling.recorded import NanoSysfs, TraceWriter
 
 pytestmark = pytest.mark.slow
 
@@ -119,8 +121,8 @@ def test_no_gpu_source_records_none_and_says_so_once(tmp_path, board_env, llama_
 def test_tegrastats_run(tmp_path, board_env, llama_bin_dir, tiny_model):
     env, root = board_env
     NanoSysfs(root)  # for the GPU's maximum clock
-    env.update(EDGEBENCH_TEGRASTATS=str(FAKES / "bin/tegrastats"), FAKE_TEGRASTATS_ARGS=str(tmp_path / "args"),
-               FAKE_TEGRASTATS_LINES=str(TESTS / "data/tegrastats/nano_root.txt"))
+    env.update(EDGEBENCH_TEGRASTATS=str(recorded.tegrastats_program()), FAKE_TEGRASTATS_ARGS=str(tmp_path / "args"),
+               FAKE_TEGRASTATS_LINES=str(recorded.tegrastats_lines()))
     res, run = edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, "--gpu-sampler", "tegrastats",
                              "--interval", "0.02")
     assert "GPU telemetry: tegrastats every 0.02 s" in res.stdout
@@ -189,7 +191,7 @@ def test_jtop_run_chosen_automatically_with_ngl_note(tmp_path, board_env, llama_
     env, root = board_env
     (root / "run").mkdir()
     (root / "run/jtop.sock").touch()
-    env.update(PYTHONPATH=str(FAKES / "modules"), FAKE_JTOP_SERVICE="active", FAKE_JTOP_GPU_COMMS="main")
+    env.update(PYTHONPATH=str(recorded.modules_dir()), FAKE_JTOP_SERVICE="active", FAKE_JTOP_GPU_COMMS="main")
     res, run = edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, "--interval", "0.02", "--ngl", "1")
     assert "GPU telemetry: jtop every 0.02 s" in res.stdout
     recs, by_attempt, manifest = gpu_series(run, "jtop")

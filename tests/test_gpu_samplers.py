@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes.sysfs_tree import MAX_FREQ_HZ, NANO_FRAMES, NanoSysfs, OrinSysfs, TraceWriter
+from fakes.sysfs_tree import OrinSysfs
 from waiting import wait_for
 
+from orchestrator.sampling import recorded
 from orchestrator.sampling.jtop import JtopSampler
 from orchestrator.sampling.nvml import NvmlSampler
+from orchestrator.sampling.recorded import MAX_FREQ_HZ, NANO_FRAMES, NanoSysfs, TraceWriter
 from orchestrator.sampling.sysfs import SysfsSampler, parse_nvmap_clients
 from orchestrator.sampling.tegrastats import TegrastatsSampler
 
@@ -108,8 +110,6 @@ def test_sysfs_without_a_gpu_says_why(tmp_path):
         sampler.open()
 
 
-FAKE_BIN = Path(__file__).parent / "fakes" / "bin"
-DATA = Path(__file__).parent / "data" / "tegrastats"
 
 
 def watch_lines(sampler, n: int) -> list[dict]:
@@ -129,14 +129,14 @@ def watch_lines(sampler, n: int) -> list[dict]:
 @pytest.fixture
 def fake_tegrastats(monkeypatch, tmp_path):
     args = tmp_path / "tegrastats.args"
-    monkeypatch.setenv("EDGEBENCH_TEGRASTATS", str(FAKE_BIN / "tegrastats"))
+    monkeypatch.setenv("EDGEBENCH_TEGRASTATS", str(recorded.tegrastats_program()))
     monkeypatch.setenv("FAKE_TEGRASTATS_ARGS", str(args))
     monkeypatch.setenv("EDGEBENCH_SYSROOT", str(tmp_path / "root"))
     return args
 
 
 def test_tegrastats_stamps_lines_of_each_query_only(fake_tegrastats, monkeypatch, thread_errors):
-    monkeypatch.setenv("FAKE_TEGRASTATS_LINES", str(DATA / "nano_root.txt"))
+    monkeypatch.setenv("FAKE_TEGRASTATS_LINES", str(recorded.tegrastats_lines("nano_root.txt")))
     NanoSysfs(Path(os.environ["EDGEBENCH_SYSROOT"]))  # gives the GPU's max clock
     sampler = TegrastatsSampler(interval_s=0.05)
     opened = time.perf_counter()
@@ -164,7 +164,7 @@ def test_tegrastats_stamps_lines_of_each_query_only(fake_tegrastats, monkeypatch
 
 
 def test_tegrastats_skips_malformed_lines_with_a_warning(fake_tegrastats, monkeypatch, thread_errors):
-    monkeypatch.setenv("FAKE_TEGRASTATS_LINES", str(DATA / "malformed.txt"))
+    monkeypatch.setenv("FAKE_TEGRASTATS_LINES", str(recorded.tegrastats_lines("malformed.txt")))
     sampler = TegrastatsSampler(interval_s=0.02)
     sampler.open()
     try:
@@ -178,13 +178,14 @@ def test_tegrastats_skips_malformed_lines_with_a_warning(fake_tegrastats, monkey
     assert any("not closed" in w for w in info["warnings"])
 
 
-MODULES = Path(__file__).parent / "fakes" / "modules"
+NVML_MODULE = Path(__file__).parent / "fakes" / "modules"
 
 
 @pytest.fixture
 def fake_modules(monkeypatch):
     """The fake `jtop` and `pynvml` importable, as if jetson-stats / nvidia-ml-py were installed."""
-    monkeypatch.syspath_prepend(str(MODULES))
+    monkeypatch.syspath_prepend(str(NVML_MODULE))
+    monkeypatch.syspath_prepend(str(recorded.modules_dir()))
     for name in ("jtop", "pynvml"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.setenv("FAKE_JTOP_GPU_COMMS", "sleep")

@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes.sysfs_tree import NanoSysfs
 
 from orchestrator.errors import UserError
+from orchestrator.sampling import recorded
+from orchestrator.sampling.recorded import NanoSysfs
 from orchestrator.sampling.select import GPU_SAMPLERS, NoGpuSampler, describe, make_gpu_sampler
 
 FAKES = Path(__file__).parent / "fakes"
@@ -24,12 +25,13 @@ def bare(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "nobin"))
     for name in ("jtop", "pynvml"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.setattr(sys, "path", [p for p in sys.path if "fakes" not in p])
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if "fakes" not in p and p != str(recorded.modules_dir())])
     return root
 
 
 def with_fake_modules(monkeypatch):
     monkeypatch.syspath_prepend(str(FAKES / "modules"))
+    monkeypatch.syspath_prepend(str(recorded.modules_dir()))
 
 
 def test_nothing_available_gives_none_with_every_reason(bare):
@@ -49,7 +51,7 @@ def test_jtop_first_when_its_service_answers(bare, monkeypatch):
     (bare / "run").mkdir()
     (bare / "run/jtop.sock").touch()
     monkeypatch.setenv("FAKE_JTOP_SERVICE", "active")
-    monkeypatch.setenv("EDGEBENCH_TEGRASTATS", str(FAKES / "bin/tegrastats"))
+    monkeypatch.setenv("EDGEBENCH_TEGRASTATS", str(recorded.tegrastats_program()))
     sampler = make_gpu_sampler(None, 0.5)
     try:
         assert sampler.name == "jtop" and sampler.info()["selection"] == {"jtop": "chosen automatically"}
@@ -63,7 +65,7 @@ def test_jtop_of_another_version_falls_back_to_tegrastats(bare, monkeypatch):
     (bare / "run/jtop.sock").touch()
     monkeypatch.setenv("FAKE_JTOP_SERVICE", "active")
     monkeypatch.setenv("FAKE_JTOP_SERVICE_VERSION", "4.2.1")
-    monkeypatch.setenv("EDGEBENCH_TEGRASTATS", str(FAKES / "bin/tegrastats"))
+    monkeypatch.setenv("EDGEBENCH_TEGRASTATS", str(recorded.tegrastats_program()))
     sampler = make_gpu_sampler(None, 0.5)
     assert sampler.name == "tegrastats"
     assert "Mismatch version jtop service" in sampler.info()["selection"]["jtop"]

@@ -26,7 +26,6 @@ import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from fakes.sysfs_tree import NANO_FRAMES, NanoSysfs, TraceWriter
 
 from orchestrator import fields as F
 from orchestrator.cli import main
@@ -34,6 +33,8 @@ from orchestrator.experiments import index
 from orchestrator.packaged import default_workload
 from orchestrator.report import analysis, export, figures, replay
 from orchestrator.report.render import render
+from orchestrator.sampling import recorded
+from orchestrator.sampling.recorded import NANO_FRAMES, NanoSysfs, TraceWriter
 
 TESTS = Path(__file__).resolve().parent
 DATA = TESTS / "data" / "runs"
@@ -139,11 +140,11 @@ def board(tmp: Path, sampler: str) -> tuple[dict, list[str], object]:
     elif sampler == "jtop":
         (root / "run").mkdir()
         (root / "run/jtop.sock").touch()
-        env.update(PYTHONPATH=str(FAKES / "modules"), FAKE_JTOP_SERVICE="active", FAKE_JTOP_GPU_COMMS="main")
+        env.update(PYTHONPATH=str(recorded.modules_dir()), FAKE_JTOP_SERVICE="active", FAKE_JTOP_GPU_COMMS="main")
     elif sampler == "tegrastats":
         NanoSysfs(root)  # for the GPU's maximum clock
-        env.update(EDGEBENCH_TEGRASTATS=str(FAKES / "bin/tegrastats"),
-                   FAKE_TEGRASTATS_LINES=str(TESTS / "data/tegrastats/nano_root.txt"))
+        env.update(EDGEBENCH_TEGRASTATS=str(recorded.tegrastats_program()),
+                   FAKE_TEGRASTATS_LINES=str(recorded.tegrastats_lines()))
     elif sampler == "nvml":
         env.update(PYTHONPATH=str(FAKES / "modules"), FAKE_NVML_GPU_COMMS="main")
     return env, ["--gpu-sampler", sampler], close

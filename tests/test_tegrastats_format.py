@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import main
+from orchestrator.sampling import recorded
 from orchestrator.sampling.tegrastats_format import parse_line
 
-DATA = Path(__file__).parent / "data" / "tegrastats"
+DATA = recorded.tegrastats_lines().parent
 MB = 1 << 20
 
 

@@ -149,7 +149,7 @@ def jtop_client(s: dict) -> SimpleNamespace:
 
 
 def tegrastats_line(s: dict) -> str:
-    """One line of a Nano's tegrastats run as root (L4T 32): the format of tests/data/tegrastats."""
+    """One line of a Nano's tegrastats run as root (L4T 32): the format of orchestrator/data/recorded/tegrastats."""
     core = min(100, int(s["cpu"] / NANO_CORES))
     gpu = f"{int(s['gpu_load'])}%@{s['gpu_khz'] // 1000}"
     return (f"RAM {s['ram_used_kb'] // 1024}/3964MB (lfb 402x4MB) SWAP 0/1982MB (cached 0MB) IRAM 0/252kB(lfb 252kB) "
@@ -375,7 +375,7 @@ def nano_board(root: Path):
         (root / rel).write_text(text)
         if rel.startswith("bin/"):
             (root / rel).chmod(0o755)
-    from orchestrator.sampling.cost import environ
+    from orchestrator.sampling.recorded import environ
 
     with environ(EDGEBENCH_SYSROOT=str(root), PATH=f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"):
         yield root

@@ -1,6 +1,6 @@
 """One tegrastats line -> one flat dict with units in the field names.
 
-Formats taken (see tests/data/tegrastats/):
+Formats taken (see orchestrator/data/recorded/tegrastats/):
 - Nano (L4T 32) without root: `EMC_FREQ 0% GR3D_FREQ 0%`, rails `POM_5V_IN 943/943` (mW, no unit).
 - Nano with root: the same with clocks, `EMC_FREQ 3%@1600 GR3D_FREQ 0%@921`, plus `IRAM` and `APE`.
 - Orin (L4T 35/36): a leading `MM-DD-YYYY HH:MM:SS`, `GR3D_FREQ 0%@[305,305]` (one clock per GPC),
