@@ -111,6 +111,26 @@ def test_an_installed_wheel_has_its_patch_and_templates(installed):
     assert f"--input {site}/orchestrator/data/patches/llama.cpp-a33e6a0-jetson-nano.patch" in res.stdout
 
 
+# make bench's sampler cost through the installed package alone: the recorded Nano is package data.
+SAMPLER_COST = textwrap.dedent("""
+    import json, sys
+    from orchestrator.sampling import cost
+    print(json.dumps({"cost": cost.__file__, "figures": cost.sampler_cpu_figures(0.5, 1.1), "path": sys.path}))
+""")
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_measures_the_samplers_on_its_own_recorded_board(installed):
+    res = installed.run(installed.py, "-c", SAMPLER_COST)
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["cost"].startswith(str(installed.site))
+    assert not any(Path(p).resolve().is_relative_to(CHECKOUT) for p in got["path"] if p)
+    assert set(got["figures"]) == {f"sampler_cpu_pct_{n}_{i}" for n in ("jtop", "tegrastats", "sysfs")
+                                   for i in ("10ms", "500ms")}
+    # The stand-in tegrastats ran and the sysfs tree was there: a sampler with nothing to read costs nothing.
+    assert all(v > 0 for k, v in got["figures"].items() if "jtop" not in k), got["figures"]
+
 def test_the_wheel_plans_runs_reports_and_diagnoses_outside_any_checkout(installed, llama_bin_dir, tiny_model):
     site = installed.site
     binary, model = ("--binary", llama_bin_dir / "main"), ("--model", tiny_model)
