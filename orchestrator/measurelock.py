@@ -108,7 +108,6 @@ class MeasureLock:
         self.lent = lent
         self.holder = {"pid": os.getpid(), "command": " ".join(command), "run_dir": None,
                        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        self.took_over: dict | None = None
 
     def set_run_dir(self, run_dir: Path) -> None:
         self.holder["run_dir"] = str(run_dir)
@@ -147,11 +146,9 @@ def measuring(command: list[str] | None = None, log=None) -> Iterator[MeasureLoc
     held = MeasureLock(path, command if command is not None else sys.argv)
     try:
         left = _read_holder(path)
-        if left and left.get("pid") != os.getpid() and not pid_alive(left.get("pid")):
-            held.took_over = left
-            if log:
-                log(f"note: took over the measurement lock left by PID {left.get('pid')} "
-                    f"({left.get('command')}), which is no longer running")
+        if log and left and left.get("pid") != os.getpid() and not pid_alive(left.get("pid")):
+            log(f"note: took over the measurement lock left by PID {left.get('pid')} "
+                f"({left.get('command')}), which is no longer running")
         held._write()
         yield held
     finally:

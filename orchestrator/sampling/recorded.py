@@ -105,7 +105,6 @@ class TraceWriter:
     def __init__(self, board: NanoSysfs, frames: list[dict], period_s: float):
         self.board, self.frames, self.period_s = board, frames, period_s
         self._quit = threading.Event()
-        self.writes = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -114,7 +113,6 @@ class TraceWriter:
         while not self._quit.wait(self.period_s):
             i = (i + 1) % len(self.frames)
             self.board.apply(self.frames[i])
-            self.writes += 1
 
     def close(self) -> None:
         self._quit.set()
