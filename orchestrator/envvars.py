@@ -4,6 +4,7 @@ the package or tools/ read a variable this table lacks); `edgebench doctor` show
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 # (name, default, meaning); grouped as a reader looks for them
@@ -85,3 +86,18 @@ def set_now(environ=None) -> list[tuple[str, str, bool]]:
     """(name, value, known) of every EDGEBENCH_* variable set; `known` False flags a misspelling."""
     environ = os.environ if environ is None else environ
     return sorted((k, v, k in NAMES) for k, v in environ.items() if k.startswith("EDGEBENCH_"))
+
+
+@contextlib.contextmanager
+def environ(**values: str):
+    """These environment variables set while the block runs, then put back as they were."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -6,13 +6,13 @@ produced: the SASS architectures, each kernel's registers and launch bound, and 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shlex
 from pathlib import Path
 
 from orchestrator import paths
+from orchestrator.envvars import environ
 from orchestrator.nanocheck import common
 
 SM53_REGS_PER_BLOCK = 32768  # "too many resources requested for launch" above this, per block
@@ -43,20 +43,6 @@ def cuda_shim(dest: Path) -> Path:
     return dest
 
 
-@contextlib.contextmanager
-def _env(**values: str):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def board_plan(work: Path) -> tuple[dict[str, str], tuple[tuple[str, str], ...], dict[str, str]]:
     """The make variables and environment that `edgebench bootstrap --profile jetson-nano` builds
     with on a Nano whose probe said 5.3, from the plan's own code; and the board's compiler paths."""
@@ -68,7 +54,7 @@ def board_plan(work: Path) -> tuple[dict[str, str], tuple[tuple[str, str], ...],
     ledger = Ledger(work / "board-ledger.json")
     ledger.record("cuda-probe", {"status": "done", "arch": "53", "compute_capability": "5.3"})
     ctx = Context(opts, ledger, {}, log=lambda s: None)
-    with _env(EDGEBENCH_CUDA_HOME=BOARD_CUDA_HOME):
+    with environ(EDGEBENCH_CUDA_HOME=BOARD_CUDA_HOME):
         mv, env = cuda.build_vars(ctx)
     board_paths = {
         "nvcc": cuda.nvcc_path(Path(BOARD_CUDA_HOME)),

@@ -375,7 +375,7 @@ def nano_board(root: Path):
         (root / rel).write_text(text)
         if rel.startswith("bin/"):
             (root / rel).chmod(0o755)
-    from orchestrator.sampling.recorded import environ
+    from orchestrator.envvars import environ
 
     with environ(EDGEBENCH_SYSROOT=str(root), PATH=f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"):
         yield root

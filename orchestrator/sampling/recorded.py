@@ -13,13 +13,13 @@ Nano's layout and rewritten from NANO_FRAMES the way its drivers refresh them.
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
+from orchestrator.envvars import environ
 from orchestrator.packaged import data_path
 
 NANO_RAILS = ("POM_5V_IN", "POM_5V_GPU", "POM_5V_CPU")
@@ -117,21 +117,6 @@ class TraceWriter:
     def close(self) -> None:
         self._quit.set()
         self._thread.join(timeout=5)
-
-
-@contextlib.contextmanager
-def environ(**values: str):
-    """These environment variables set while the block runs, then put back as they were."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextlib.contextmanager
