@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 from orchestrator.sampling import recorded
-from orchestrator.sampling.cost import sampler_cpu_figures
+from orchestrator.sampling.cost import cpu_pct, sampler_cpu_figures
+from orchestrator.sampling.process import ProcessSampler
 
 TARGET_PCT = {"10ms": 10.0, "500ms": 2.0}
 
@@ -22,3 +23,10 @@ def test_cost_figures_for_tegrastats_and_sysfs_meet_the_targets():
     assert figures["sampler_cpu_pct_sysfs_10ms"] > figures["sampler_cpu_pct_sysfs_500ms"]
     # The recorded Nano is gone afterwards: nothing later in this process samples a board that is not there.
     assert "jtop" not in sys.modules and str(recorded.modules_dir()) not in sys.path
+
+
+def test_the_process_sampler_is_timed_the_same_way_as_the_gpu_ones():
+    """bench's baseline for the GPU samplers' figures: the process sampler's cost on the same child."""
+    sampler = ProcessSampler(0.01)
+    assert cpu_pct(sampler, 0.5) > 0
+    assert sampler._thread is None  # closed: no sampling thread outlives the measurement

@@ -19,9 +19,8 @@ from . import recorded, registry
 INTERVALS = {"10ms": 0.01, "500ms": 0.5}
 
 
-def measure(name: str, interval_s: float, seconds: float) -> float:
-    """% of one core that `name` spent sampling one `seconds`-long child at `interval_s`."""
-    sampler = registry.sampler_class(name)(interval_s)
+def cpu_pct(sampler, seconds: float) -> float:
+    """% of one core that `sampler` (not yet opened) spent watching one `seconds`-long child."""
     sampler.open()
     try:
         child = subprocess.Popen(["sleep", str(seconds)])
@@ -43,5 +42,5 @@ def sampler_cpu_figures(seconds_10ms: float = 2.0, seconds_500ms: float = 5.0,
         for name in samplers:
             for label, interval in INTERVALS.items():
                 seconds = seconds_10ms if label == "10ms" else seconds_500ms
-                out[f"sampler_cpu_pct_{name}_{label}"] = measure(name, interval, seconds)
+                out[f"sampler_cpu_pct_{name}_{label}"] = cpu_pct(registry.sampler_class(name)(interval), seconds)
     return out
