@@ -1,7 +1,8 @@
 """The files edgebench ships inside its package (orchestrator/data/): the Nano patch, the
-study's experiment plans, the default workload, the board scripts and the board's pip
-constraints. Read through importlib.resources, so a checkout and an installed wheel find the
-same files; a user's own plans and workloads come from paths (--plan FILE, --workload FILE)."""
+study's experiment plans, the default workload, the board scripts, the board's pip
+constraints and the recorded Nano that `make bench` times the samplers on (sampling/recorded.py).
+Read through importlib.resources, so a checkout and an installed wheel find the same files; a
+user's own plans and workloads come from paths (--plan FILE, --workload FILE)."""
 
 from __future__ import annotations
 
