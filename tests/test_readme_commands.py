@@ -111,3 +111,23 @@ def test_every_document_is_linked_and_every_link_resolves():
     for path in [readme, *sorted((REPO / "docs").glob("*.md"))]:
         for target in _links(path):
             assert target.exists(), f"{path.relative_to(REPO)} links {target}, which does not exist"
+
+
+def test_each_subcommand_the_docs_show_answers_help():
+    """`edgebench SUB --help` as a user would type it: exit 0, and it lists every option the docs
+    show with SUB (hidden aliases are not listed, so an old spelling fails here)."""
+    from click.testing import CliRunner
+
+    wanted: dict[tuple[str, ...], set[str]] = {}
+    for _doc, line in shown():
+        words = line.split()[1:]
+        words = words[:words.index("--")] if "--" in words else words
+        cmd, rest = resolve(words)
+        path = tuple(words[:len(words) - len(rest)])
+        wanted.setdefault(path, set()).update(w.split("=")[0].rstrip(".,;:)]") for w in rest if w.startswith("--"))
+    assert len(wanted) >= 10
+    for path, opts in sorted(wanted.items()):
+        res = CliRunner().invoke(main, [*path, "--help"])
+        assert res.exit_code == 0, f"edgebench {' '.join(path)} --help: {res.output}"
+        missing = {o for o in opts - {"--help"} if not re.search(re.escape(o) + r"\b", res.output)}
+        assert not missing, f"edgebench {' '.join(path)} --help does not list {sorted(missing)}"
