@@ -7,12 +7,12 @@ import sys
 import click
 
 from orchestrator import envvars
-from orchestrator.commands.formats import chosen, echo_json, format_option, json_alias
+from orchestrator.cliopts import chosen, echo_json, format_option, json_alias
 from orchestrator.doctor import gather
 
 
 @click.command(epilog="Exit codes: 0 everything a run needs is there; 1 something is missing (listed with its fix).")
-@format_option
+@format_option(("table", "json"), "table for people; json: one JSON object, for programs.")
 @json_alias
 def doctor(fmt, old_json):
     """Report the platform, the llama.cpp build and the model; say how to fix what is missing."""
