@@ -80,11 +80,12 @@ def chosen(fmt: str, old_json: bool) -> str:
     return fmt
 
 
-def run_default(name: str, fmt=str) -> str:
-    """A RunConfig default as --help shows it: RunConfig owns it, the option's own default is None."""
+def run_default(help: str, name: str) -> str:
+    """`help` ending with RunConfig's default for the field `name`, as click shows a default: the
+    option's own default is None, so that the resolver (runconfig.py) fills it from RunConfig."""
     from orchestrator.runconfig import default
 
-    return fmt(default(name))
+    return f"{help}  [default: {default(name)}]"
 
 
 def echo_json(doc) -> None:

@@ -58,9 +58,8 @@ def _exit(results: list) -> None:
 @click.option("--no-memory-check", "memory_check", flag_value=False, default=None,
               help="Run a model larger than the available memory anyway.")
 @click.option("--idle-window", "idle_window_s", type=click.FloatRange(min=0), default=None,
-              show_default=run_default("idle_window_s"),
-              help="Seconds the GPU/board sampler watches the idle board before each plan's first query, for "
-                   "energy net of idle power; 0 skips it.")
+              help=run_default("Seconds the GPU/board sampler watches the idle board before each plan's first "
+                               "query, for energy net of idle power; 0 skips it.", "idle_window_s"))
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="Finish an interrupted experiment (its folder) or plan run.")
 @click.option("--force", is_flag=True, help="With --resume: resume although binary, model or machine changed.")

@@ -30,28 +30,24 @@ from orchestrator.sampling.select import describe as describe_sampler
               help="Warm-up runs per query, recorded as phase 'warmup' and left out of statistics.")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Measured repetitions per query.")
-@click.option("--seed", type=int, default=None, show_default=run_default("seed"))
+@click.option("--seed", type=int, default=None, help=run_default("main's sampling seed (main -s).", "seed"))
 @click.option("--threads", "-t", type=click.IntRange(min=1), default=None, help="main -t (default: all cores).")
 @click.option("--ngl", "n_gpu_layers", type=click.IntRange(min=0), default=None,
               help="Layers to offload to the GPU (main -ngl); default: none passed, as the study did.")
 @click.option("--interval", "interval_s", type=click.FloatRange(min=0.001), default=None,
-              show_default=run_default("interval_s"),
-              help="Process sampling interval, seconds.")
+              help=run_default("Process sampling interval, seconds.", "interval_s"))
 @click.option("--gpu-sampler", type=click.Choice(GPU_SAMPLERS), default=None,
               help="GPU/board telemetry source (default: jtop, tegrastats, sysfs or nvml, the first this machine "
                    "offers, else none).")
 @click.option("--idle-timeout", "idle_timeout_s", type=click.FloatRange(min=0.1), default=None,
-              show_default=run_default("idle_timeout_s"),
-              help="Kill a query that prints nothing for this many seconds.")
+              help=run_default("Kill a query that prints nothing for this many seconds.", "idle_timeout_s"))
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=None,
-              show_default=run_default("timeout_s"),
-              help="Kill a query that runs longer than this many seconds.")
+              help=run_default("Kill a query that runs longer than this many seconds.", "timeout_s"))
 @click.option("--no-memory-check", "memory_check", flag_value=False, default=None,
               help="Run a model larger than the available memory anyway (it will page from disk).")
 @click.option("--idle-window", "idle_window_s", type=click.FloatRange(min=0), default=None,
-              show_default=run_default("idle_window_s"),
-              help="Seconds the GPU/board sampler watches the idle board before the first query, for energy net "
-                   "of idle power; 0 skips it.")
+              help=run_default("Seconds the GPU/board sampler watches the idle board before the first query, for "
+                               "energy net of idle power; 0 skips it.", "idle_window_s"))
 @click.option("--ignore-eos/--stop-at-eos", default=None,
               help="Default: --ignore-eos for a synthetic twin (its text is noise), stop at EOS otherwise.")
 @cliopts.format_option()
