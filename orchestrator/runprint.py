@@ -58,31 +58,25 @@ def flat_row(r: dict) -> dict:
             "repetitions": r["repetitions"], "total_cv": r["total_cv"]}
 
 
-def summary_doc(session, result, html, extra: dict | None = None) -> dict:
-    """The one JSON object `run --format json` prints (docs/cli.md)."""
-    rows = [flat_row(r) for r in _rows(result)]
-    return {"run_dir": str(session.store.dir), "summary_html": str(html), "records": len(result.records),
-            "failed": result.n_failed, "exit_code": result.exit_code, "categories": rows, **(extra or {})}
+def summary(session, result, extra: dict | None = None) -> tuple[str, dict]:
+    """Write the run's summary page; (the per-category table, the one JSON object `--format json`
+    prints: docs/cli.md)."""
+    from orchestrator import summary as page
 
-
-def _rows(result) -> list[dict]:
-    from orchestrator import summary
-
-    return summary.rows_for(result.records)
+    rows = page.rows_for(result.records)
+    html = page.write_html(session.store, rows, result.records)
+    doc = {"run_dir": str(session.store.dir), "summary_html": str(html), "records": len(result.records),
+           "failed": result.n_failed, "exit_code": result.exit_code, "categories": [flat_row(r) for r in rows],
+           **(extra or {})}
+    table = (f"\n{page.terminal_table(rows)}\n\nreport: {html}\n"
+             f"figures, CSV and Parquet: {report_hint(session.store.dir)}")
+    return table, doc
 
 
 def show(session, result, fmt: str = "table", extra: dict | None = None) -> None:
     """The per-category table and the summary page (or the summary as `fmt`)."""
-    from orchestrator import summary
-
-    rows = _rows(result)
-    html = summary.write_html(session.store, rows, result.records)
-    if fmt == "table":
-        click.echo("\n" + summary.terminal_table(rows))
-        click.echo(f"\nreport: {html}")
-        click.echo(f"figures, CSV and Parquet: {report_hint(session.store.dir)}")
-        return
-    echo_rows(fmt, COLUMNS, [flat_row(r) for r in rows], doc=summary_doc(session, result, html, extra))
+    table, doc = summary(session, result, extra)
+    echo_rows(fmt, COLUMNS, doc["categories"], doc=doc, table=lambda: click.echo(table))
 
 
 def report_hint(run_dir) -> str:

@@ -135,3 +135,18 @@ def test_cron_subcommands_take_the_same_selectors(tmp_path, inputs, monkeypatch)
     assert "warning: --system is now --user USER" in old.stderr
     assert invoke("cron", "remove", "--crontab-file", tab, "--user", "ops").exit_code == 0
     assert [x.split()[1] for x in tab.read_text().splitlines() if "edgebench" in x] == ["nano"]
+
+
+def test_experiment_all_format_json_is_one_object_with_every_part(tmp_path, inputs):
+    from test_experiments import rows
+
+    study = tmp_path / "study.jsonl"
+    study.write_text("".join(json.dumps(r) + "\n" for r in rows()))
+    res = invoke("experiment", "all", *inputs, "--workload", study, "--reports-dir", tmp_path / "o", "--format", "json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    (exp,) = folders(tmp_path / "o")
+    assert doc["experiment_dir"] == str(exp)
+    assert [p["part"] for p in doc["parts"]] == ["categories", "granular", "prompt-sweep", "output-sweep",
+                                                 "matched-pair"]
+    assert all(p["run_dir"].startswith(str(exp)) and p["failed"] == 0 for p in doc["parts"])

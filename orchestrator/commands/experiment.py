@@ -12,9 +12,11 @@ from orchestrator import cliopts, exitcodes
 from orchestrator.cliopts import run_default
 
 
-def _run_part(session, fmt: str, part: str | None = None):
+def _run_part(session, fmt: str, docs: list, part: str | None = None):
+    """Run one plan's session; its summary is printed now (table) or kept in `docs` for the one
+    object printed at the end (a machine format)."""
     from orchestrator.experiments.run import finish_results
-    from orchestrator.runprint import progress_echo, run_with_progress, show, show_results
+    from orchestrator.runprint import progress_echo, run_with_progress, show_results, summary
 
     echo = progress_echo(fmt)
     pending = len(session.pending())
@@ -22,14 +24,26 @@ def _run_part(session, fmt: str, part: str | None = None):
          f"{len(session.items)} measurements to run")
     result = run_with_progress(session, echo)
     res = finish_results(session)
-    show(session, result, fmt, extra={"experiment_results": res})
+    table, doc = summary(session, result, {"part": part, "experiment_results": res} if part else
+                         {"experiment_results": res})
+    if fmt == "table":
+        click.echo(table)
+    docs.append(doc)
     show_results(res, echo)
     return result
 
 
-def _exit(results: list) -> None:
+def _finish(results: list, docs: list, fmt: str, exp_dir: Path | None = None) -> None:
+    """Print the machine format's one object (docs/cli.md), then exit 0, or 3 when a query failed."""
     from orchestrator.measuring import exit_for
+    from orchestrator.runprint import COLUMNS
 
+    if fmt != "table" and docs:
+        if exp_dir is None and len(docs) == 1:
+            cliopts.echo_rows(fmt, COLUMNS, docs[0]["categories"], doc=docs[0])
+        else:
+            rows = [{"part": d.get("part"), **row} for d in docs for row in d["categories"]]
+            cliopts.echo_rows(fmt, ["part", *COLUMNS], rows, doc={"experiment_dir": str(exp_dir), "parts": docs})
     exit_for(sum(r.n_failed for r in results))
 
 
@@ -98,7 +112,8 @@ def experiment(ctx, name, plan_file, workload, model, binary, reports_dir, plan_
     with _measuring(fmt) as m:
         session = xrun.start(res, gating=gating, log=m.echo)
         m.measures(session.store.dir)
-        _exit([_run_part(session, fmt)])
+        docs: list = []
+        _finish([_run_part(session, fmt, docs)], docs, fmt)
 
 
 def _measuring(fmt: str):
@@ -125,13 +140,15 @@ def _all(base, repeat, gating, plan_only, new, force, fmt):
         if exp_dir is None:
             exp_dir, _ = xrun.create_all(base, repeat=repeat, gating=gating)
             m.echo(f"experiment {exp_dir}: parts {', '.join(plans.STUDY)}")
-        _exit(_run_all(xrun, exp_dir, force, m, fmt))
+        _run_all(xrun, exp_dir, force, m, fmt)
 
 
 def _run_all(xrun, exp_dir, force, m, fmt):
     m.measures(exp_dir)  # Ctrl-C names the experiment's folder, not the part's
-    return xrun.run_all(exp_dir, run_session=lambda s, part: _run_part(s, fmt, part), force=force, log=m.echo,
-                        on_lock=m.lock.set_run_dir)
+    docs: list = []
+    results = xrun.run_all(exp_dir, run_session=lambda s, part: _run_part(s, fmt, docs, part), force=force,
+                           log=m.echo, on_lock=m.lock.set_run_dir)
+    _finish(results, docs, fmt, exp_dir)
 
 
 def _resume(folder: Path, force: bool, fmt: str):
@@ -140,7 +157,8 @@ def _resume(folder: Path, force: bool, fmt: str):
 
     with _measuring(fmt) as m:
         if index.is_experiment(folder):
-            _exit(_run_all(xrun, folder, force, m, fmt))
+            return _run_all(xrun, folder, force, m, fmt)
         session = xrun.resume(folder, force=force, log=m.echo)
         m.measures(folder)
-        _exit([_run_part(session, fmt)])
+        docs: list = []
+        _finish([_run_part(session, fmt, docs)], docs, fmt)
