@@ -150,3 +150,12 @@ def test_experiment_all_format_json_is_one_object_with_every_part(tmp_path, inpu
     assert [p["part"] for p in doc["parts"]] == ["categories", "granular", "prompt-sweep", "output-sweep",
                                                  "matched-pair"]
     assert all(p["run_dir"].startswith(str(exp)) and p["failed"] == 0 for p in doc["parts"])
+
+
+def test_force_without_a_resume_is_a_usage_error_except_for_all(tmp_path, inputs):
+    for command in (["run"], ["experiment", "granular"]):
+        res = invoke(*command, *inputs, "--reports-dir", tmp_path / "o", "--force")
+        assert res.exit_code == 2 and "--force only applies to --resume" in res.stderr, command
+    assert not (tmp_path / "o").exists()
+    plan = invoke("experiment", "all", *inputs, "--force", "--plan-only")
+    assert plan.exit_code != 2, plan.output

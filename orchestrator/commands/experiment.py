@@ -76,7 +76,8 @@ def _finish(results: list, docs: list, fmt: str, exp_dir: Path | None = None) ->
                                "query, for energy net of idle power; 0 skips it.", "idle_window_s"))
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="Finish an interrupted experiment (its folder) or plan run.")
-@click.option("--force", is_flag=True, help="With --resume: resume although binary, model or machine changed.")
+@click.option("--force", is_flag=True, help="With --resume (or all, finishing an unfinished one): resume although "
+                                           "binary, model or machine changed.")
 @click.option("--new", is_flag=True, help="experiment all: start afresh instead of finishing an unfinished one.")
 @cliopts.format_option()
 @click.pass_context
@@ -89,8 +90,8 @@ def experiment(ctx, name, plan_file, workload, model, binary, reports_dir, plan_
     from orchestrator.experiments import run as xrun
     from orchestrator.resumepolicy import refuse_shaping
 
-    if force and not resume:
-        raise click.UsageError("--force only applies to --resume")
+    if force and not resume and name != "all":
+        raise click.UsageError("--force only applies to --resume (or to `all`, which finishes an unfinished one)")
     if resume:
         if name or plan_file:
             raise click.UsageError("--resume takes the folder alone: the plan is recorded in it")
