@@ -159,3 +159,15 @@ def test_force_without_a_resume_is_a_usage_error_except_for_all(tmp_path, inputs
     assert not (tmp_path / "o").exists()
     plan = invoke("experiment", "all", *inputs, "--force", "--plan-only")
     assert plan.exit_code != 2, plan.output
+
+
+def test_report_renders_every_run_under_reports_dir(tmp_path):
+    from orchestrator.report import replay
+
+    elsewhere = tmp_path / "elsewhere"
+    run = replay.make_run(elsewhere / "20261120-100000-aaaa", per_category=1, granular_s=None)
+    res = invoke("report", "--reports-dir", elsewhere, "--no-index")
+    assert res.exit_code == 0, res.output
+    assert f"report: {run / 'report.html'}" in res.stdout and (run / "report.html").is_file()
+    empty = invoke("report", "--reports-dir", tmp_path / "none")
+    assert empty.exit_code == 1 and f"no run folder under {tmp_path / 'none'}" in empty.stderr
