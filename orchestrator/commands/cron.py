@@ -15,7 +15,7 @@ COLUMNS = ["name", "schedule", "user", "args", "log", "last"]
 
 def selectors(fn):
     fn = click.option("--system", "old_system", is_flag=True, hidden=True)(fn)
-    fn = click.option("--user", "user", default=None,
+    fn = click.option("--user", "user", default=None, metavar="USER",
                       help="FILE is a system crontab (/etc/cron.d/*): the lines that run as USER.")(fn)
     return click.option("--crontab-file", "crontab_file", type=click.Path(path_type=Path, dir_okay=False),
                         default=None, help="Edit this file instead of the user's crontab (crontab -l/-).")(fn)
