@@ -1,16 +1,23 @@
 """edgebench: what small language models cost on edge boards.
 
 Where each thing lives:
-    cli.py, commands/    the `edgebench` command; one module per subcommand, parse options and print only
+    cli.py, commands/    the `edgebench` command; one module per subcommand, parse options and print only;
+                         no command imports another: cliopts.py the grammar (--reports-dir, --format, hidden
+                         old spellings), runprint.py a measuring command's progress and summary, batchargs.py
+                         what follows `batch --`, exitcodes.py every exit code (docs/cli.md)
+    runconfig.py         the one resolver of a RunConfig (options, a plan's settings, a batch's or manifest's record)
+    measuring.py         the one wrapper of a measuring command: the lock, signals, Ctrl-C's hint, exit codes;
+                         resumepolicy.py what a resume refuses
     session.py           a measuring session: checks, run folder, plan of items, the query loop, resume checks
-    config.py            the run's frozen configuration
+    config.py            the run's frozen configuration; its field defaults are the only defaults of a run
     measurelock.py       one measurement per machine; interrupts.py: signals that end a run cleanly
     bench.py             `edgebench bench`: what edgebench itself costs
     fields.py            the record vocabulary: every field of a query record and a sampler reading (type, unit,
                          meaning, writer); fieldsdoc.py generates docs/' field tables from it
     experiments/         the study's plans (orchestrator/data/plans/): selection rules, gating, `experiment all`;
-                         index.py owns experiment.json and tells a part's role from its recorded plan
-    batch.py, cron.py    unattended batches: resume-by-default; edgebench's crontab lines
+                         index.py owns experiment.json and tells a part's role from its recorded plan;
+                         discover.py which unfinished `experiment all` a new one finishes
+    batch.py, cron.py    unattended batches: resume-by-default, the openers of a batch's run; edgebench's crontab lines
     diskspace.py         room on the run's disk: the floor, a query's budget, the one disk-full message
     runs.py              listing and pruning run folders
     report/              `edgebench report` and `serve` (polars, plotnine, Jinja2; never imported by a run):

@@ -14,6 +14,8 @@ import io
 import os
 from pathlib import Path
 
+from orchestrator.errors import UserError
+
 
 def find_unfinished(reports: Path, name: str, args: list[str]) -> Path | None:
     """The newest run of this batch with planned measurements not yet recorded."""
@@ -24,6 +26,51 @@ def find_unfinished(reports: Path, name: str, args: list[str]) -> Path | None:
         if info and info.total is not None and info.done < info.total:
             return path
     return None
+
+
+def _resume_own(found: Path, name: str, args: list[str], reopen):
+    """`reopen()` this batch's unfinished folder; a refused resume (binary, model or machine
+    changed) names --fresh, which leaves that folder as it is."""
+    try:
+        return reopen()
+    except UserError as exc:
+        raise UserError(exc.message, fix=f"restore what changed, or edgebench batch --name {name} --fresh -- "
+                                         f"{' '.join(args)} to start a new run ({found} stays)") from None
+
+
+def open_run(name: str, args: list[str], params: dict, fresh: bool, log):
+    """(session, resumed): this batch's unfinished run, else a new one that records the batch.
+    `params`: `run`'s options as parsed from `args`."""
+    from orchestrator import runconfig
+    from orchestrator.session import Session
+
+    cfg = runconfig.from_options(params)
+    found = None if fresh else find_unfinished(cfg.out_dir, name, args)
+    if found:
+        return _resume_own(found, name, args, lambda: Session.resume(found, log=log)), True
+    return Session.create(cfg, warmup=params["warmup"], repeat=params["repeat"], log=log,
+                          extra_manifest={"batch": {"name": name, "args": list(args)}}), False
+
+
+def open_experiment(name: str, args: list[str], params: dict, fresh: bool, log):
+    """(session, resumed) for one experiment plan, with the plan's hooks (gating, discarded
+    readings) on a resumed run as on a new one. `params`: `experiment`'s options."""
+    from orchestrator import runconfig
+    from orchestrator.experiments import plans
+    from orchestrator.experiments import run as xrun
+
+    base = runconfig.from_options(params)
+    found = None if fresh else find_unfinished(base.out_dir, name, args)
+    if found:
+        return _resume_own(found, name, args, lambda: xrun.resume(found, log=log)), True
+    plan = plans.load(params["plan_file"] or plans.find(params["name"]))
+    res = xrun.resolve(plan, base, repeat=params["repeat"])
+    gating = xrun.gating(params["cooldown"], params["max_temp"], params["temp_timeout"])
+    return xrun.start(res, gating=gating, log=log, extra_manifest={"batch": {"name": name, "args": list(args)}}), False
+
+
+# what a batch runs -> opener(name, args, params, fresh, log) -> (Session, resumed)
+OPENERS = {"run": open_run, "experiment": open_experiment}
 
 
 def summary_line(name: str, what: str, code: int, *, run_dir: Path | None = None, records: list[dict] | None = None,

@@ -192,7 +192,7 @@ def _harness_rss(cfg, work: Path) -> tuple[int, int]:
     """The measuring process's own peak RSS, as recorded by a real `edgebench run`."""
     out = work / "runs"
     cmd = [sys.executable, "-m", "orchestrator", "run", "--binary", str(cfg.binary), "--model", str(cfg.model),
-           "--workload", str(cfg.workload), "--out", str(out), "--limit", "1", "--category", "simple"]
+           "--workload", str(cfg.workload), "--reports-dir", str(out), "--limit", "1", "--category", "simple"]
     env = dict(os.environ, PYTHONUNBUFFERED="1", **{LENT_ENV: str(os.getpid())})  # it measures under our lock
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
     run_dir = sorted(out.iterdir())[-1]

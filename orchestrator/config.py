@@ -1,5 +1,6 @@
-"""The run configuration, resolved once (CLI options over defaults) into one frozen object;
-that object is what the manifest records."""
+"""The run configuration: one frozen object, what the manifest records. Its field defaults are
+the only defaults of a run's settings: runconfig.py (the one resolver) fills what a command, a
+plan or a batch leaves out from here, and `--help` shows them from here."""
 
 from __future__ import annotations
 

@@ -174,11 +174,12 @@ class Crontab:
         self.lines = out
         return replaced
 
-    def remove(self, name: str | None) -> list[Entry]:
+    def remove(self, name: str | None, user: str | None = None) -> list[Entry]:
+        """Remove the line called `name` (every edgebench line: None), of `user` alone when given."""
         gone, keep = [], []
         for x in self.lines:
             e = parse_line(x, self.system)
-            if e and (name is None or e.name == name):
+            if e and (name is None or e.name == name) and (user is None or e.user == user):
                 gone.append(e)
             else:
                 keep.append(x)

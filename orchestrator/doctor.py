@@ -43,7 +43,8 @@ def gather() -> dict:
     blocked = paths.unwritable(paths.reports_dir())
     if blocked is not None:
         fixes.append(f"{blocked} is not writable (a read-only disk or its permissions), so run and report cannot "
-                     f"write {paths.reports_dir()}: edgebench run --out DIR on a writable disk, or make it writable")
+                     f"write {paths.reports_dir()}: edgebench run --reports-dir DIR on a writable disk, or make it "
+                     "writable")
 
     return {
         "root": str(root),

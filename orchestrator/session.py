@@ -226,12 +226,9 @@ def harness_usage() -> dict:
 
 
 def config_from_manifest(manifest: dict, out_dir: Path) -> RunConfig:
-    c = dict(manifest["config"])
-    for k in ("binary", "model", "workload", "out_dir"):
-        c[k] = Path(c[k])
-    c["out_dir"] = out_dir
-    c["categories"] = tuple(c.get("categories") or ())
-    return RunConfig(**c)
+    from orchestrator import runconfig
+
+    return runconfig.recorded(manifest["config"], out_dir)
 
 
 def default_samplers(cfg: RunConfig) -> list:

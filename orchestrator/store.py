@@ -58,7 +58,7 @@ _SHAPE_VARIES = {F.SAMPLERS}
 _KINDS = {"query record": (RECORD_REQUIRED, {k: f for k, f in F.RECORD.items() if k not in _SHAPE_VARIES}),
           "sample": (SAMPLE_REQUIRED, {})}
 
-OUT_ELSEWHERE = "--out DIR on a writable disk (e.g. --out ~/edgebench-reports)"
+OUT_ELSEWHERE = "--reports-dir DIR on a writable disk (e.g. --reports-dir ~/edgebench-reports)"
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -36,7 +36,7 @@ class Batch:
         self.env = dict(os.environ, EDGEBENCH_ROOT=str(root))
         # one thread: on a loaded 2-core machine more threads spin against each other
         self.cmd = [sys.executable, "-m", "orchestrator", "batch", "--name", "nightly", "--", "run", "--binary",
-                    str(llama_bin_dir / "main"), "--model", str(model), "--workload", str(workload), "--out",
+                    str(llama_bin_dir / "main"), "--model", str(model), "--workload", str(workload), "--reports-dir",
                     str(out), "--threads", "1", "--interval", "0.05"]
         self.log = root / "reports" / "cron" / "nightly.log"
 

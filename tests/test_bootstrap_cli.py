@@ -40,7 +40,8 @@ def test_the_old_spelling_is_hidden_from_help():
     assert "--redo STEP" in out and "--force" not in out
 
 
-def test_json_without_dry_run_is_refused_not_ignored(executed):
-    res = bootstrap("--json")
+@pytest.mark.parametrize("spelling", [("--format", "json"), ("--json",)])
+def test_json_without_dry_run_is_refused_not_ignored(executed, spelling):
+    res = bootstrap(*spelling)
     assert res.exit_code == 2 and executed == []
-    assert "--json prints the plan, which only --dry-run shows: add --dry-run" in res.stderr
+    assert "--format json prints the plan, which only --dry-run shows: add --dry-run" in res.stderr

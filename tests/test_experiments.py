@@ -55,7 +55,7 @@ def setup(tmp_path):
 
 def cli(cfg: RunConfig, *args):
     return CliRunner().invoke(main, ["experiment", *args, "--binary", str(cfg.binary), "--model", str(cfg.model),
-                                     "--workload", str(cfg.workload), "--out", str(cfg.out_dir)])
+                                     "--workload", str(cfg.workload), "--reports-dir", str(cfg.out_dir)])
 
 
 def plan_only(cfg, name) -> dict:

@@ -46,7 +46,7 @@ def study(tmp_path_factory, llama_bin_dir, tiny_model):
     wl = small_workload(root / "small.jsonl")
     env = dict(os.environ, EDGEBENCH_ROOT=str(root), EDGEBENCH_LOCK=str(root / "measure.lock"))
     cmd = eb_cmd("all", "--binary", str(llama_bin_dir / "main"), "--model", str(tiny_model), "--workload", str(wl),
-                 "--out", str(out), "--threads", "1")  # one thread: no spin-waiting on a shared CI machine
+                 "--reports-dir", str(out), "--threads", "1")  # one thread: no spin-waiting on a shared CI machine
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

@@ -94,7 +94,7 @@ def fake_run(tmp_path, monkeypatch):
     def invoke(out: Path, n: int = 3, resume: Path | None = None):
         args = (["run", "--resume", str(resume)] if resume else
                 ["run", "--binary", str(binary), "--model", str(model), "--workload",
-                 str(workload(tmp_path / "w.jsonl", n)), "--out", str(out)])
+                 str(workload(tmp_path / "w.jsonl", n)), "--reports-dir", str(out)])
         res = CliRunner().invoke(main, args)
         assert res.exception is None or isinstance(res.exception, SystemExit), res.output
         return res
@@ -192,7 +192,7 @@ def test_the_real_main_filling_the_disk_mid_query_ends_in_exit_1_not_a_timeout(t
     wl = workload(tmp_path / "w.jsonl", 3, max_tokens=60)
     env = dict(os.environ, EDGEBENCH_ROOT=str(tmp_path))
     cmd = [sys.executable, "-m", "orchestrator", "run", "--binary", str(wrapper), "--model", str(tiny_model),
-           "--workload", str(wl), "--out", str(small / "out"), "--threads", "1", "--idle-timeout", "60"]
+           "--workload", str(wl), "--reports-dir", str(small / "out"), "--threads", "1", "--idle-timeout", "60"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 1, res.stdout + res.stderr
     err = one_error(res.stderr)
@@ -203,7 +203,7 @@ def test_the_real_main_filling_the_disk_mid_query_ends_in_exit_1_not_a_timeout(t
     assert [(r["query_id"], r["status"]) for r in first] == [("q0", "ok")]
     status = json.loads((run / "manifest.json").read_text())["status"]
     assert status in ("interrupted", "running")  # `running` for a dead PID: read as killed, finished by resume
-    listed = subprocess.run([sys.executable, "-m", "orchestrator", "runs", "list", "--dir", str(small / "out")],
+    listed = subprocess.run([sys.executable, "-m", "orchestrator", "runs", "list", "--reports-dir", str(small / "out")],
                             env=env, capture_output=True, text=True, timeout=60)
     assert re.search(rf"{run.name}\s+\S+\s+(killed|interrupted)\s+1/3", listed.stdout), listed.stdout
 

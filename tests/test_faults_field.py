@@ -379,7 +379,8 @@ def test_a_non_ascii_prompt_runs_under_the_c_locale(tmp_path, llama_bin_dir, tin
     assert probe.stdout.strip() == "ascii"  # the locale this test is about
     out = tmp_path / "out"
     res = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--binary", str(llama_bin_dir / "main"),
-                          "--model", str(tiny_model), "--workload", str(wl), "--out", str(out), "--threads", "1"],
+                          "--model", str(tiny_model), "--workload", str(wl), "--reports-dir", str(out),
+                          "--threads", "1"],
                          env=env, capture_output=True, timeout=HANG_S)
     err = res.stderr.decode("utf-8", "replace")
     assert res.returncode == 0, res.stdout.decode("utf-8", "replace") + err

@@ -99,7 +99,7 @@ def test_a_bad_record_gives_one_message_from_report_and_runs_list(interrupted_ru
     (run / "queries.jsonl").write_text(json.dumps(["not", "a", "record"]) + "\n")
     rep = invoke("report", "--no-index", run)
     assert rep.exit_code == 1 and "line 1, is not a valid query record: it is a JSON array" in rep.output
-    listed = invoke("runs", "list", "--dir", run.parent)
+    listed = invoke("runs", "list", "--reports-dir", run.parent)
     assert listed.exit_code == 0
     assert f"warning: left out, cannot be read: {run.name}: " in listed.output and "line 1" in listed.output
 
@@ -175,7 +175,7 @@ def test_prune_checks_every_folder_first_and_never_deletes_through_a_symlink(tmp
     # the link sorts between the two runs, as the one that stopped prune half-way did
     link = reports / "20260101-500000-link"
     link.symlink_to(elsewhere)
-    res = invoke("runs", "prune", "--keep", "0", "--dir", reports)
+    res = invoke("runs", "prune", "--keep", "0", "--reports-dir", reports)
     assert res.exit_code == 0, res.output
     assert not first.exists() and not second.exists() and not third.exists()
     assert link.is_symlink() and (elsewhere / "queries.jsonl").is_file()  # neither the link nor its run touched
@@ -219,7 +219,7 @@ def test_a_read_only_project_folder_is_named_by_run_report_and_doctor(tmp_path, 
     res = invoke("run", "--binary", fake_binary(tmp_path / "main"), "--model", model, "--workload", wl, env=env)
     assert res.exit_code == 1, res.output
     assert f"cannot write into {ro / 'reports'}" in res.output or f"cannot write into {ro}" in res.output
-    assert "fix: --out DIR on a writable disk" in res.output
+    assert "fix: --reports-dir DIR on a writable disk" in res.output
 
     rep = invoke("report", run, env=env)
     assert rep.exit_code == 1 and f"cannot write the report into {run}" in rep.output
@@ -227,7 +227,7 @@ def test_a_read_only_project_folder_is_named_by_run_report_and_doctor(tmp_path, 
 
     doc = invoke("doctor", env=env)
     assert doc.exit_code == 1
-    assert f"{ro / 'reports'} is not writable" in doc.output and "edgebench run --out DIR" in doc.output
+    assert f"{ro / 'reports'} is not writable" in doc.output and "edgebench run --reports-dir DIR" in doc.output
 
 
 def test_experiment_all_on_a_read_only_folder_is_one_message(tmp_path, read_only, no_signal_handlers):
@@ -236,8 +236,8 @@ def test_experiment_all_on_a_read_only_folder_is_one_message(tmp_path, read_only
     ro, seal = read_only
     seal()
     model = write_vocab_model(tmp_path / "vocab.gguf")
-    res = invoke("experiment", "all", "--out", ro / "reports", "--binary", fake_binary(tmp_path / "main"),
+    res = invoke("experiment", "all", "--reports-dir", ro / "reports", "--binary", fake_binary(tmp_path / "main"),
                  "--model", model)
     assert res.exit_code == 1, res.output
-    assert f"cannot write into {ro}" in res.output and "fix: --out DIR on a writable disk" in res.output
+    assert f"cannot write into {ro}" in res.output and "fix: --reports-dir DIR on a writable disk" in res.output
     assert "Traceback" not in res.output

@@ -54,7 +54,7 @@ def test_run_refuses_a_model_cut_short_before_the_first_query(llama_bin_dir, tin
     cut.write_bytes(tiny_model.read_bytes()[:-4096])
     out = isolated_root / "out"
     res = CliRunner().invoke(main, ["run", "--binary", str(llama_bin_dir / "main"), "--model", str(cut),
-                                    "--limit", "1", "--out", str(out)])
+                                    "--limit", "1", "--reports-dir", str(out)])
     assert res.exit_code != 0  # before this check, main died with SIGSEGV on every query and the run exited 0
     assert "is cut short" in res.output and "(4096 bytes missing)" in res.output
     assert not list(out.rglob("queries.jsonl"))  # no query ran

@@ -48,7 +48,7 @@ def workload(tmp_path: Path) -> Path:
 def edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, *extra) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path / "out"
     res = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--binary", str(llama_bin_dir / "main"),
-                          "--model", str(tiny_model), "--workload", str(workload(tmp_path)), "--out", str(out),
+                          "--model", str(tiny_model), "--workload", str(workload(tmp_path)), "--reports-dir", str(out),
                           # one thread: main's spinning threads crawl when a sampler takes one of 2 cores
                           "--threads", "1", *extra], env=env, capture_output=True, text=True, timeout=HANG_S)
     assert res.returncode == 0, res.stdout + res.stderr

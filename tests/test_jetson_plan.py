@@ -64,7 +64,7 @@ def test_profile_is_detected_from_the_board(board):
 
 
 def test_json_plan_is_data(board):
-    res = invoke("--dry-run", "--json", "--profile", "jetson-nano")
+    res = invoke("--dry-run", "--format", "json", "--profile", "jetson-nano")
     doc = json.loads(res.output)
     assert doc["profile"] == "jetson-nano"
     names = [s["step"] for s in doc["steps"]]
@@ -95,7 +95,7 @@ def test_without_cuda_the_plan_says_the_probe_will_run(board, monkeypatch):
 def test_orin_plan_skips_gcc_and_uses_the_system_compiler(tmp_path, monkeypatch, download_host):
     make_board(tmp_path, monkeypatch, model=ORIN_MODEL, release=ORIN_RELEASE, reachable_url=download_host)
     monkeypatch.setenv("FAKE_CC", "8.7")
-    res = invoke("--dry-run", "--json")
+    res = invoke("--dry-run", "--format", "json")
     doc = json.loads(res.output)
     assert doc["profile"] == "jetson-orin"
     assert "gcc" not in [s["step"] for s in doc["steps"]]
@@ -117,7 +117,7 @@ def test_host_dry_run_has_no_board_steps_and_no_preflight(isolated_root, monkeyp
 def test_every_install_into_the_nanos_environment_is_held_to_the_proven_versions(board):
     from orchestrator.nanocheck import constraints
 
-    doc = json.loads(invoke("--dry-run", "--json", "--profile", "jetson-nano").output)
+    doc = json.loads(invoke("--dry-run", "--format", "json", "--profile", "jetson-nano").output)
     installs = [c["argv"] for s in doc["steps"] for c in s["commands"]
                 if c["argv"][1:4] == ["-m", "pip", "install"] and not c["argv"][0].startswith("sudo")]
     assert len(installs) == 2  # python-env's report extra, and jtop's client in the project's environment

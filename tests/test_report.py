@@ -166,7 +166,7 @@ def twin_run(request, tmp_path_factory, llama_bin_dir, tiny_model):
     try:
         # one thread: main's spinning threads crawl when a sampler takes one of 2 cores
         edgebench(env, "run", "--binary", str(llama_bin_dir / "main"), "--model", str(tiny_model),
-                  "--workload", str(default_workload()), "--limit", "1", "--out", str(tmp / "out"),
+                  "--workload", str(default_workload()), "--limit", "1", "--reports-dir", str(tmp / "out"),
                   "--threads", "1", "--interval", "0.01", *args)
     finally:
         if close:
@@ -189,7 +189,7 @@ def twin_experiment(tmp_path_factory, llama_bin_dir, tiny_model):
     wl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     env, _, _ = board(tmp, "jtop")
     edgebench(env, "experiment", "all", "--binary", str(llama_bin_dir / "main"), "--model", str(tiny_model),
-              "--workload", str(wl), "--out", str(tmp / "out"), "--threads", "1")
+              "--workload", str(wl), "--reports-dir", str(tmp / "out"), "--threads", "1")
     exp = next(p for p in (tmp / "out").iterdir() if p.is_dir())
     return exp, render(exp).read_text()
 

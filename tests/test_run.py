@@ -26,8 +26,8 @@ def eb(root, *args, timeout=HANG_S):
 
 
 def run_args(llama_bin_dir, tiny_model, out, *extra, binary=None):
-    return ["run", "--binary", str(binary or llama_bin_dir / "main"), "--model", str(tiny_model), "--out", str(out),
-            *extra]
+    return ["run", "--binary", str(binary or llama_bin_dir / "main"), "--model", str(tiny_model),
+            "--reports-dir", str(out), *extra]
 
 
 def only_run(out: Path) -> Path:
@@ -206,7 +206,7 @@ def test_preflight_errors_name_the_fix_before_any_query(case, tmp_path, llama_bi
         wl.write_text('{"id": "a", "category": "simple", "prompt": "hi", "max_tokens": 5}\n{"id": "b", oops\n')
         want = [f"{wl}:2:"]
     res = eb(tmp_path, "run", "--binary", str(binary), "--model", str(model), "--workload", str(wl),
-             "--out", str(tmp_path / "out"))
+             "--reports-dir", str(tmp_path / "out"))
     assert res.returncode == 1
     for w in want:
         assert w in res.stderr
@@ -275,7 +275,7 @@ def test_relative_paths_are_recorded_absolute_so_resume_works_from_anywhere(tmp_
     shutil.copy(DEFAULT, tmp_path / "w.jsonl")
     env = dict(os.environ, EDGEBENCH_ROOT=str(tmp_path))
     res = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--binary", str(llama_bin_dir / "main"),
-                          "--model", "m.gguf", "--workload", "w.jsonl", "--out", "out", "--limit", "1",
+                          "--model", "m.gguf", "--workload", "w.jsonl", "--reports-dir", "out", "--limit", "1",
                           "--category", "simple"], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=HANG_S)
     assert res.returncode == 0, res.stderr

@@ -36,7 +36,7 @@ def args(tmp_path):
 
     def make(binary: Path, *extra):
         return [sys.executable, "-m", "orchestrator", "run", "--binary", str(binary), "--model", str(model),
-                "--workload", str(wl), "--out", str(tmp_path / "out"), *extra]
+                "--workload", str(wl), "--reports-dir", str(tmp_path / "out"), *extra]
 
     return make
 

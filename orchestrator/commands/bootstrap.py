@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from orchestrator import cliopts
 from orchestrator.bootstrap.plan import PROFILES
 
 
@@ -27,7 +28,8 @@ from orchestrator.bootstrap.plan import PROFILES
 @click.option("--force", "force_old", multiple=True, metavar="STEP", hidden=True)
 @click.option("--jobs", "-j", type=int, default=None, help="Parallel compile jobs (default: from cores and memory).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (steps, done or not, commands) and change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print the plan as JSON.")
+@cliopts.format_option(("table", "json"), "With --dry-run: the plan for people (table), or as one JSON object.")
+@cliopts.json_alias
 @click.option("--make-swap", is_flag=True, help="Board: add a swap file (sudo) when memory + swap is too small "
               "for the GCC build.")
 @click.option("--max-power", is_flag=True, help="Board: switch to the MAXN power mode (sudo nvpmodel) first.")
@@ -36,8 +38,8 @@ from orchestrator.bootstrap.plan import PROFILES
               help="Jetson Nano: install GCC 8.5.0 from a tarball written by --pack-gcc instead of building it.")
 @click.option("--pack-gcc", is_flag=True, help="Jetson Nano: (build GCC 8.5.0 if needed, then) write it as a "
               "relocatable tarball under build/dist/ for --gcc-from on other boards, and stop.")
-def bootstrap(llama_source, model, model_source, twin, profile, redo, force_old, jobs, dry_run, as_json, make_swap,
-              max_power, skip_preflight, gcc_from, pack_gcc):
+def bootstrap(llama_source, model, model_source, twin, profile, redo, force_old, jobs, dry_run, fmt, old_json,
+              make_swap, max_power, skip_preflight, gcc_from, pack_gcc):
     """Fetch, patch and build llama.cpp a33e6a0 and get a model; resumable and idempotent.
 
     On a Jetson it also builds or installs the toolchain (GCC 8.5 on a Nano), jetson-stats and
@@ -47,8 +49,9 @@ def bootstrap(llama_source, model, model_source, twin, profile, redo, force_old,
     from orchestrator.bootstrap.ledger import Ledger
     from orchestrator.bootstrap.steps import Context, Options
 
+    as_json = cliopts.chosen(fmt, old_json) == "json"
     if as_json and not dry_run:
-        raise click.UsageError("--json prints the plan, which only --dry-run shows: add --dry-run")
+        raise click.UsageError("--format json prints the plan, which only --dry-run shows: add --dry-run")
     if force_old:
         click.echo(f"warning: `--force STEP` is now `--redo STEP` (`{' '.join('--redo ' + s for s in force_old)}`); "
                    "--force STEP will be removed", err=True)

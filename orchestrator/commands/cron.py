@@ -1,4 +1,6 @@
-"""`edgebench cron install|list|remove`: schedule unattended batches in the user's crontab."""
+"""`edgebench cron install|list|remove`: schedule unattended batches in the user's crontab.
+The three take the same selectors: `--crontab-file FILE` (instead of the user's crontab) and
+`--user USER` (FILE is a system crontab, /etc/cron.d/*; the lines that run as USER)."""
 
 from __future__ import annotations
 
@@ -6,13 +8,27 @@ from pathlib import Path
 
 import click
 
-FILE_OPTION = click.option("--crontab-file", "crontab_file", type=click.Path(path_type=Path, dir_okay=False),
-                           default=None, help="Edit this file instead of the user's crontab (crontab -l/-).")
-USER_OPTION = click.option("--user", "user", default=None,
-                           help="With --crontab-file of a system crontab (/etc/cron.d/*): the user field.")
+from orchestrator import cliopts
+
+COLUMNS = ["name", "schedule", "user", "args", "log", "last"]
 
 
-@click.group()
+def selectors(fn):
+    fn = click.option("--system", "old_system", is_flag=True, hidden=True)(fn)
+    fn = click.option("--user", "user", default=None, metavar="USER",
+                      help="FILE is a system crontab (/etc/cron.d/*): the lines that run as USER.")(fn)
+    return click.option("--crontab-file", "crontab_file", type=click.Path(path_type=Path, dir_okay=False),
+                        default=None, help="Edit this file instead of the user's crontab (crontab -l/-).")(fn)
+
+
+def _is_system(user: str | None, old_system: bool) -> bool:
+    if old_system:
+        click.echo("warning: --system is now --user USER (that user's lines of a system crontab); --system will be "
+                   "removed", err=True)
+    return old_system or user is not None
+
+
+@click.group(cls=cliopts.Group)
 def cron():
     """Run batches from cron: each line runs `edgebench batch`, which resumes its own unfinished run."""
 
@@ -20,16 +36,18 @@ def cron():
 @cron.command(context_settings={"ignore_unknown_options": True})
 @click.option("--schedule", required=True, help='Cron expression, e.g. "0 2 * * *" (02:00 daily) or @daily.')
 @click.option("--name", default="nightly", show_default=True, help="Names the line, its log and its runs.")
-@FILE_OPTION
-@USER_OPTION
+@selectors
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, required=True)
-def install(schedule, name, crontab_file, user, args):
+def install(schedule, name, crontab_file, user, old_system, args):
     """Add (or replace) the line that runs `edgebench batch --name NAME -- ARGS`.
 
     ARGS are what follows `--`: `run` and its options, as `edgebench run` takes them."""
     from orchestrator import cron as lib
-    from orchestrator.commands.batch import parse_args
+    from orchestrator.batchargs import parse_args
 
+    if old_system and user is None:
+        raise click.UsageError("a system crontab's line names the user it runs as: --user USER")
+    _is_system(user, old_system)
     parse_args(list(args))  # a typo fails now, not at 2 a.m.
     line = lib.make_line(schedule, name, list(args), user=user)
     tab = lib.Crontab(crontab_file, system=bool(user))
@@ -42,34 +60,41 @@ def install(schedule, name, crontab_file, user, args):
 
 
 @cron.command("list")
-@FILE_OPTION
-@click.option("--system", is_flag=True, help="The file is a system crontab (a user field after the schedule).")
-def list_(crontab_file, system):
+@selectors
+@cliopts.format_option(help="table for people; json: {\"batches\": [...]} (docs/cli.md); csv or md: one row per "
+                            "line.")
+def list_(crontab_file, user, old_system, fmt):
     """Edgebench's lines, with each log's last summary."""
     from orchestrator import cron as lib
 
-    entries = lib.Crontab(crontab_file, system=system).entries()
-    if not entries:
-        click.echo("no edgebench batch is scheduled")
-        return
-    for e in entries:
-        args = e.command.split(" batch --name ", 1)[-1].split(" >> ", 1)[0]
-        click.echo(f"{e.name}: {e.schedule}{f' as {e.user}' if e.user else ''}  batch --name {args}")
-        click.echo(f"  log: {lib.log_path(e.name)}")
-        click.echo(f"  last: {lib.last_line(lib.log_path(e.name)) or '(has not run yet)'}")
+    entries = [e for e in lib.Crontab(crontab_file, system=_is_system(user, old_system)).entries()
+               if user is None or e.user == user]
+    rows = [{"name": e.name, "schedule": e.schedule, "user": e.user,
+             "args": e.command.split(" batch --name ", 1)[-1].split(" >> ", 1)[0],
+             "log": str(lib.log_path(e.name)), "last": lib.last_line(lib.log_path(e.name))} for e in entries]
+
+    def table():
+        if not rows:
+            click.echo("no edgebench batch is scheduled")
+        for r in rows:
+            as_user = f" as {r['user']}" if r["user"] else ""
+            click.echo(f"{r['name']}: {r['schedule']}{as_user}  batch --name {r['args']}")
+            click.echo(f"  log: {r['log']}")
+            click.echo(f"  last: {r['last'] or '(has not run yet)'}")
+
+    cliopts.echo_rows(fmt, COLUMNS, rows, doc={"batches": rows}, table=table)
 
 
 @cron.command()
 @click.argument("name", required=False)
-@FILE_OPTION
-@click.option("--system", is_flag=True, help="The file is a system crontab (a user field after the schedule).")
-def remove(name, crontab_file, system):
+@selectors
+def remove(name, crontab_file, user, old_system):
     """Remove the line called NAME, or every edgebench line. Logs and runs stay."""
     from orchestrator import cron as lib
     from orchestrator.errors import UserError
 
-    tab = lib.Crontab(crontab_file, system=system)
-    gone = tab.remove(name)
+    tab = lib.Crontab(crontab_file, system=_is_system(user, old_system))
+    gone = tab.remove(name, user)
     if not gone:
         known = ", ".join(e.name for e in tab.entries()) or "none"
         raise UserError(f"no edgebench batch {'called ' + repr(name) + ' ' if name else ''}is scheduled "

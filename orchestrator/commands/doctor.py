@@ -6,20 +6,20 @@ import sys
 
 import click
 
-from orchestrator import envvars
-from orchestrator.commands.formats import chosen, echo_json, format_option, json_alias
+from orchestrator import envvars, exitcodes
+from orchestrator.cliopts import chosen, echo_json, format_option, json_alias
 from orchestrator.doctor import gather
 
 
 @click.command(epilog="Exit codes: 0 everything a run needs is there; 1 something is missing (listed with its fix).")
-@format_option
+@format_option(("table", "json"), "table for people; json: one JSON object, for programs.")
 @json_alias
 def doctor(fmt, old_json):
     """Report the platform, the llama.cpp build and the model; say how to fix what is missing."""
     d = gather()
     if chosen(fmt, old_json) == "json":
         echo_json(d)
-        sys.exit(1 if d["problems"] else 0)
+        sys.exit(exitcodes.ERROR if d["problems"] else exitcodes.OK)
     p = d["platform"]
     gib = 1 << 30
     lines = [
@@ -54,6 +54,6 @@ def doctor(fmt, old_json):
         click.echo("\nto fix:")
         for f in d["problems"]:
             click.echo(f"  - {f}")
-        sys.exit(1)
+        sys.exit(exitcodes.ERROR)
     else:
         click.echo("\nall good: edgebench can run")

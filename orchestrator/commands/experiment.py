@@ -4,88 +4,50 @@ study's into one resumable experiment folder."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from orchestrator.commands.run import EXIT_CODES_HELP
+from orchestrator import cliopts, exitcodes
+from orchestrator.cliopts import run_default
 
 
-def _base_config(workload, model, binary, out, threads, ignore_eos, memory_check, idle_window_s=2.0):
-    from orchestrator import paths
-    from orchestrator import session as sess
-    from orchestrator.config import RunConfig
-
-    # absolute paths: the manifest is what a resume reads back, maybe from another directory
-    return RunConfig(binary=(binary or sess.default_binary()).absolute(),
-                     model=(model or sess.default_model()).absolute(),
-                     workload=(workload or sess.default_workload()).absolute(),
-                     out_dir=(out or paths.reports_dir()).absolute(),
-                     **({"threads": threads} if threads else {}), ignore_eos=ignore_eos, memory_check=memory_check,
-                     idle_window_s=idle_window_s)
-
-
-def _gating(cooldown, max_temp, temp_timeout) -> dict | None:
-    if not cooldown and max_temp is None:
-        return None
-    from orchestrator.experiments.thermal import Gate
-
-    Gate(cooldown, max_temp, temp_timeout)  # refuses --max-temp without thermal zones, before any run
-    return {"cooldown_s": cooldown, "max_temp_c": max_temp, "timeout_s": temp_timeout}
-
-
-def _fmt(c: dict, scale=1000.0, unit="ms") -> str:
-    if c["mean"] is None:
-        return "-"
-    if c["ci_half"] is None:
-        return f"{c['mean'] * scale:.1f}{unit}"
-    return f"{c['mean'] * scale:.1f}±{c['ci_half'] * scale:.1f}{unit}"
-
-
-def show_results(res: dict) -> None:
-    """95% intervals when an item was repeated, and a matched pair's comparison."""
-    rows = [r for r in res["ci95"] if r["n"] > 1]
-    if rows:
-        click.echo("\n95% confidence intervals (t-distribution) over the measured repetitions:")
-        for r in rows:
-            vid = f" [{r['variant_id']}]" if r["variant_id"] else ""
-            click.echo(f"  {r['query_id']}{vid} n={r['n']} ttft={_fmt(r['ttft_s'])} tpot={_fmt(r['tpot_s'])} "
-                       f"total={_fmt(r['total_s'], 1, 's')}")
-    cmp_ = res.get("compare")
-    if cmp_:
-        key = cmp_["figure"]
-        sides = " vs ".join(f"{s['category']} {s['query_id']} ({s['prompt_tokens']} prompt tokens, "
-                            f"{'/'.join(map(str, s.get('output_tokens') or ['-']))} output tokens) "
-                            f"{_fmt(s[key], 1, 's')}" for s in cmp_["sides"])
-        click.echo(f"\nmatched pair, {key}: {sides}")
-        if cmp_["difference"] is not None:
-            ci = (f" (95% CI {cmp_['ci_lo']:+.3f} to {cmp_['ci_hi']:+.3f} s)" if cmp_["ci_lo"] is not None
-                  else " (no interval: a side ran once)")
-            click.echo(f"  difference {cmp_['difference']:+.3f} s{ci}, ratio {cmp_['ratio']:.3f}")
-
-
-def _run_part(session, part: str | None = None):
-    from orchestrator.commands.run import run_with_progress, show
+def _run_part(session, fmt: str, docs: list, part: str | None = None):
+    """Run one plan's session; its summary is printed now (table) or kept in `docs` for the one
+    object printed at the end (a machine format)."""
     from orchestrator.experiments.run import finish_results
+    from orchestrator.runprint import progress_echo, run_with_progress, show_results, summary
 
+    echo = progress_echo(fmt)
     pending = len(session.pending())
-    click.echo(f"{'part ' + part if part else 'experiment'} {session.store.dir}: {pending} of "
-               f"{len(session.items)} measurements to run")
-    result = run_with_progress(session)
-    show(session, result)
-    show_results(finish_results(session))
+    echo(f"{'part ' + part if part else 'experiment'} {session.store.dir}: {pending} of "
+         f"{len(session.items)} measurements to run")
+    result = run_with_progress(session, echo)
+    res = finish_results(session)
+    table, doc = summary(session, result, {"part": part, "experiment_results": res} if part else
+                         {"experiment_results": res})
+    if fmt == "table":
+        click.echo(table)
+    docs.append(doc)
+    show_results(res, echo)
     return result
 
 
-def _exit(results: list) -> None:
-    failed = sum(r.n_failed for r in results)
-    if failed:
-        click.echo(f"{failed} query attempts failed (exit 3)", err=True)
-    sys.exit(3 if failed else 0)
+def _finish(results: list, docs: list, fmt: str, exp_dir: Path | None = None) -> None:
+    """Print the machine format's one object (docs/cli.md), then exit 0, or 3 when a query failed."""
+    from orchestrator.measuring import exit_for
+    from orchestrator.runprint import COLUMNS
+
+    if fmt != "table" and docs:
+        if exp_dir is None and len(docs) == 1:
+            cliopts.echo_rows(fmt, COLUMNS, docs[0]["categories"], doc=docs[0])
+        else:
+            rows = [{"part": d.get("part"), **row} for d in docs for row in d["categories"]]
+            cliopts.echo_rows(fmt, ["part", *COLUMNS], rows, doc={"experiment_dir": str(exp_dir), "parts": docs})
+    exit_for(sum(r.n_failed for r in results))
 
 
-@click.command(epilog=EXIT_CODES_HELP)
+@click.command(cls=cliopts.Command, epilog=exitcodes.HELP)
 @click.argument("name", required=False)
 @click.option("--plan", "plan_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Run your own plan file (YAML or JSON; copy one from orchestrator/data/plans/).")
@@ -95,8 +57,7 @@ def _exit(results: list) -> None:
               help="GGUF model (default: the one bootstrap set up).")
 @click.option("--binary", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="llama.cpp main (default: build/llama.cpp/main).")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder that receives the run or experiment folder (default: reports/).")
+@cliopts.reports_dir_option("Folder that receives the run or experiment folder (default: reports/).")
 @click.option("--plan-only", is_flag=True, help="Print the resolved plan as JSON (queries and why) and run nothing.")
 @click.option("--repeat", type=click.IntRange(min=1), default=None,
               help="Measured repetitions per item, overriding the plan's; results get 95% confidence intervals.")
@@ -108,32 +69,40 @@ def _exit(results: list) -> None:
 @click.option("--threads", "-t", type=click.IntRange(min=1), default=None, help="main -t (default: all cores).")
 @click.option("--ignore-eos/--stop-at-eos", default=None,
               help="Default: --ignore-eos for a synthetic twin (its text is noise), stop at EOS otherwise.")
-@click.option("--no-memory-check", "memory_check", flag_value=False, default=True,
+@click.option("--no-memory-check", "memory_check", flag_value=False, default=None,
               help="Run a model larger than the available memory anyway.")
-@click.option("--idle-window", "idle_window_s", type=click.FloatRange(min=0), default=2.0, show_default=True,
-              help="Seconds the GPU/board sampler watches the idle board before each plan's first query, for "
-                   "energy net of idle power; 0 skips it.")
+@click.option("--idle-window", "idle_window_s", type=click.FloatRange(min=0), default=None,
+              help=run_default("Seconds the GPU/board sampler watches the idle board before each plan's first "
+                               "query, for energy net of idle power; 0 skips it.", "idle_window_s"))
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="Finish an interrupted experiment (its folder) or plan run.")
-@click.option("--force", is_flag=True, help="With --resume: resume although binary, model or machine changed.")
+@click.option("--force", is_flag=True, help="With --resume (or all, finishing an unfinished one): resume although "
+                                           "binary, model or machine changed.")
 @click.option("--new", is_flag=True, help="experiment all: start afresh instead of finishing an unfinished one.")
-def experiment(name, plan_file, workload, model, binary, out, plan_only, repeat, cooldown, max_temp, temp_timeout,
-               threads, ignore_eos, memory_check, idle_window_s, resume, force, new):
+@cliopts.format_option()
+@click.pass_context
+def experiment(ctx, name, plan_file, workload, model, binary, reports_dir, plan_only, repeat, cooldown, max_temp,
+               temp_timeout, threads, ignore_eos, memory_check, idle_window_s, resume, force, new, fmt):
     """Run an experiment plan: NAME is one of the shipped plans (orchestrator/data/plans/: categories,
     granular, prompt-sweep, output-sweep, matched-pair, ngl-sweep), or `all` for the study's five in one folder."""
+    from orchestrator import runconfig
     from orchestrator.experiments import plans
     from orchestrator.experiments import run as xrun
+    from orchestrator.resumepolicy import refuse_shaping
 
+    if force and not resume and name != "all":
+        raise click.UsageError("--force only applies to --resume (or to `all`, which finishes an unfinished one)")
     if resume:
-        if name or plan_file or plan_only:
+        if name or plan_file:
             raise click.UsageError("--resume takes the folder alone: the plan is recorded in it")
-        return _resume(resume, force)
+        refuse_shaping(ctx, "edgebench experiment", resume)
+        return _resume(resume, force, fmt)
     if bool(name) == bool(plan_file):
         raise click.UsageError(f"name one experiment ({', '.join(plans.builtin_names() + ['all'])}) or --plan FILE")
-    base = _base_config(workload, model, binary, out, threads, ignore_eos, memory_check, idle_window_s)
-    gating = _gating(cooldown, max_temp, temp_timeout)
+    base = runconfig.from_options(ctx.params)
+    gating = xrun.gating(cooldown, max_temp, temp_timeout)
     if name == "all":
-        return _all(base, repeat, gating, plan_only, new, force)
+        return _all(base, repeat, gating, plan_only, new, force, fmt)
     plan = plans.load(plan_file or plans.find(name))
     res = xrun.resolve(plan, base, repeat=repeat)
     if plan_only:
@@ -141,68 +110,56 @@ def experiment(name, plan_file, workload, model, binary, out, plan_only, repeat,
         xrun.check_runnable(res)
         return
     xrun.check_runnable(res)
-    with _measuring() as lock:
-        session = xrun.start(res, gating=gating, log=click.echo)
-        lock.set_run_dir(session.store.dir)
-        _exit([_interruptible(lambda: _run_part(session), session.store.dir)])
+    with _measuring(fmt) as m:
+        session = xrun.start(res, gating=gating, log=m.echo)
+        m.measures(session.store.dir)
+        docs: list = []
+        _finish([_run_part(session, fmt, docs)], docs, fmt)
 
 
-def _measuring():
-    from orchestrator.interrupts import exit_on_signals
-    from orchestrator.measurelock import measuring
+def _measuring(fmt: str):
+    from orchestrator.measuring import measuring
+    from orchestrator.runprint import progress_echo
 
-    exit_on_signals()
-    return measuring(log=click.echo)
+    m = measuring("edgebench experiment --resume {folder}", log=progress_echo(fmt))
+    return m
 
 
-def _all(base, repeat, gating, plan_only, new, force):
-    from orchestrator.experiments import index, plans
+def _all(base, repeat, gating, plan_only, new, force, fmt):
+    from orchestrator.experiments import discover, plans
     from orchestrator.experiments import run as xrun
 
     if plan_only:
         parts = [xrun.resolve(plans.load(plans.find(n)), base, repeat=repeat).summary() for n in plans.STUDY]
         click.echo(json.dumps({"experiment": "all", "parts": parts}, indent=2))
         return
-    with _measuring() as lock:
-        found = None if new else index.find_unfinished(base.out_dir)
-        if found:
-            stored = index.read(found)["config"]
-            if any(stored[k] != str(getattr(base, k)) for k in ("binary", "model", "workload")):
-                click.echo(f"{found} is unfinished but used another binary, model or workload; starting a new one")
-                found = None
-        if found:
-            click.echo(f"finishing the unfinished experiment {found} (--new starts another)")
-            stored = index.read(found)
-            if (repeat, gating) != (stored.get("repeat"), stored.get("gating")):
-                click.echo("note: it keeps the --repeat, --cooldown and --max-temp it was started with")
-            exp_dir = found
-        else:
+    with _measuring(fmt) as m:
+        found = discover.Found(None) if new else discover.to_finish(base, repeat, gating)
+        if found.note:
+            m.echo(found.note)
+        exp_dir = found.folder
+        if exp_dir is None:
             exp_dir, _ = xrun.create_all(base, repeat=repeat, gating=gating)
-            click.echo(f"experiment {exp_dir}: parts {', '.join(plans.STUDY)}")
-        _exit(_run_all(xrun, exp_dir, force, lock))
+            m.echo(f"experiment {exp_dir}: parts {', '.join(plans.STUDY)}")
+        _run_all(xrun, exp_dir, force, m, fmt)
 
 
-def _interruptible(fn, folder: Path):
-    try:
-        return fn()
-    except KeyboardInterrupt:
-        click.echo(f"interrupted (Ctrl-C): what was recorded stays; finish it with edgebench experiment --resume "
-                   f"{folder}", err=True)
-        sys.exit(130)
+def _run_all(xrun, exp_dir, force, m, fmt):
+    m.measures(exp_dir)  # Ctrl-C names the experiment's folder, not the part's
+    docs: list = []
+    results = xrun.run_all(exp_dir, run_session=lambda s, part: _run_part(s, fmt, docs, part), force=force,
+                           log=m.echo, on_lock=m.lock.set_run_dir)
+    _finish(results, docs, fmt, exp_dir)
 
 
-def _run_all(xrun, exp_dir, force, lock):
-    return _interruptible(lambda: xrun.run_all(exp_dir, run_session=lambda s, part: _run_part(s, part), force=force,
-                                               log=click.echo, on_lock=lock.set_run_dir), exp_dir)
-
-
-def _resume(folder: Path, force: bool):
+def _resume(folder: Path, force: bool, fmt: str):
     from orchestrator.experiments import index
     from orchestrator.experiments import run as xrun
 
-    with _measuring() as lock:
+    with _measuring(fmt) as m:
         if index.is_experiment(folder):
-            _exit(_run_all(xrun, folder, force, lock))
-        session = xrun.resume(folder, force=force, log=click.echo)
-        lock.set_run_dir(session.store.dir)
-        _exit([_interruptible(lambda: _run_part(session), folder)])
+            return _run_all(xrun, folder, force, m, fmt)
+        session = xrun.resume(folder, force=force, log=m.echo)
+        m.measures(folder)
+        docs: list = []
+        _finish([_run_part(session, fmt, docs)], docs, fmt)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from orchestrator import cliopts
 from orchestrator.errors import UserError
 
 
@@ -12,11 +13,12 @@ from orchestrator.errors import UserError
               help="Run only these checks (repeatable); default: all three.")
 @click.option("--no-install", is_flag=True,
               help="Never install the Debian packages it needs (as root it runs the nano-check-deps.sh it ships).")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON instead of the table.")
+@cliopts.format_option(("table", "json"), "table for people; json: the whole report (report.json's object).")
+@cliopts.json_alias
 @click.option("--write-constraints", is_flag=True,
               help="Rewrite the Nano's pip constraints (orchestrator/data/constraints/jetson-nano.txt) from the "
                    "versions the Python check proves; refused while any of them fails there.")
-def nano_check(only: tuple[str, ...], no_install: bool, as_json: bool, write_constraints: bool):
+def nano_check(only: tuple[str, ...], no_install: bool, fmt: str, old_json: bool, write_constraints: bool):
     """Build llama.cpp for the Nano without a board: CUDA 11.8 for sm_53 with the patch, main
     cross-built for aarch64 and run under qemu as a Cortex-A57, and the Python stack imported
     there. Writes build/nano-check/report.json."""
@@ -24,6 +26,7 @@ def nano_check(only: tuple[str, ...], no_install: bool, as_json: bool, write_con
 
     from orchestrator.nanocheck import common, report
 
+    as_json = cliopts.chosen(fmt, old_json) == "json"
     checks = tuple(c for c in report.CHECKS if not only or c in only)
     if write_constraints and "python" not in checks:
         raise click.UsageError("--write-constraints pins what the python check proves: add --only python")

@@ -6,16 +6,18 @@ from pathlib import Path
 
 import click
 
-from orchestrator import paths
+from orchestrator import cliopts, paths
 from orchestrator.errors import UserError
 
 _DIR = click.Path(path_type=Path, file_okay=False, exists=True)
 
 
-@click.command()
+@click.command(cls=cliopts.Command)
 @click.argument("folders", nargs=-1, type=_DIR, metavar="[RUN_OR_EXPERIMENT_DIR]...")
 @click.option("--compare", "pair", nargs=2, type=_DIR, default=None, metavar="A B",
               help="Show two runs side by side (ratios B / A and the spread of each).")
+@cliopts.reports_dir_option("Without RUN_OR_EXPERIMENT_DIR: render every run and experiment in this folder "
+                            "(default: reports/).", alias_of=())
 @click.option("--force", is_flag=True, help="With --compare: compare runs of different devices, models or binaries.")
 @click.option("--bandwidth-gbs", type=click.FloatRange(min=0.001), default=None,
               help="Memory bandwidth for the decode roofline (default: 25.6 on a Jetson Nano, none elsewhere).")
@@ -27,8 +29,8 @@ _DIR = click.Path(path_type=Path, file_okay=False, exists=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True,
               help="What to print for each folder: the paths written (text), the per-category answer as a "
                    "Markdown table (md), or summary.json's object (json).")
-def report(folders, pair, force, bandwidth_gbs, index, slo, fmt):
-    """Render RUN_OR_EXPERIMENT_DIR... (default: every run under reports/) into report.html, its
+def report(folders, pair, reports_dir, force, bandwidth_gbs, index, slo, fmt):
+    """Render RUN_OR_EXPERIMENT_DIR... (default: every run under --reports-dir, reports/) into report.html, its
     per-query pages queries-N.html, summary.json, queries.csv and queries.parquet beside the data,
     and rebuild reports/index.html."""
     import json
@@ -58,9 +60,10 @@ def report(folders, pair, force, bandwidth_gbs, index, slo, fmt):
         targets = [t for f in targets for t in ([f] if load.is_run(f) or load.is_experiment(f)
                                                 else index_mod.folders(f))]
     else:
-        targets = index_mod.folders(paths.reports_dir())
+        reports = reports_dir or paths.reports_dir()
+        targets = index_mod.folders(reports)
         if not targets:
-            raise UserError(f"no run folder under {paths.reports_dir()}", fix="edgebench run (then edgebench report)")
+            raise UserError(f"no run folder under {reports}", fix="edgebench run (then edgebench report)")
     _check_writable(targets, index)
     failed = []
     for t in targets:

@@ -6,9 +6,10 @@ import json
 
 import click
 
+from orchestrator import exitcodes
 from orchestrator.sampling.tegrastats_format import parse_line
 
-EXIT_MALFORMED = 3
+EXIT_MALFORMED = exitcodes.FAILED_QUERIES  # some lines could not be read
 
 
 @click.group()

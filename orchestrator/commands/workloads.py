@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator.commands.formats import echo_json, format_option
+from orchestrator.cliopts import echo_rows, format_option
 from orchestrator.workloads.schema import category_counts, load_workload
 
 
@@ -95,13 +95,12 @@ def build(per_category, seed, out, from_dir, template, tokenizer, vocab, no_coun
 
 @workloads.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@format_option
+@format_option()
 def stats(file, fmt):
     """Per category: queries, mean/median/min/max prompt tokens, output limit."""
     from orchestrator.workloads.stats import format_stats, stats_rows
 
     queries = load_workload(file)
-    if fmt == "json":
-        echo_json({"file": str(file), "categories": stats_rows(queries)})
-    else:
-        click.echo(format_stats(queries, str(file)))
+    rows = stats_rows(queries)
+    echo_rows(fmt, list(rows[0]) if rows else ["category"], rows, doc={"file": str(file), "categories": rows},
+              table=lambda: click.echo(format_stats(queries, str(file))))

@@ -29,11 +29,11 @@ class Plan:
     count: int | None = None  # spread: how many queries
     max_tokens: tuple[int, ...] = ()  # () keeps each query's own limit
     n_gpu_layers: dict | None = None  # {"from": 0, "to": "all" | int, "step": int}
-    interval_s: float = RunConfig.interval_s
+    interval_s: float = RunConfig.interval_s  # left out of a plan: what a run samples at
     warmup: int = 0
     repeat: int = 1
     discard_first: int = 0  # readings of each sampler dropped from each measured query
-    seed: int = 42
+    seed: int = RunConfig.seed
     compare: str | None = None  # matched-pair: the figure compared
     requires_gpu: bool = False
     # True: main runs with --ignore-eos, so every query generates exactly its max_tokens (a sweep over
@@ -147,11 +147,11 @@ def from_dict(data, where: str) -> Plan:
             raise bad("n_gpu_layers.to", "must be 'all' or an integer >= from")
         if not (_int(ngl["step"]) and ngl["step"] >= 1):
             raise bad("n_gpu_layers.step", "must be an integer >= 1")
-    interval = data.get("interval_s", RunConfig.interval_s)
+    interval = data.get("interval_s", Plan.interval_s)
     if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0.001:
         raise bad("interval_s", "must be a number of seconds >= 0.001")
     ints = {}
-    for key, low, default in (("warmup", 0, 0), ("repeat", 1, 1), ("discard_first", 0, 0), ("seed", 0, 42)):
+    for key, low, default in (("warmup", 0, 0), ("repeat", 1, 1), ("discard_first", 0, 0), ("seed", 0, Plan.seed)):
         v = data.get(key, default)
         if not _int(v) or v < low:
             raise bad(key, f"must be an integer >= {low}")

@@ -4,11 +4,11 @@ binary can run it at all. Nothing here writes a file: `--plan-only` prints the r
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import runconfig
 from orchestrator import session as sess
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
@@ -85,18 +85,10 @@ class Resolved:
         return out
 
 
-def plan_config(plan: plans_mod.Plan, base: RunConfig) -> RunConfig:
-    """The run's config with the plan's settings; an explicit --ignore-eos/--stop-at-eos wins over
-    the plan's `ignore_eos` (the record says which was in force)."""
-    ignore_eos = base.ignore_eos if base.ignore_eos is not None else plan.ignore_eos
-    return dataclasses.replace(base, interval_s=plan.interval_s, seed=plan.seed, categories=(), limit=None,
-                               ignore_eos=ignore_eos)
-
-
 def resolve(plan: plans_mod.Plan, base: RunConfig, *, repeat: int | None = None) -> Resolved:
     """Every check and choice before a run folder exists; raises UserError for what cannot run,
     except a missing GPU build, which is reported in the result (--plan-only explains it)."""
-    cfg = plan_config(plan, base)
+    cfg = runconfig.with_plan(base, plan)
     prep = sess.prepare(cfg)
     wanted = [q for q in prep.queries if q.category in plan.categories]
     tokens, counted = {}, set()

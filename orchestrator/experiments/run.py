@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator import runconfig
 from orchestrator import session as sess
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
@@ -33,6 +34,17 @@ def item_hook(name: str, part: str, gate=None, samplers=()):
         return {**(gate(item) if gate else {}), **tag}
 
     return before
+
+
+def gating(cooldown: float, max_temp: float | None, temp_timeout: float) -> dict | None:
+    """The thermal gating settings an experiment records, or None; refuses --max-temp on a machine
+    without thermal zones at once, before anything runs."""
+    if not cooldown and max_temp is None:
+        return None
+    from orchestrator.experiments.thermal import Gate
+
+    Gate(cooldown, max_temp, temp_timeout)
+    return {"cooldown_s": cooldown, "max_temp_c": max_temp, "timeout_s": temp_timeout}
 
 
 def _gate_from(settings: dict | None, log):
@@ -66,7 +78,7 @@ def resume(run_dir: Path, *, force: bool = False, executor=None, samplers=None, 
     if not exp:
         raise UserError(f"{run_dir} is a run folder, not an experiment's", fix=f"edgebench run --resume {run_dir}")
     if samplers is None:
-        samplers = sess.default_samplers(sess.config_from_manifest(manifest, Path(run_dir).parent))
+        samplers = sess.default_samplers(runconfig.recorded(manifest["config"], Path(run_dir).parent))
     smp = discarding(samplers, exp["plan"].get("discard_first", 0))
     return sess.Session.resume(run_dir, force=force, executor=executor, samplers=smp, log=log,
                                before_item=item_hook(exp["name"], exp["part"], _gate_from(exp.get("gating"), log), smp))
@@ -134,7 +146,7 @@ def run_all(exp_dir: Path, *, run_session, force: bool = False, executor=None, s
     """Run every unfinished part in order. `run_session(session, part)` runs one (progress,
     printing) and returns its Result. A part with a run folder resumes; one without starts."""
     data = index.read(exp_dir)
-    base = sess.config_from_manifest({"config": data["config"]}, Path(data["config"]["out_dir"]))
+    base = runconfig.recorded(data["config"], Path(data["config"]["out_dir"]))
     out = []
     data["status"] = "running"
     index.write(exp_dir, data)

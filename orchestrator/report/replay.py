@@ -397,8 +397,10 @@ def _inputs(rows: list[dict]):
 
 
 def _config(model: Path, workload: Path, binary: Path, out_dir: Path, interval_s: float):
-    return RunConfig(binary=binary, model=model, workload=workload, out_dir=out_dir, threads=NANO_CORES,
-                     interval_s=interval_s, idle_window_s=IDLE_WINDOW_S)
+    from orchestrator import runconfig
+
+    return runconfig.resolve(binary=binary, model=model, workload=workload, out_dir=out_dir, threads=NANO_CORES,
+                             interval_s=interval_s, idle_window_s=IDLE_WINDOW_S)
 
 
 # The session's idle-power window waits this long (real time) before a folder's first query: one
