@@ -136,18 +136,10 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
 def _sampler_figures() -> dict:
     """{figure: (value, baseline, interval label)}: each GPU sampler's CPU cost, with the psutil
     process sampler's cost on a child of the same length as the baseline."""
-    from orchestrator.sampling.cost import INTERVALS, sampler_cpu_figures
+    from orchestrator.sampling.cost import INTERVALS, cpu_pct, sampler_cpu_figures
     from orchestrator.sampling.process import ProcessSampler
 
-    baseline = {}
-    for label, interval in INTERVALS.items():
-        sampler = ProcessSampler(interval)
-        child = subprocess.Popen(["sleep", "2"])
-        t0 = time.perf_counter_ns()
-        sampler.start(child.pid, t0)
-        child.wait()
-        sampler.stop()
-        baseline[label] = 100.0 * sampler.cpu_time_s / ((time.perf_counter_ns() - t0) / 1e9)
+    baseline = {label: cpu_pct(ProcessSampler(interval), 2.0) for label, interval in INTERVALS.items()}
     return {name: (value, baseline[name.rsplit("_", 1)[1]], name.rsplit("_", 1)[1])
             for name, value in sampler_cpu_figures().items()}
 

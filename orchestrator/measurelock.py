@@ -21,15 +21,15 @@ from pathlib import Path
 
 import filelock
 
+from orchestrator import exitcodes
 from orchestrator.errors import UserError
 from orchestrator.fsutil import atomic_write
 
-EXIT_LOCKED = 4
 LENT_ENV = "EDGEBENCH_LOCK_LENT"
 
 
 class LockHeld(UserError):
-    exit_code = EXIT_LOCKED
+    exit_code = exitcodes.LOCKED
 
 
 def lock_path() -> Path:
