@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from waiting import wait_for
+from waiting import HANG_S, wait_for
 
 N = 6
 
@@ -44,7 +44,7 @@ class Batch:
         return subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def run(self) -> subprocess.CompletedProcess:
-        return subprocess.run(self.cmd, env=self.env, capture_output=True, text=True, timeout=600)
+        return subprocess.run(self.cmd, env=self.env, capture_output=True, text=True, timeout=HANG_S)
 
     def runs(self) -> list[Path]:
         return sorted(p for p in self.out.iterdir() if (p / "manifest.json").exists()) if self.out.exists() else []
@@ -141,7 +141,7 @@ def test_sigterm_mid_query_and_a_second_batch_meanwhile(batch, tiny_model):
     (line,) = second.stderr.splitlines()
     assert f"another measurement holds this machine: PID {proc.pid}" in line
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=HANG_S)
     assert proc.returncode == 143, err
     wait_no_main(batch)  # the query in flight was killed, not left running
     (run,) = batch.runs()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fakemain import FakeMain, fake_binary, write_vocab_model
+from waiting import HANG_S
 
 from orchestrator.cli import main
 
@@ -193,7 +194,7 @@ def test_the_real_main_filling_the_disk_mid_query_ends_in_exit_1_not_a_timeout(t
     env = dict(os.environ, EDGEBENCH_ROOT=str(tmp_path))
     cmd = [sys.executable, "-m", "orchestrator", "run", "--binary", str(wrapper), "--model", str(tiny_model),
            "--workload", str(wl), "--out", str(small / "out"), "--threads", "1", "--idle-timeout", "60"]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=HANG_S)
     assert res.returncode == 1, res.stdout + res.stderr
     err = one_error(res.stderr)
     assert "is full:" in err and "free at least" in res.stderr
@@ -209,7 +210,7 @@ def test_the_real_main_filling_the_disk_mid_query_ends_in_exit_1_not_a_timeout(t
 
     (small / "fill").unlink()
     again = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--resume", str(run)], env=env,
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=HANG_S)
     assert again.returncode == 0, again.stdout + again.stderr
     recs = records(run)
     assert [r["query_id"] for r in recs] == ["q0", "q1", "q2"] and all(r["status"] == "ok" for r in recs)
