@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import tmpfs
 from waiting import HANG_S, wait_for
 
 N = 6
@@ -185,16 +186,9 @@ def test_a_model_cut_short_is_refused_before_any_query(tmp_path, llama_bin_dir, 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True,
-                         text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    mnt = tmpfs.mount(tmp_path / "disk", "600k")
     yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    tmpfs.unmount(mnt)
 
 
 def test_a_full_disk_stops_the_batch_cleanly_and_the_next_one_finishes(tmp_path, llama_bin_dir, tiny_model,

@@ -4,7 +4,7 @@ Each time: exit 1, one message naming the bytes needed, no traceback, the record
 manifest that says `interrupted`, or still `running` for a process that is gone, which `runs list`
 reads as killed and a resume finishes.
 
-Mounting needs root (CI runs as root); elsewhere these tests skip and say so."""
+Mounting needs root (CI runs as root); elsewhere these tests skip and say so (tests/tmpfs.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tmpfs
 from click.testing import CliRunner
 from fakemain import FakeMain, fake_binary, write_vocab_model
 from waiting import HANG_S
@@ -24,30 +25,18 @@ from waiting import HANG_S
 from orchestrator.cli import main
 
 
-def mount_tmpfs(path: Path, size: str) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
-                         text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
-
-
 @pytest.fixture
 def disk(tmp_path):
     """mount(size) -> a fresh tmpfs folder of that size."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
     mounted = []
 
     def mount(size: str) -> Path:
-        path = tmp_path / f"disk{len(mounted)}"
-        mount_tmpfs(path, size)
-        mounted.append(path)
-        return path
+        mounted.append(tmpfs.mount(tmp_path / f"disk{len(mounted)}", size))
+        return mounted[-1]
 
     yield mount
     for path in mounted:
-        subprocess.run(["umount", "-l", str(path)], check=False)
+        tmpfs.unmount(path)
 
 
 def fill(folder: Path) -> Path:
