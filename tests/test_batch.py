@@ -108,7 +108,7 @@ def test_a_killed_batch_is_finished_by_the_next_one_then_a_new_run_starts(board)
 
 def test_a_hung_main_is_killed_and_recorded_and_the_batch_goes_on(board):
     board.hang.touch()
-    res = board.run(run=("--idle-timeout", "0.5"))
+    res = board.run(run=("--idle-timeout", "2"))  # q0 and q2 must start and exit within it, loaded or not
     assert res.returncode == 3, res.stderr
     (run,) = board.runs()
     assert [(r["query_id"], r["status"]) for r in board.records(run)] == [

@@ -164,8 +164,10 @@ def test_crash_exit_code_idle_and_timeout_are_recorded_and_the_run_goes_on(tmp_p
     wl = write_workload(tmp_path / "w.jsonl", [
         {"id": k, "category": "simple", "prompt": k, "max_tokens": 4, "prompt_tokens_est": 3}
         for k in ("crash", "exit3", "idle", "slow")])
-    res = eb(tmp_path, *run_args(None, tiny_model, tmp_path / "out", "--workload", str(wl), "--idle-timeout", "0.5",
-                                 "--timeout", "1.5", binary=script))
+    # idle 2 s: 40 times the slow query's gap between prints, and time for the others to start and end
+    # however loaded the machine; the timeout well past it, so `slow` can only end by the timeout
+    res = eb(tmp_path, *run_args(None, tiny_model, tmp_path / "out", "--workload", str(wl), "--idle-timeout", "2",
+                                 "--timeout", "6", binary=script))
     assert res.returncode == 3, res.stderr + res.stdout
     recs = {r["query_id"]: r for r in read_jsonl(only_run(tmp_path / "out") / "queries.jsonl")}
     assert recs["crash"]["status"] == "crashed" and recs["crash"]["signal"] == signal.SIGSEGV
