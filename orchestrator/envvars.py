@@ -56,6 +56,8 @@ TEST_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("EDGEBENCH_DATASETS", "`shared/datasets` beside or inside the checkout",
      "local copies of the five datasets for the `workloads build` tests"),
     ("EDGEBENCH_SCREENSHOTS", "unset", "a folder the browser tests copy their page screenshots into"),
+    ("EDGEBENCH_TEST_NEED_TMPFS", "unset (`.ci/run` sets 1)", "`1`: a full-disk test that cannot mount its small "
+     "tmpfs (not root, no mount) fails instead of skipping"),
 )
 
 NAMES = {name for name, _, _ in VARIABLES + TEST_VARIABLES}

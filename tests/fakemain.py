@@ -15,7 +15,10 @@ import signal
 import time
 from pathlib import Path
 
+from waiting import wait_for
+
 from orchestrator.engine.child import ChildResult
+from orchestrator.sampling.polling import PollingSampler
 
 N_WORDS = 200
 FIRST_WORD = 3  # ids 0..2 are <unk>, <s>, </s>
@@ -43,6 +46,13 @@ def _arg(argv: list[str], flag: str) -> str:
     return argv[argv.index(flag) + 1]
 
 
+def _first_reading_in(sampler) -> bool:
+    if not isinstance(sampler, PollingSampler):
+        return True  # a pushed or null sampler reads at its source's pace, or never
+    thread = sampler._thread  # noqa: SLF001 - the fake's view of the sampler it stands beside
+    return bool(sampler._samples) or thread is None or not thread.is_alive()  # noqa: SLF001
+
+
 class FakeMain:
     """Has run_child's signature. `calls` records each argv; `on_call(argv)` runs first (a test
     raises from it to simulate an interruption)."""
@@ -63,7 +73,9 @@ class FakeMain:
         res = ChildResult(t_spawn_ns=t0)
         for s in samplers:
             s.start(os.getpid(), t0)
-        time.sleep(0.005)  # a sampling thread gets its first reading (of this process) in
+        # A polling thread's first reading (of this process) is in before the query ends: waited for,
+        # since a loaded machine may not schedule the thread within any fixed sleep.
+        wait_for(lambda: all(_first_reading_in(s) for s in samplers))
         for s in samplers:
             res.samples[s.name] = s.stop()
         Path(stderr_path).write_text("llama_new_context_with_model: KV self size  =   11.00 MiB\n")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from waiting import wait_for
+import tmpfs
+from waiting import HANG_S, wait_for
 
 N = 6
 
@@ -44,7 +45,7 @@ class Batch:
         return subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def run(self) -> subprocess.CompletedProcess:
-        return subprocess.run(self.cmd, env=self.env, capture_output=True, text=True, timeout=600)
+        return subprocess.run(self.cmd, env=self.env, capture_output=True, text=True, timeout=HANG_S)
 
     def runs(self) -> list[Path]:
         return sorted(p for p in self.out.iterdir() if (p / "manifest.json").exists()) if self.out.exists() else []
@@ -141,7 +142,7 @@ def test_sigterm_mid_query_and_a_second_batch_meanwhile(batch, tiny_model):
     (line,) = second.stderr.splitlines()
     assert f"another measurement holds this machine: PID {proc.pid}" in line
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=HANG_S)
     assert proc.returncode == 143, err
     wait_no_main(batch)  # the query in flight was killed, not left running
     (run,) = batch.runs()
@@ -185,16 +186,9 @@ def test_a_model_cut_short_is_refused_before_any_query(tmp_path, llama_bin_dir, 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True,
-                         text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    mnt = tmpfs.mount(tmp_path / "disk", "600k")
     yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    tmpfs.unmount(mnt)
 
 
 def test_a_full_disk_stops_the_batch_cleanly_and_the_next_one_finishes(tmp_path, llama_bin_dir, tiny_model,

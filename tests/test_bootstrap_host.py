@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from waiting import HANG_S
 
 from orchestrator import paths
 
@@ -19,7 +20,7 @@ def eb(root, *args, **env):
                 EDGEBENCH_LLAMA_GIT_URL=UNREACHABLE + "llama.cpp", EDGEBENCH_MODEL_URL=UNREACHABLE + "model.gguf",
                 **env)
     return subprocess.run([sys.executable, "-m", "orchestrator", *args], env=full, capture_output=True,
-                          text=True, timeout=900)
+                          text=True, timeout=HANG_S)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_built_main_answers_a_prompt(bootstrapped):
     doc = json.loads(eb(root, "doctor", "--format", "json").stdout)
     # the twin's text is random bytes, not always valid UTF-8
     out = subprocess.run([doc["llama_binary"], "-m", doc["model_path"], "-p", "hello", "-n", "8", "--ignore-eos"],
-                         capture_output=True, text=True, errors="replace", timeout=120)
+                         capture_output=True, text=True, errors="replace", timeout=HANG_S)
     assert out.returncode == 0
     assert "8 runs" in out.stderr or "/     7 runs" in out.stderr  # llama_print_timings counts the tokens
 

@@ -9,11 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from waiting import HANG_S
+from waiting import HANG_S, wait_for
 
 from orchestrator.packaged import default_workload
 from orchestrator.store import RunReader, record_key
@@ -48,19 +47,18 @@ def study(tmp_path_factory, llama_bin_dir, tiny_model):
     cmd = eb_cmd("all", "--binary", str(llama_bin_dir / "main"), "--model", str(tiny_model), "--workload", str(wl),
                  "--reports-dir", str(out), "--threads", "1")  # one thread: no spin-waiting on a shared CI machine
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+    def granular_started() -> bool:
         done = list(out.glob("*/granular/queries.jsonl")) if out.exists() else []
-        if done and len(done[0].read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.02)
+        return bool(done) and len(done[0].read_text().splitlines()) >= 2
+
+    wait_for(lambda: granular_started() or proc.poll() is not None, timeout=HANG_S, step=0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     (exp,) = [p for p in out.iterdir() if p.is_dir()]
     before = {p.name: RunReader(p).queries() for p in exp.iterdir() if (p / "manifest.json").is_file()}
     index_before = json.loads((exp / "experiment.json").read_text())
     # the same command again finds the unfinished experiment and completes it
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=HANG_S)
     return {"exp": exp, "before": before, "index_before": index_before, "res": res, "llama": llama_bin_dir,
             "model": tiny_model, "workload": wl, "env": env}
 

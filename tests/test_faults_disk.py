@@ -4,7 +4,7 @@ Each time: exit 1, one message naming the bytes needed, no traceback, the record
 manifest that says `interrupted`, or still `running` for a process that is gone, which `runs list`
 reads as killed and a resume finishes.
 
-Mounting needs root (CI runs as root); elsewhere these tests skip and say so."""
+Mounting needs root (CI runs as root); elsewhere these tests skip and say so (tests/tmpfs.py)."""
 
 from __future__ import annotations
 
@@ -17,36 +17,26 @@ import sys
 from pathlib import Path
 
 import pytest
+import tmpfs
 from click.testing import CliRunner
 from fakemain import FakeMain, fake_binary, write_vocab_model
+from waiting import HANG_S
 
 from orchestrator.cli import main
-
-
-def mount_tmpfs(path: Path, size: str) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
-                         text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
 
 
 @pytest.fixture
 def disk(tmp_path):
     """mount(size) -> a fresh tmpfs folder of that size."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
     mounted = []
 
     def mount(size: str) -> Path:
-        path = tmp_path / f"disk{len(mounted)}"
-        mount_tmpfs(path, size)
-        mounted.append(path)
-        return path
+        mounted.append(tmpfs.mount(tmp_path / f"disk{len(mounted)}", size))
+        return mounted[-1]
 
     yield mount
     for path in mounted:
-        subprocess.run(["umount", "-l", str(path)], check=False)
+        tmpfs.unmount(path)
 
 
 def fill(folder: Path) -> Path:
@@ -193,7 +183,7 @@ def test_the_real_main_filling_the_disk_mid_query_ends_in_exit_1_not_a_timeout(t
     env = dict(os.environ, EDGEBENCH_ROOT=str(tmp_path))
     cmd = [sys.executable, "-m", "orchestrator", "run", "--binary", str(wrapper), "--model", str(tiny_model),
            "--workload", str(wl), "--reports-dir", str(small / "out"), "--threads", "1", "--idle-timeout", "60"]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=HANG_S)
     assert res.returncode == 1, res.stdout + res.stderr
     err = one_error(res.stderr)
     assert "is full:" in err and "free at least" in res.stderr
@@ -209,7 +199,7 @@ def test_the_real_main_filling_the_disk_mid_query_ends_in_exit_1_not_a_timeout(t
 
     (small / "fill").unlink()
     again = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--resume", str(run)], env=env,
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=HANG_S)
     assert again.returncode == 0, again.stdout + again.stderr
     recs = records(run)
     assert [r["query_id"] for r in recs] == ["q0", "q1", "q2"] and all(r["status"] == "ok" for r in recs)

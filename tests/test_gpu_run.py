@@ -59,6 +59,7 @@ def edgebench_run(tmp_path, env, llama_bin_dir, tiny_model, *extra) -> tuple[sub
 
 def gpu_series(run: Path, sampler: str) -> tuple[list[dict], dict[str, list[dict]], dict]:
     recs = read_jsonl(run / "queries.jsonl")
+    assert [r["query_id"] for r in recs] == ["q0", "q1"]  # the per-record checks below check something
     samples = [s for s in read_jsonl(run / "samples.jsonl") if s["sampler"] == sampler]
     by_attempt = {r["attempt"]: [s for s in samples if s["attempt"] == r["attempt"]] for r in recs}
     manifest = json.loads((run / "manifest.json").read_text())

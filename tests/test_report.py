@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from waiting import HANG_S
 
 from orchestrator import fields as F
 from orchestrator.cli import main
@@ -152,7 +153,7 @@ def board(tmp: Path, sampler: str) -> tuple[dict, list[str], object]:
 
 def edgebench(env: dict, *args) -> subprocess.CompletedProcess:
     res = subprocess.run([sys.executable, "-m", "orchestrator", *args], env=env, capture_output=True, text=True,
-                         timeout=900)
+                         timeout=HANG_S)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res
 

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from waiting import HANG_S
 
 from orchestrator.report import figures, replay
 from orchestrator.report.render import render
@@ -56,7 +57,7 @@ class Browser:
              "--remote-allow-origins=*", f"--user-data-dir={profile}", "--window-size=1280,900", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         port = None
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + HANG_S  # a hang guard: readline blocks until chromium prints
         while port is None and time.monotonic() < deadline:
             line = self.proc.stderr.readline()
             if not line and self.proc.poll() is not None:
@@ -69,7 +70,8 @@ class Browser:
         page = next(p for p in pages if p.get("type") == "page")
         import websocket
 
-        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=30, suppress_origin=True)
+        # a hang guard, not a speed target: a long page's screenshot on a loaded machine takes a while
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=HANG_S, suppress_origin=True)
         self.next_id = 0
         self.events: list[dict] = []
         for method in ("Runtime.enable", "Log.enable", "Page.enable"):
@@ -86,7 +88,7 @@ class Browser:
                 return msg.get("result", {})
             self.events.append(msg)
 
-    def wait_for(self, event: str, timeout: float = 60) -> None:
+    def wait_for(self, event: str, timeout: float = HANG_S) -> None:
         if any(e.get("method") == event for e in self.events):
             return
         deadline = time.monotonic() + timeout

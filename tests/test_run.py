@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from waiting import HANG_S
+from waiting import HANG_S, wait_for
 
 from orchestrator.packaged import default_workload
 
@@ -164,8 +164,10 @@ def test_crash_exit_code_idle_and_timeout_are_recorded_and_the_run_goes_on(tmp_p
     wl = write_workload(tmp_path / "w.jsonl", [
         {"id": k, "category": "simple", "prompt": k, "max_tokens": 4, "prompt_tokens_est": 3}
         for k in ("crash", "exit3", "idle", "slow")])
-    res = eb(tmp_path, *run_args(None, tiny_model, tmp_path / "out", "--workload", str(wl), "--idle-timeout", "0.5",
-                                 "--timeout", "1.5", binary=script))
+    # idle 2 s: 40 times the slow query's gap between prints, and time for the others to start and end
+    # however loaded the machine; the timeout well past it, so `slow` can only end by the timeout
+    res = eb(tmp_path, *run_args(None, tiny_model, tmp_path / "out", "--workload", str(wl), "--idle-timeout", "2",
+                                 "--timeout", "6", binary=script))
     assert res.returncode == 3, res.stderr + res.stdout
     recs = {r["query_id"]: r for r in read_jsonl(only_run(tmp_path / "out") / "queries.jsonl")}
     assert recs["crash"]["status"] == "crashed" and recs["crash"]["signal"] == signal.SIGSEGV
@@ -176,8 +178,9 @@ def test_crash_exit_code_idle_and_timeout_are_recorded_and_the_run_goes_on(tmp_p
     assert not grandchild_alive(int(pidfile.read_text()))  # the whole process group was killed
 
 
-def grandchild_alive(pid: int, wait_s: float = 2.0) -> bool:
-    """Alive and not a zombie (an orphan is reaped by whatever PID 1 this machine has, if any)."""
+def grandchild_alive(pid: int, wait_s: float = 120.0) -> bool:
+    """Alive and not a zombie (an orphan is reaped by whatever PID 1 this machine has, if any) after
+    `wait_s` for it to die: a hang guard, since a killed process still needs the CPU to exit."""
     import psutil
 
     deadline = time.monotonic() + wait_s
@@ -219,12 +222,11 @@ def test_sigkill_mid_run_then_resume_runs_each_query_exactly_once(tmp_path, llam
            *run_args(llama_bin_dir, tiny_model, out, "--workload", str(DEFAULT), "--limit", "6")]
     proc = subprocess.Popen(cmd, env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    def recorded_four() -> bool:
         runs = list(out.glob("*/queries.jsonl")) if out.exists() else []
-        if runs and len(runs[0].read_text().splitlines()) >= 4:
-            break
-        time.sleep(0.02)
+        return bool(runs) and len(runs[0].read_text().splitlines()) >= 4
+
+    wait_for(lambda: recorded_four() or proc.poll() is not None, timeout=HANG_S, step=0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     run = only_run(out)
@@ -258,11 +260,10 @@ def test_sigterm_kills_the_query_in_flight_and_keeps_what_was_recorded(tmp_path,
                              *run_args(None, tiny_model, out, "--workload", str(wl), binary=script)],
                             env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() or proc.poll() is not None,
+                    timeout=HANG_S), "the hanging query never started"
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+    assert proc.wait(timeout=HANG_S) == 128 + signal.SIGTERM
     assert not grandchild_alive(int(pidfile.read_text()))
     recs = read_jsonl(only_run(out) / "queries.jsonl")
     assert [r["query_id"] for r in recs] == ["fast"]
@@ -329,10 +330,8 @@ def test_warmup_and_repeats_survive_sigkill_and_resume_exactly_once(tmp_path, ll
                      "--limit", "1", "--category", "simple")]
     proc = subprocess.Popen(cmd, env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
     # the first measured repetition's raw folder appears once the warm-up's record is on disk
-    while time.monotonic() < deadline and not list(out.glob("*/raw/*/measure-0*")):
-        time.sleep(0.002)
+    wait_for(lambda: list(out.glob("*/raw/*/measure-0*")) or proc.poll() is not None, timeout=HANG_S, step=0.002)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     run = only_run(out)

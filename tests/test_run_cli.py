@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fakemain import write_vocab_model
-from waiting import wait_for
+from waiting import HANG_S, wait_for
 
 
 def script(path: Path, body: str) -> Path:
@@ -53,7 +53,7 @@ def test_a_second_measurement_is_refused_at_once_and_a_dead_holder_is_taken_over
     try:
         assert wait_for(lambda: run_dirs(tmp_path) and (Path(env["EDGEBENCH_LOCK"] + ".json")).exists()
                         and "run_dir\": \"/" in Path(env["EDGEBENCH_LOCK"] + ".json").read_text())
-        second = subprocess.run(args(sleeper), env=env, capture_output=True, text=True, timeout=30)
+        second = subprocess.run(args(sleeper), env=env, capture_output=True, text=True, timeout=HANG_S)
         assert second.returncode == 4, second.stderr
         assert first.poll() is None  # refused while the holder still runs its 60 s query: it did not wait
         assert f"PID {first.pid}" in second.stderr and str(run_dirs(tmp_path)[0]) in second.stderr
@@ -81,7 +81,7 @@ def test_hangup_and_term_stop_the_query_in_flight_and_exit_128_plus_signal(tmp_p
     assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
     child = int(pidfile.read_text())
     proc.send_signal(sig)
-    assert proc.wait(timeout=30) == 128 + sig
+    assert proc.wait(timeout=HANG_S) == 128 + sig
     assert wait_for(lambda: not _alive(child)), "the query in flight was left running"
     m = json.loads((run_dirs(tmp_path)[0] / "manifest.json").read_text())
     assert m["status"] == "interrupted" and m["interrupted_by"] == f"signal {sig.name}"

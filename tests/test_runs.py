@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from test_batch import Board, wait_for
+from waiting import HANG_S
 
 
 def eb(board, *args):
@@ -53,7 +54,7 @@ def test_list_and_prune_spare_the_running_run(tmp_path):
         assert board.runs() == [live] and board.log.exists()
     finally:
         running.send_signal(signal.SIGTERM)
-        running.wait(timeout=30)
+        running.wait(timeout=HANG_S)
     kept = eb(board, "runs", "prune", "--keep", "1")
     assert "deleted 0 runs" in kept.stdout and board.runs() == [live]
     m = json.loads((live / "manifest.json").read_text())

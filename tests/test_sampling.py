@@ -14,14 +14,15 @@ from waiting import wait_for
 
 from orchestrator.sampling import ProcessSampler, Sampler
 
-# Touches 60 MiB (bytes * n writes every page, unlike a calloc'd bytearray), then keeps one
-# core busy for a second.
+# Once told (after the sampler's first reading), touches 60 MiB (bytes * n writes every page, unlike
+# a calloc'd bytearray), then spends one second of CPU: CPU time, not wall time, so that a loaded
+# machine lengthens the run instead of shrinking what there is to see.
 BUSY_CHILD = """
-import time
-from itertools import pairwise
+import sys, time
+sys.stdin.readline()
 block = b"x" * (60 << 20)
-end = time.perf_counter() + 1.0
-while time.perf_counter() < end:
+end = time.process_time() + 1.0
+while time.process_time() < end:
     pass
 """
 
@@ -51,9 +52,12 @@ def busy_run():
     try:
         sampler = ProcessSampler(interval_s=0.01)
         t0 = time.perf_counter_ns()
-        child = subprocess.Popen([sys.executable, "-c", BUSY_CHILD])
+        child = subprocess.Popen([sys.executable, "-c", BUSY_CHILD], stdin=subprocess.PIPE)
         sampler.start(child.pid, t0)
-        sampler._thread.join(timeout=10)
+        assert wait_for(lambda: sampler._samples)
+        child.stdin.close()  # EOF ends the child's readline: allocate now
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, left a zombie (not reaped)
+        sampler._thread.join(timeout=60)  # a hang guard: a tick or two notices the zombie
         ended_alone = not sampler._thread.is_alive()
         samples = sampler.stop()
         _, _, usage = os.wait4(child.pid, 0)
@@ -67,7 +71,7 @@ def busy_run():
 def test_process_sampler_sees_memory_and_cpu_of_a_real_child(busy_run):
     sampler, samples, _, _ = busy_run
     assert samples and all(set(s) == FIELDS for s in samples)
-    assert samples[0]["rss_bytes"] < 50e6  # taken right after spawn, before the allocation
+    assert samples[0]["rss_bytes"] < 50e6  # taken before the child was told to allocate
     assert max(s["rss_bytes"] for s in samples) > 50e6
     # The CPU the samples show adds up to what the kernel counted for the child (its start-up, before
     # the first sample, excepted): however little of a core a loaded machine gave it.

@@ -11,7 +11,7 @@ import sys
 import threading
 
 import pytest
-from waiting import wait_for
+from waiting import HANG_S, wait_for
 
 from orchestrator.report.serve import make_server
 
@@ -72,7 +72,7 @@ def test_the_command_binds_localhost_and_prints_the_tunnel_line(tmp_path):
         lines = [proc.stdout.readline() for _ in range(3)]
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        proc.wait(timeout=HANG_S)
     assert "read-only on http://127.0.0.1:" in lines[0]
     port = lines[0].rsplit(":", 1)[1].strip(" /\n")
     assert lines[2].strip().startswith(f"ssh -L {port}:127.0.0.1:{port} ")
@@ -148,7 +148,7 @@ def test_ipv6_loopback_is_served(tmp_path):
         conn.close()
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        proc.wait(timeout=HANG_S)
 
 
 def test_an_address_the_machine_cannot_use_is_not_blamed_on_the_port(tmp_path, monkeypatch):

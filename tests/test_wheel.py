@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from waiting import HANG_S
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -78,11 +79,11 @@ class Installed:
     def python(self, *args) -> subprocess.CompletedProcess:
         return subprocess.run([self.py, *map(str, args)], capture_output=True, text=True, check=True)
 
-    def run(self, *args, timeout: float = 600) -> subprocess.CompletedProcess:
+    def run(self, *args, timeout: float = HANG_S) -> subprocess.CompletedProcess:
         return subprocess.run([*map(str, args)], cwd=self.cwd, env=self.env, capture_output=True, text=True,
                               timeout=timeout)
 
-    def edgebench(self, *args, timeout: float = 600) -> subprocess.CompletedProcess:
+    def edgebench(self, *args, timeout: float = HANG_S) -> subprocess.CompletedProcess:
         return self.run(self.venv / "bin" / "edgebench", *args, timeout=timeout)
 
 

@@ -79,6 +79,7 @@ class PollingSampler(RunSampler):
         self.arrivals.restart()
         while not quit_.is_set():
             now = time.perf_counter_ns()
+            self._tick_ns = now  # this reading's stamp: a _read that divides by dt_s uses exactly this one
             sample = self._read(pid)
             if sample is None:
                 return

@@ -44,6 +44,8 @@ class ProcessSampler(PollingSampler):
         super().__init__(interval_s)
         self._ncpu = psutil.cpu_count(logical=True) or 1
         self._proc: psutil.Process | None = None
+        self._tick_ns = self._cpu_tick_ns = 0  # _tick_ns: set by the polling loop before each _read
+        self._cpu_s = 0.0
 
     def start(self, pid: int, t0_ns: int) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -52,6 +54,11 @@ class ProcessSampler(PollingSampler):
         super().start(pid, t0_ns)
 
     def _read(self, pid: int) -> dict | None:
+        # The CPU share is taken over exactly this reading's dt_s (the loop's stamps), not over psutil's
+        # window between two /proc reads: a read delayed on a loaded machine made that window a sliver
+        # of dt_s, a 10 ms kernel CPU tick divided by it read as thousands of percent, and the readings
+        # no longer added up to the CPU the child used.
+        tick_ns = self._tick_ns
         first = self._proc is None
         try:
             if first:
@@ -62,15 +69,19 @@ class ProcessSampler(PollingSampler):
                 if proc.status() == psutil.STATUS_ZOMBIE:
                     return None
                 rss = proc.memory_info().rss
-                cpu = proc.cpu_percent(None)
+                times = proc.cpu_times()
                 threads = proc.num_threads()
         except _GONE:
             return None  # the process ended between two ticks: that is how sampling normally ends
+        cpu_s = times.user + times.system
         sys_cpu = psutil.cpu_percent(None)
         if first:
-            # Those two calls only set psutil's baseline; over the microseconds since
-            # start() their value is tick quantisation noise, not a measurement.
+            # The first reading only sets the baselines; over the microseconds since start()
+            # a share would be tick quantisation noise, not a measurement.
             cpu = sys_cpu = 0.0
+        else:
+            cpu = round((cpu_s - self._cpu_s) / max(tick_ns - self._cpu_tick_ns, 1) * 1e9 * 100, 1)
+        self._cpu_s, self._cpu_tick_ns = cpu_s, tick_ns
         vm = psutil.virtual_memory()
         return {
             F.RSS_BYTES: rss,
