@@ -44,7 +44,8 @@ def _session(cfg, queries, work: Path, interval_s: float, label: str, reps: int 
     the queries (q1 q2 q3 q1 q2 q3 ...) so that a drift of the machine spreads over all of them."""
     from dataclasses import replace
 
-    from orchestrator.session import Item, Session
+    from orchestrator.planning import Item
+    from orchestrator.session import Session
 
     ids = {q.id for q in queries}
     return Session.create(replace(cfg, interval_s=interval_s, out_dir=work),

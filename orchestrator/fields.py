@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 # Where a field is written. Each is one module; docs name it so a reader knows whom to ask.
 STREAM = "engine/metrics.py (the stream's timestamps)"
-ENGINE = "engine/query.py"
+ENGINE = "engine/llama_main.py"
 SESSION = "session.py"
 PROCESS = "sampling/process.py"
 GPU = "sampling/derive.py (any GPU sampler)"

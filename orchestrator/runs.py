@@ -46,7 +46,7 @@ def progress(manifest: dict, records: list[dict]) -> tuple[int, int | None]:
 
 
 def _variant_id(variant: dict) -> str:
-    from orchestrator.session import variant_id
+    from orchestrator.planning import variant_id
 
     return variant_id(variant)
 

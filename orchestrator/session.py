@@ -5,97 +5,43 @@
         s = Session.create(cfg, plan) or Session.resume(run_dir, ...)
         result = s.run(on_record)                   # every pending item, each record on disk before the next
 
-A plan is a list of items: (query, variant, phase, repetition). A variant is a dict of
-per-query overrides (`max_tokens`, `n_gpu_layers`, `interval_s`, ...) so one run folder can
-hold the same query at five output limits; `phase` is `warmup` (recorded, marked, left out of
-statistics) or `measure`. The manifest stores the plan's items, so a resume runs each item
-exactly once whatever made the plan. Samplers live for the whole session: opened before the
-first query, closed after the last, also on the way out of an interruption.
+The plan's items come from planning.py, the facts a manifest records (and a resume compares)
+from runfacts.py; the engine (engine/base.py) runs each item and returns data, this module
+builds the item's record from it (`_record`, the one place a record is assembled) and the store
+writes it. Samplers live for the whole session: opened before the first query, closed after the
+last, also on the way out of an interruption.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
-import resource
 import sys
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import diskspace, paths
+from orchestrator import diskspace, runfacts
 from orchestrator import fields as F
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
+from orchestrator.planning import Item, items_from_manifest, largest_disk_bytes, plan_items, select_queries, variant_id
+from orchestrator.store import RAW
+
+# What commands/ reach here for; their home is runfacts.py (the commands move to it with issue 17's item 1).
+default_binary, default_model, default_workload = runfacts.default_binary, runfacts.default_model, \
+    runfacts.default_workload
 
 # A run's own exit codes; 1 (UserError), 2 (usage) and 4 (measurelock.EXIT_LOCKED) come from elsewhere.
 EXIT_OK, EXIT_FAILED_QUERIES = 0, 3
-
-# What a variant may change per query: RunConfig fields, plus the query's own output limit.
-VARIANT_KEYS = ("max_tokens", "n_gpu_layers", "interval_s", "threads", "batch_size", "ctx_min", "seed")
 
 # Platform keys a resume must find unchanged: timings from another machine or CPU are not
 # the same experiment (pyperf refuses to merge such runs).
 CHECKED_PLATFORM_KEYS = ("machine", "cpu_model", "l4t_release", "jetson_model")
 
 
-def default_binary() -> Path:
-    return paths.build_dir() / "llama.cpp" / "main"
-
-
-def default_model() -> Path:
-    from orchestrator.bootstrap.ledger import Ledger
-
-    entry = Ledger(paths.ledger_path()).get("model")
-    if not entry:
-        raise UserError("no model has been set up in this checkout", fix="make bootstrap, or --model PATH")
-    return Path(entry["path"])
-
-
-def default_workload() -> Path:
-    from orchestrator import packaged
-
-    return packaged.default_workload()
-
-
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def variant_id(variant: dict) -> str:
-    return ",".join(f"{k}={variant[k]}" for k in sorted(variant))
-
-
-@dataclass(frozen=True)
-class Item:
-    query: object  # workloads.schema.Query
-    variant: dict = field(default_factory=dict)
-    phase: str = "measure"
-    repetition: int = 0
-
-    @property
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.query.id, variant_id(self.variant), self.phase, self.repetition)
-
-    def to_json(self) -> dict:
-        return {"query_id": self.query.id, "variant": self.variant, "phase": self.phase,
-                "repetition": self.repetition}
-
-
-def plan_items(queries: list, warmup: int = 0, repeat: int = 1, variants: list[dict] | None = None) -> list[Item]:
-    """Per query and variant: `warmup` marked warm-ups, then `repeat` measured repetitions
-    (hyperfine's and llama-bench's order)."""
-    out = []
-    for q in queries:
-        for v in variants or [{}]:
-            bad = set(v) - set(VARIANT_KEYS)
-            if bad:
-                raise UserError(f"a variant cannot set {', '.join(sorted(bad))}",
-                                fix=f"variants may set: {', '.join(VARIANT_KEYS)}")
-            out += [Item(q, dict(v), "warmup", r) for r in range(warmup)]
-            out += [Item(q, dict(v), "measure", r) for r in range(repeat)]
-    return out
 
 
 @dataclass
@@ -112,7 +58,6 @@ class Prepared:
 class Result:
     run_dir: Path
     records: list[dict]  # every record of the run folder, earlier sessions' included
-    ran: int  # items this session ran
 
     @property
     def n_failed(self) -> int:
@@ -121,17 +66,6 @@ class Result:
     @property
     def exit_code(self) -> int:
         return EXIT_FAILED_QUERIES if self.n_failed else EXIT_OK
-
-
-def select_queries(queries: list, categories: tuple[str, ...], limit: int | None) -> list:
-    picked, seen = [], {}
-    for q in queries:
-        if categories and q.category not in categories:
-            continue
-        seen[q.category] = seen.get(q.category, 0) + 1
-        if limit is None or seen[q.category] <= limit:
-            picked.append(q)
-    return picked
 
 
 def prepare(cfg: RunConfig) -> Prepared:
@@ -182,49 +116,6 @@ def check_fits(info: dict) -> None:
         )
 
 
-def binary_facts(binary: Path) -> dict:
-    from orchestrator.net import sha256_file
-
-    tree = binary.parent
-    out = {"path": str(binary), "sha256": sha256_file(binary), "commit": None, "patch_state": None,
-           "build_flags": None}
-    if (tree / "Makefile").is_file():
-        from orchestrator.bootstrap.llama_source import COMMIT, fingerprint_mismatches
-        from orchestrator.bootstrap.patch import patch_state
-
-        out["commit"] = COMMIT if not fingerprint_mismatches(tree) else "unknown (sources differ from a33e6a0)"
-        out["patch_state"] = patch_state(tree)
-    ledger = tree.parent / "ledger.json"
-    if ledger.is_file():
-        from orchestrator.bootstrap.ledger import Ledger
-
-        build = Ledger(ledger).get("build") or {}
-        if build.get("binaries", {}).get("main", {}).get("sha256") == out["sha256"]:
-            out["build_flags"] = {k: build.get(k) for k in ("make_vars", "backend", "compiler", "jobs", "build_info")}
-    return out
-
-
-def model_facts(cfg: RunConfig, prep: Prepared) -> dict:
-    """The GGUF's figures and digest, plus where it came from (bootstrap's download, the twin
-    that stood in when Hugging Face did not answer, or the user's own file)."""
-    from orchestrator.bootstrap.model import provenance
-    from orchestrator.net import sha256_file
-
-    sha = sha256_file(cfg.model)
-    return {**prep.model_info, "sha256": sha, **provenance(sha, paths.ledger_path())}
-
-
-def board_state() -> dict:
-    from orchestrator.board import read_board_state
-
-    return read_board_state()
-
-
-def harness_usage() -> dict:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return {"peak_rss_bytes": ru.ru_maxrss * 1024, "cpu_s": ru.ru_utime + ru.ru_stime}
-
-
 def config_from_manifest(manifest: dict, out_dir: Path) -> RunConfig:
     from orchestrator import runconfig
 
@@ -243,11 +134,12 @@ class Session:
 
     def __init__(self, cfg: RunConfig, prep: Prepared, store, items: list[Item], samplers: list,
                  executor=None, log=print, before_item=None):
-        from orchestrator.engine.child import run_child
+        from orchestrator.engine.llama_main import LlamaMain
 
         self.cfg, self.prep, self.store, self.items = cfg, prep, store, items
         self.samplers = samplers
-        self.executor = executor or run_child
+        # `executor` has engine/child.run_child's signature: tests hand in a fake `main`
+        self.engine = LlamaMain(prep.pieces, prep.n_ctx_train, prep.ignore_eos, executor)
         self.log = log
         # `before_item(item) -> dict | None` runs before each item (an experiment's thermal gate
         # waits there, its samplers learn the phase); what it returns is merged into the record.
@@ -255,7 +147,7 @@ class Session:
         self._open = False
         # the board's idle power of this run folder (sampling/idle.py), measured once before its first query
         self.idle_mw = (store.manifest.get("idle_power") or {}).get("power_mw")
-        self._uncommitted: Path | None = None  # the raw folder of the attempt being measured
+        self._uncommitted: list[Path] = []  # the attempt's scratch, then raw folder, until its record is written
         self._largest: int | None = None
 
     # -- building -------------------------------------------------------------------------
@@ -280,10 +172,10 @@ class Session:
             "config": cfg.to_json(),
             "plan": {"warmup": warmup, "repeat": repeat, "variants": variants or [],
                      "items": [i.to_json() for i in items]},
-            "platform": _platform(cfg),
-            "board": {"start": board_state()},
-            "binary": binary_facts(cfg.binary),
-            "model": model_facts(cfg, prep),
+            "platform": runfacts.platform(cfg.out_dir),
+            "board": {"start": runfacts.board_state()},
+            "binary": runfacts.binary_facts(cfg.binary),
+            "model": runfacts.model_facts(cfg.model, prep.model_info),
             "workload": {"path": str(cfg.workload), "sha256": sha256_file(cfg.workload),
                          "queries": [q.id for q in prep.queries]},
             "ignore_eos": prep.ignore_eos,
@@ -298,8 +190,8 @@ class Session:
             if not diskspace.is_enospc(exc):
                 raise
             _remove_unstarted(run_dir)  # nothing was recorded; a half-made folder would be resumed
-            guess = max((_query_bytes(i) for i in items), default=diskspace.RAW_BASE_BYTES)
-            raise diskspace.disk_full(None, len(items), cfg.out_dir, "run the command again", guess) from None
+            raise diskspace.disk_full(None, len(items), cfg.out_dir, "run the command again",
+                                      largest_disk_bytes(items)) from None
         return cls(cfg, prep, store, items, smp, executor, log, before_item)
 
     @classmethod
@@ -312,7 +204,9 @@ class Session:
         store = RunStore.open(run_dir)
         cfg = config_from_manifest(store.manifest, store.dir.parent)
         prep = prepare(cfg)
-        current = {"binary": binary_facts(cfg.binary), "model": model_facts(cfg, prep), "platform": _platform(cfg)}
+        current = {"binary": runfacts.binary_facts(cfg.binary),
+                   "model": runfacts.model_facts(cfg.model, prep.model_info),
+                   "platform": runfacts.platform(cfg.out_dir)}
         diffs = resume_differences(store.manifest, current, cfg)
         if diffs and not force:
             field_, old, new = diffs[0]
@@ -326,14 +220,7 @@ class Session:
             store.update_manifest(forced_resumes=forced)
             for f, o, n in diffs:
                 log(f"warning: resuming despite a changed {f} ({o} -> {n}), as --force asked; recorded")
-        by_id = {q.id: q for q in prep.queries}
-        items = []
-        for it in store.manifest["plan"]["items"]:
-            q = by_id.get(it["query_id"])
-            if q is None:
-                raise UserError(f"{store.dir} plans query {it['query_id']!r}, which {cfg.workload} no longer selects",
-                                fix="start a new run")
-            items.append(Item(q, it["variant"], it["phase"], it["repetition"]))
+        items = items_from_manifest(store.manifest["plan"]["items"], prep.queries, store.dir, cfg.workload)
         smp = samplers if samplers is not None else default_samplers(cfg)
         return cls(cfg, prep, store, items, smp, executor, log, before_item)
 
@@ -358,7 +245,7 @@ class Session:
     def _largest_query_bytes(self) -> int:
         """The token-based budget of the plan's largest query: what the first one may take."""
         if self._largest is None:
-            self._largest = max((_query_bytes(i) for i in self.items), default=diskspace.RAW_BASE_BYTES)
+            self._largest = largest_disk_bytes(self.items)
         return self._largest
 
     def warnings(self) -> list[str]:
@@ -389,15 +276,6 @@ class Session:
                     self.log(f"warning: sampler {s.name} did not close cleanly: {exc}")
             self._open = False
 
-    def item_config(self, item: Item) -> tuple[RunConfig, object]:
-        """The config and query this item runs with: the run's, with its variant applied."""
-        over = {k: v for k, v in item.variant.items() if k != "max_tokens"}
-        cfg = dataclasses.replace(self.cfg, **over) if over else self.cfg
-        q = item.query
-        if "max_tokens" in item.variant:
-            q = dataclasses.replace(q, max_tokens=int(item.variant["max_tokens"]))
-        return cfg, q
-
     def prompt_tokens(self, query) -> int:
         if query.prompt_tokens_est:
             return query.prompt_tokens_est
@@ -405,40 +283,53 @@ class Session:
 
         return count_tokens(query.prompt, self.prep.tokenizer, self.cfg.model)
 
-    def argv_for(self, item: Item, log_dir: Path) -> list[str]:
-        from orchestrator.engine.argv import build_argv, ctx_size_for
-
-        cfg, q = self.item_config(item)
-        ctx = ctx_size_for(self.prompt_tokens(q), q.max_tokens, cfg.ctx_min)
-        return build_argv(cfg, q.prompt, q.max_tokens, ctx, log_dir, self.prep.ignore_eos)
+    def argv_for(self, item: Item, workdir: Path) -> list[str]:
+        """The argv the engine runs for `item` in `workdir` (bench runs it bare, beside the session)."""
+        cfg, q = item.applied(self.cfg)
+        return self.engine.invocation(cfg, q, self.prompt_tokens(q), workdir).argv
 
     def run_one(self, item: Item) -> dict:
-        """Measure one item and commit its record (samples first, the record last)."""
-        from orchestrator.engine.query import failed, run_query
+        """Measure one item and commit it: its raw folder, its samples, its record last."""
+        from orchestrator.engine.base import Outcome
 
         self.open()
         gate = self.before_item(item) if self.before_item else None
-        cfg, q = self.item_config(item)
+        cfg, q = item.applied(self.cfg)
         attempt = uuid.uuid4().hex[:12]
-        raw = self._uncommitted = self.store.raw_dir(q.id, _raw_leaf(item))
+        scratch = self.store.scratch(attempt)
+        self._uncommitted = [scratch]  # dropped by a full disk until the record is on disk
         for s in self.samplers:
             if hasattr(s, "set_interval"):
                 s.set_interval(cfg.interval_s)
         try:
             n_prompt = self.prompt_tokens(q)
         except (UserError, ValueError) as exc:
-            record, samples = failed(q, attempt, "error", f"cannot count prompt tokens: {exc}"), {}
+            outcome = Outcome.failed("error", f"cannot count prompt tokens: {exc}")
         else:
-            record, samples = run_query(cfg, q, attempt, raw, self.prep.pieces, self.prep.n_ctx_train, n_prompt,
-                                        self.prep.ignore_eos, self.samplers, self.executor, self.idle_mw)
-        record.update({F.PHASE: item.phase, F.REPETITION: item.repetition, F.VARIANT: item.variant,
-                       F.VARIANT_ID: variant_id(item.variant), **(gate or {})})
-        record[F.RAW_DIR] = str(raw.relative_to(self.store.dir / "raw"))
-        flat = [{**s, F.R_SAMPLER: name} for name, series in samples.items() for s in series]
+            outcome = self.engine.measure(self.engine.invocation(cfg, q, n_prompt, scratch), cfg, self.samplers)
+        raw = self.store.keep_raw(scratch, q.id, item.leaf, outcome.files, outcome.blobs)
+        self._uncommitted = [raw]
+        record = self._record(item, q, attempt, outcome, gate, raw)
+        flat = [{**s, F.R_SAMPLER: name} for name, series in outcome.samples.items() for s in series]
         record[F.N_SAMPLES] = len(flat)
         self.store.append_samples(q.id, attempt, flat)
         self.store.append_query(record)
-        self._uncommitted = None
+        self._uncommitted = []
+        return record
+
+    def _record(self, item: Item, query, attempt: str, outcome, gate: dict | None, raw: Path) -> dict:
+        """The one place a query record is assembled: who it is, what the engine measured, what
+        the samplers saw while it ran, where its raw files are, and which item of the plan it is."""
+        record = {F.QUERY_ID: query.id, F.CATEGORY: query.category, F.ATTEMPT: attempt,
+                  F.MAX_TOKENS: query.max_tokens, **outcome.fields}
+        if outcome.timeline is not None:
+            record[F.SAMPLERS] = [smp.name for smp in self.samplers]
+            timeline = {**outcome.timeline, F.IDLE_POWER_MW: self.idle_mw}
+            for smp in self.samplers:
+                record.update(smp.aggregate(outcome.samples.get(smp.name, []), timeline))
+        record.update({F.RAW_DIR: str(raw.relative_to(self.store.dir / RAW)), F.PHASE: item.phase,
+                       F.REPETITION: item.repetition, F.VARIANT: item.variant, F.VARIANT_ID: variant_id(item.variant),
+                       **(gate or {})})
         return record
 
     def run(self, on_record=None) -> Result:
@@ -474,7 +365,7 @@ class Session:
             finally:
                 self.close()
                 self._finish_even_if_full(status, reason)
-        return Result(self.store.dir, self.store.read_queries(), len(todo))
+        return Result(self.store.dir, self.store.read_queries())
 
     def measure_idle(self) -> None:
         """The board's idle power, once per run folder, before its first query (a resume keeps the
@@ -494,11 +385,9 @@ class Session:
     def _drop_uncommitted(self) -> None:
         """The raw files of the attempt the disk cut short: it has no record, so they are not
         data (a resume measures it again), and deleting them makes room for the final manifest."""
-        import shutil
-
-        if self._uncommitted is not None:
-            shutil.rmtree(self._uncommitted, ignore_errors=True)
-            self._uncommitted = None
+        for path in self._uncommitted:
+            self.store.drop_attempt(path)
+        self._uncommitted = []
 
     def _finish_even_if_full(self, status: str, reason: str | None) -> None:
         try:
@@ -513,10 +402,10 @@ class Session:
 
     def _finish(self, status: str, reason: str | None) -> None:
         records = self.store.read_queries()
-        harness = dict(self.store.manifest.get("harness", {}), **harness_usage())
+        harness = dict(self.store.manifest.get("harness", {}), **runfacts.harness_usage())
         board = dict(self.store.manifest.get("board", {}))
         try:
-            board["finish"] = board_state()
+            board["finish"] = runfacts.board_state()
         except Exception as exc:  # noqa: BLE001 - the records are safe; a board read must not mask the real error
             board["finish"] = {"error": str(exc)}
         fields = dict(status=status, finished_at=now(), n_queries=len(records),
@@ -549,19 +438,11 @@ def resume_differences(manifest: dict, current: dict, cfg: RunConfig) -> list[tu
         checks.append((f"platform {key}", manifest["platform"].get(key), current["platform"].get(key)))
     old_mode = (manifest.get("board", {}).get("start") or {}).get("nvpmodel")
     if old_mode not in (None, "unavailable"):
-        checks.append(("power mode (nvpmodel)", old_mode, (board_state() or {}).get("nvpmodel")))
+        checks.append(("power mode (nvpmodel)", old_mode, (runfacts.board_state() or {}).get("nvpmodel")))
     for name, old, new in checks:
         if old != new:
             out.append((name, old, new))
     return out
-
-
-def _query_bytes(item: Item) -> int:
-    """What the item's raw files will take (diskspace.query_bytes), from its own token counts."""
-    q = item.query
-    max_tokens = int(item.variant.get("max_tokens", q.max_tokens))
-    prompt = q.prompt_tokens_est or len(q.prompt.encode("utf-8")) // 2  # a generous guess without a tokenizer
-    return diskspace.query_bytes(max_tokens, prompt)
 
 
 def _remove_unstarted(run_dir: Path) -> None:
@@ -569,12 +450,6 @@ def _remove_unstarted(run_dir: Path) -> None:
 
     if run_dir.is_dir() and not run_dir.is_symlink():
         shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def _raw_leaf(item: Item) -> str:
-    leaf = f"{item.phase}-{item.repetition}"
-    vid = variant_id(item.variant)
-    return f"{leaf}-{vid}" if vid else leaf
 
 
 def _reason(exc: BaseException) -> str:
@@ -591,12 +466,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "signal SIGINT"
     return f"{type(exc).__name__}: {exc}"
-
-
-def _platform(cfg: RunConfig) -> dict:
-    from orchestrator import sysinfo as plat
-
-    return plat.detect(cfg.out_dir if cfg.out_dir.exists() else Path.cwd())
 
 
 def _version() -> str:

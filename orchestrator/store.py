@@ -4,13 +4,18 @@
         manifest.json    what was run, how, on what; rewritten atomically (temp + rename)
         queries.jsonl    one line per finished query attempt: the commit marker
         samples.jsonl    one line per sampler reading, tagged with query_id and attempt
-        raw/<query>/     per-query files the runner writes (stderr, llama.cpp YAML, ...)
+        raw/<query>/<item>/  one attempt's raw files (the stream, llama.cpp's YAML and logs), adopted
+                         from the engine's scratch folder with one rename once it has run
+        .scratch/        the engines' working folders while a query runs; not data
+
+Every name of a file or folder in a run folder is spelled here, and only here
+(tests/test_run_folder_names.py): writers and readers import these constants.
 
 Append-only files are written a whole line per write() and fsynced before the call returns
 (hyperfine: results are on disk after every benchmark). The runner writes an attempt's
 samples first and its query record last, so a query record is the commit marker: samples
 of an attempt that has no record (killed mid-query) are left in the file and filtered out
-by `read_samples(attempts=...)`. A kill can tear only the last line; `open()` cuts it off.
+by `RunReader.samples()`. A kill can tear only the last line; `open()` cuts it off.
 
 JSON lines are split on b"\\n" only: with ensure_ascii=False a record may hold U+2028 or
 U+0085, which str.splitlines() would treat as line breaks.
@@ -25,6 +30,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import unicodedata
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -45,6 +51,22 @@ MANIFEST = "manifest.json"
 QUERIES = "queries.jsonl"
 SAMPLES = "samples.jsonl"
 RAW = "raw"
+LOCK = ".lock"  # held by the one process writing the folder
+SCRATCH = ".scratch"
+# An attempt's raw files, in raw/<query>/<item>/. main.log is the name main gives its own log in
+# its working folder, kept as it is.
+RAW_STREAM = "stream.bin"  # stdout's bytes as the engine wrote them: prompt echo, then output
+RAW_STREAM_INDEX = "stream.json"  # t_spawn_ns, the argv, each chunk's arrival (ns after spawn) and length
+RAW_ENGINE_YAML = "llama.yml"
+RAW_STDERR = "stderr.log"
+RAW_MAIN_LOG = "main.log"
+# What the report and the summary write into the run folder beside the data.
+REPORT_HTML = "report.html"
+SUMMARY_HTML = "summary.html"
+SUMMARY_JSON = "summary.json"
+QUERIES_CSV = "queries.csv"
+QUERIES_PARQUET = "queries.parquet"
+QUERY_PAGES = "queries.html"
 
 # What every query record holds: resume keys on query_id, samples are filtered by attempt,
 # statistics group by category and status. A line without them is refused where it is read;
@@ -75,7 +97,7 @@ class RunStore:
     def __init__(self, run_dir: Path, manifest: dict):
         self.dir = Path(run_dir)
         self.manifest = manifest
-        self._lock = filelock.FileLock(self.dir / ".lock", timeout=0)
+        self._lock = filelock.FileLock(self.dir / LOCK, timeout=0)
 
     @classmethod
     def create(cls, run_dir: Path, manifest: dict) -> RunStore:
@@ -129,6 +151,8 @@ class RunStore:
             _check_records_present(run_dir)
             for name in (QUERIES, SAMPLES):
                 _repair_tail(run_dir / name)
+            # an engine's working folder of an attempt a kill cut short: it has no record, so no data
+            shutil.rmtree(run_dir / SCRATCH, ignore_errors=True)
         # Every record is checked now, before a query runs: a bad line found after the run
         # would leave a manifest that says `finished` over a folder nothing can read.
         store.read_queries()
@@ -158,14 +182,56 @@ class RunStore:
     def raw_dir(self, query_id: str, leaf: str | None = None) -> Path:
         """raw/<slug>-<hash>/[leaf/]: readable, safe on any filesystem, and unique per id (the
         hash tells apart ids that slug alike, like "a/b" and "a:b", or differ only in case);
-        `leaf` names one repetition or variant of the query."""
+        `leaf` names one repetition or variant of the query. Only the path: keep_raw makes it."""
         path = self.dir / RAW / _safe_name(query_id)
-        if leaf:
-            path = path / _safe_name(leaf)
-        if not path.is_dir():
-            path.mkdir(parents=True, exist_ok=True)
-            fsync_dir(path.parent)
+        return path / _safe_name(leaf) if leaf else path
+
+    def scratch(self, attempt: str) -> Path:
+        """A new, empty working folder for one attempt's engine (absolute: the engine's child
+        runs in it). It is on the run folder's disk, so keep_raw adopts its files by renaming."""
+        path = (self.dir / SCRATCH / attempt).absolute()
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
         return path
+
+    def keep_raw(self, scratch: Path, query_id: str, leaf: str, files: dict[str, Path],
+                 blobs: dict[str, bytes]) -> Path:
+        """An attempt's raw folder, raw/<query>/<leaf>/, made of `files` (name -> a file in
+        `scratch`; one the engine did not write is left out) and `blobs` (name -> bytes). It
+        appears whole, by one rename, and replaces what an attempt without a record left there;
+        the rest of `scratch` is dropped. Returns the folder."""
+        staged = _staged(scratch)
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir()
+        for name, src in files.items():
+            if src.is_file():
+                os.replace(src, staged / name)
+        for name, data in blobs.items():
+            (staged / name).write_bytes(data)
+        target = self.raw_dir(query_id, leaf)
+        if target.exists():
+            shutil.rmtree(target)
+        elif not target.parent.is_dir():
+            target.parent.mkdir(parents=True)
+            fsync_dir(target.parent.parent)
+        os.replace(staged, target)
+        fsync_dir(target.parent)
+        self.drop_scratch(scratch)
+        return target
+
+    def drop_scratch(self, scratch: Path) -> None:
+        """Delete an attempt's working folder and what keep_raw staged from it."""
+        for path in (scratch, _staged(scratch)):
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            scratch.parent.rmdir()  # the last attempt's: a finished folder holds data only
+
+    def drop_attempt(self, folder: Path) -> None:
+        """Delete the scratch or raw folder of an attempt that will have no record: not data."""
+        if folder.parent.name == SCRATCH:
+            self.drop_scratch(folder)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def append_samples(self, query_id: str, attempt: str, samples: list[dict]) -> None:
         if not samples:
@@ -181,24 +247,18 @@ class RunStore:
             raise ValueError(f"not a query record: {problem}")
         _append(self.dir / QUERIES, _json_line(record))
 
-    def done_ids(self) -> set[str]:
-        """Ids with a record, failed attempts included: a failure is a result (asv)."""
-        return {r["query_id"] for r in self.read_queries()}
-
     def read_queries(self) -> list[dict]:
         return read_records(self.dir / QUERIES)
-
-    def read_samples(self, attempts: set[str] | None = None) -> list[dict]:
-        rows = _read_jsonl(self.dir / SAMPLES, "sample")
-        if attempts is None:
-            return list(rows)
-        return [r for r in rows if r.get("attempt") in attempts]
 
     def _write_manifest(self) -> None:
         text = json.dumps(self.manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default)
         atomic_write(self.dir / MANIFEST, (text + "\n").encode("utf-8"))
         # What the caller holds is then what a resume will read (paths become strings).
         self.manifest = json.loads(text)
+
+
+def _staged(scratch: Path) -> Path:
+    return scratch.with_name(scratch.name + ".raw")
 
 
 def record_key(record: dict) -> tuple[str, str, str, int]:

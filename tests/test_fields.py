@@ -189,7 +189,7 @@ def test_every_declared_field_is_produced_by_a_writer(session_records, gpu_readi
 # Modules that read or write records and readings: they take every field name from fields.py.
 NAMED_BY_VOCABULARY = ["report/analysis.py", "report/figures.py", "report/export.py", "report/load.py",
                        "report/render.py", "stats.py", "summary.py", "sampling/derive.py", "sampling/process.py",
-                       "engine/query.py", "engine/metrics.py", "experiments/run.py"]
+                       "engine/llama_main.py", "engine/metrics.py", "session.py", "experiments/run.py"]
 # Words that are field names and also something else in those modules: not a record field where
 # they appear there. Global ones, then (module, word) pairs.
 OTHER_MEANINGS = {
@@ -205,6 +205,9 @@ OTHER_IN = {
     ("report/load.py", "run_id"): "the manifest's run id",
     ("report/export.py", "run_id"): "the manifest's run id",
     ("summary.py", "category"): "the terminal table's column heading",
+    ("session.py", "run_id"): "the manifest's run id",
+    ("session.py", "ignore_eos"): "the manifest's run-wide --ignore-eos",
+    ("session.py", "samplers"): "the manifest's facts of each sampler",
 }
 
 

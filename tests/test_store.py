@@ -14,7 +14,7 @@ import pytest
 from waiting import HANG_S, wait_for
 
 from orchestrator.errors import UserError
-from orchestrator.store import SCHEMA_VERSION, RunStore, new_run_id
+from orchestrator.store import SAMPLES, SCHEMA_VERSION, RunReader, RunStore, new_run_id
 
 
 @pytest.fixture
@@ -24,6 +24,15 @@ def store(tmp_path) -> RunStore:
 
 def record(qid: str, attempt: str, **extra) -> dict:
     return {"query_id": qid, "attempt": attempt, "status": "ok", "category": "simple", **extra}
+
+
+def recorded_ids(store: RunStore) -> set[str]:
+    """The queries with a record, failed attempts included: a failure is a result (asv)."""
+    return {r["query_id"] for r in store.read_queries()}
+
+
+def committed_samples(store: RunStore) -> list[dict]:
+    return RunReader(store.dir).samples()
 
 
 def test_run_ids_are_utc_sortable_and_distinct():
@@ -78,7 +87,7 @@ def test_each_query_record_is_one_line_whatever_it_holds(store):
     assert data.count(b"\n") == len(awkward) and data.endswith(b"\n")
     assert "café 東京".encode() in data  # ensure_ascii=False: readable as written
     assert store.read_queries() == awkward
-    assert store.done_ids() == {"q/1", "café 東京", "q3", "q4"}
+    assert recorded_ids(store) == {"q/1", "café 東京", "q3", "q4"}
 
 
 def test_nan_and_inf_are_refused_before_anything_is_written(store):
@@ -108,18 +117,18 @@ def test_open_cuts_a_torn_last_line_and_keeps_every_complete_one(store, name):
 
     reopened = RunStore.open(store.dir)
     assert path.read_bytes() == complete
-    assert reopened.done_ids() == {"q0", "q1", "q2"}
-    assert len(reopened.read_samples()) == 6
+    assert recorded_ids(reopened) == {"q0", "q1", "q2"}
+    assert len(committed_samples(reopened)) == 6
     reopened.append_query(record("q3", "a3"))
     reopened.append_samples("q3", "a3", [{"t_s": 0.0}])
-    assert reopened.done_ids() == {"q0", "q1", "q2", "q3"} and len(reopened.read_samples()) == 7
+    assert recorded_ids(reopened) == {"q0", "q1", "q2", "q3"} and len(committed_samples(reopened)) == 7
 
 
 def test_open_keeps_a_whole_record_that_only_lost_its_newline(store):
     store.append_query(record("q0", "a0"))
     with open(store.dir / "queries.jsonl", "ab") as fh:
         fh.write(json.dumps(record("q1", "a1")).encode())
-    assert RunStore.open(store.dir).done_ids() == {"q0", "q1"}
+    assert recorded_ids(RunStore.open(store.dir)) == {"q0", "q1"}
     assert (store.dir / "queries.jsonl").read_bytes().count(b"\n") == 2
 
 
@@ -158,7 +167,7 @@ def test_one_writer_at_a_time(store):
             RunStore.open(store.dir)
     with other.lock():
         other.append_query(record("q0", "a0"))
-    assert store.done_ids() == {"q0"}
+    assert recorded_ids(store) == {"q0"}
 
 
 def test_samples_of_an_attempt_without_a_record_are_filtered_out(store):
@@ -169,11 +178,12 @@ def test_samples_of_an_attempt_without_a_record_are_filtered_out(store):
     store.append_query(record("q1", "a1"))
 
     committed = {r["attempt"] for r in store.read_queries()}
-    kept = store.read_samples(attempts=committed)
+    kept = RunReader(store.dir).samples(attempts=committed)
     assert [(s["query_id"], s["attempt"], s["rss_bytes"]) for s in kept] == [
         ("q0", "a0", 1), ("q0", "a0", 2), ("q1", "a1", 4),
     ]
-    assert len(store.read_samples()) == 4
+    assert kept == committed_samples(store)  # the reader's default: committed attempts only
+    assert (store.dir / SAMPLES).read_bytes().count(b"\n") == 4  # the killed attempt's reading stays in the file
     store.append_samples("q2", "a2", [])  # nothing to write is not an error
 
 
@@ -182,7 +192,8 @@ def test_raw_dirs_are_safe_unique_and_stable(store):
     dirs = [store.raw_dir(i) for i in ids]
     assert len({d.name.lower() for d in dirs}) == len(ids)  # unique even on a case-blind disk
     for d in dirs:
-        assert d.parent == store.dir / "raw" and d.is_dir()
+        d.mkdir()  # a name every filesystem takes
+        assert d.parent == store.dir / "raw"
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", d.name) and len(d.name) <= 80
     assert store.raw_dir("café 東京") == dirs[4]
     assert dirs[4].name.startswith("cafe-")
@@ -217,9 +228,38 @@ def test_a_writer_killed_mid_append_leaves_a_run_that_opens_intact(store):
     assert [r["seq"] for r in recs] == list(range(len(recs)))
     assert all(r["text"] == "é\n" * 20000 for r in recs)
     committed = {r["attempt"] for r in recs}
-    samples = reopened.read_samples(attempts=committed)
+    samples = RunReader(reopened.dir).samples(attempts=committed)
     assert len(samples) == 20 * len(recs)
     assert all(s["pad"] == "s" * 2000 for s in samples)
     with reopened.lock():  # the dead writer's lock went with its process
         reopened.append_query(record("after", "b0"))
-    assert "after" in reopened.done_ids()
+    assert "after" in recorded_ids(reopened)
+
+
+def test_an_attempts_raw_folder_appears_whole_and_replaces_one_left_without_a_record(store):
+    """The engine works in a scratch folder; keep_raw adopts the files it names and the bytes it
+    returns, drops the rest, and leaves no scratch behind."""
+    stale = store.raw_dir("q0", "measure-0")
+    stale.mkdir(parents=True)
+    (stale / "stderr.log").write_text("an attempt a kill cut short")
+    scratch = store.scratch("a1")
+    (scratch / "stderr.log").write_text("loaded")
+    (scratch / "ld").mkdir()
+    (scratch / "ld" / "x.yml").write_text("n_eval: 3\n")
+    (scratch / "ld" / "junk").write_text("not kept")
+
+    kept = store.keep_raw(scratch, "q0", "measure-0",
+                          {"stderr.log": scratch / "stderr.log", "llama.yml": scratch / "ld" / "x.yml",
+                           "main.log": scratch / "main.log"},  # main did not write one: left out
+                          {"stream.bin": b"\x00echo tokens"})
+    assert kept == stale
+    assert sorted(p.name for p in kept.iterdir()) == ["llama.yml", "stderr.log", "stream.bin"]
+    assert (kept / "stderr.log").read_text() == "loaded" and (kept / "stream.bin").read_bytes() == b"\x00echo tokens"
+    assert sorted(p.name for p in store.dir.iterdir()) == ["manifest.json", "queries.jsonl", "raw", "samples.jsonl"]
+
+
+def test_resume_drops_the_scratch_of_an_attempt_a_kill_cut_short(store):
+    scratch = store.scratch("killed")
+    (scratch / "main.log").write_text("half a log")
+    RunStore.open(store.dir)
+    assert not scratch.parent.exists()

@@ -8,19 +8,20 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import runconfig
+from orchestrator import runconfig, runfacts
 from orchestrator import session as sess
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
 from orchestrator.experiments import plans as plans_mod
 from orchestrator.experiments import select
+from orchestrator.planning import plan_items
 
 
 def gpu_offload(binary: Path) -> tuple[bool, str]:
     """Whether this `main` can offload layers, and how we know: the bootstrap ledger's build
     backend for this very binary, else its --help (a33e6a0 lists -ngl only in GPU builds; a CPU
     build warns and ignores the option, so a sweep would measure the same thing N times)."""
-    backend = ((sess.binary_facts(binary).get("build_flags") or {}).get("backend"))
+    backend = ((runfacts.binary_facts(binary).get("build_flags") or {}).get("backend"))
     if backend:
         if backend == "cpu":
             return False, f"the bootstrap ledger records {binary} as a CPU build (backend cpu)"
@@ -53,7 +54,7 @@ class Resolved:
         """The session items; `queries` (the session's own objects) replace the picked ones by id."""
         by_id = {q.id: q for q in queries or []}
         chosen = [by_id.get(q.id, q) for q, _ in self.picks]
-        return sess.plan_items(chosen, self.plan.warmup, self.repeat, self.variants)
+        return plan_items(chosen, self.plan.warmup, self.repeat, self.variants)
 
     def summary(self) -> dict:
         from orchestrator.engine.argv import ctx_size_for

@@ -11,7 +11,7 @@ The readings of each query come from the sampler classes' own code, fed the boar
 reading's time: `sampling.jtop.reading` on a client object with jetson-stats 4.3.2's shapes,
 `sampling.tegrastats_format.parse_line` on Nano (L4T 32, root) lines, and the process sampler's
 fields (psutil reads a live process, so those are built here with its names). The real classes'
-`aggregate()` then makes the record's figures in `engine.query.run_query`, as on a board.
+`aggregate()` then makes the record's figures in the session's `_record`, as on a board.
 
 Every manifest (and experiment.json) says `generated: true`. A seed gives the same figures; the
 attempt ids and dates are the session's own.
@@ -417,6 +417,7 @@ def make_run(run_dir: Path, *, per_category: int = 3, categories=CATEGORIES, gpu
     `repeat` per item, each at every `max_tokens` (a variant) when given; readings every `interval_s`,
     and the first query of each category sampled every `granular_s` (a variant of its own)."""
     from orchestrator import session as sess
+    from orchestrator.planning import plan_items
 
     rows = workload_rows(per_category, categories, nasty, seed)
     first = {r["id"] for r in rows if r["id"].endswith("-01")}
@@ -426,7 +427,7 @@ def make_run(run_dir: Path, *, per_category: int = 3, categories=CATEGORIES, gpu
         out = []
         for q in queries:
             fine = {"interval_s": granular_s} if granular_s and q.id in first else {}
-            out += sess.plan_items([q], warmup, repeat, [{**v, **fine} for v in variants])
+            out += plan_items([q], warmup, repeat, [{**v, **fine} for v in variants])
         return out
 
     board = Board()
