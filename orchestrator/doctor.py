@@ -10,24 +10,20 @@ from orchestrator import envvars, paths
 
 
 def gather() -> dict:
-    from orchestrator import sysinfo
-    from orchestrator.bootstrap.ledger import Ledger
-    from orchestrator.bootstrap.llama_source import COMMIT, fingerprint_mismatches
-    from orchestrator.bootstrap.patch import patch_state
+    from orchestrator import runfacts, sysinfo
+    from orchestrator.bootstrap.llama_source import COMMIT
 
     root = paths.project_root()
-    ledger = Ledger(paths.ledger_path(root))
-    llama_dir = root / "build" / "llama.cpp"
+    llama_dir = runfacts.llama_dir()
     info = sysinfo.detect(root)
     fixes: list[str] = []
 
-    has_tree = (llama_dir / "Makefile").is_file()
-    commit = COMMIT if has_tree and not fingerprint_mismatches(llama_dir) else None
-    patch = patch_state(llama_dir) if has_tree else None
-    main_bin = llama_dir / "main"
+    src = runfacts.source_facts(llama_dir)
+    has_tree, commit, patch = src["has_source"], src["commit"], src["patch_state"]
+    main_bin = runfacts.default_binary()
     binary = str(main_bin) if main_bin.is_file() and os.access(main_bin, os.X_OK) else None
-    build = ledger.get("build") or {}
-    model = ledger.get("model") or {}
+    build = runfacts.ledger_entry("build") or {}
+    model = runfacts.ledger_entry("model") or {}
     model_ok = bool(model) and Path(model["path"]).is_file()
 
     if not has_tree:
@@ -55,7 +51,7 @@ def gather() -> dict:
         "llama_dir": str(llama_dir) if has_tree else None,
         "llama_binary": binary,
         "llama_commit": commit,
-        "llama_source": (ledger.get("llama-source") or {}).get("method"),
+        "llama_source": (runfacts.ledger_entry("llama-source") or {}).get("method"),
         "patch_applied": patch == "applied",
         "patch_state": patch,
         "build_flags": {k: build[k] for k in ("make_vars", "backend", "compiler", "jobs", "targets") if k in build},
@@ -64,9 +60,10 @@ def gather() -> dict:
         "model_synthetic": model.get("synthetic") if model_ok else None,
         "model_source": model.get("source") if model_ok else None,
         "model_gguf": model.get("gguf") if model_ok else None,
-        "gcc": _pick(ledger.get("gcc"), "version", "prefix", "method"),
-        "cuda": _pick(ledger.get("cuda-probe"), "cuda_home", "nvcc_version", "compute_capability", "arch"),
-        "jetson_stats": _pick(ledger.get("jetson-stats"), "service_version", "env_version", "relogin_needed"),
+        "gcc": _pick(runfacts.ledger_entry("gcc"), "version", "prefix", "method"),
+        "cuda": _pick(runfacts.ledger_entry("cuda-probe"), "cuda_home", "nvcc_version", "compute_capability", "arch"),
+        "jetson_stats": _pick(runfacts.ledger_entry("jetson-stats"), "service_version", "env_version",
+                              "relogin_needed"),
         "environment": {name: value for name, value, _ in envvars.set_now()},
         "problems": fixes,
         "ok": not fixes,

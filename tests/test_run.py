@@ -330,8 +330,8 @@ def test_warmup_and_repeats_survive_sigkill_and_resume_exactly_once(tmp_path, ll
                      "--limit", "1", "--category", "simple")]
     proc = subprocess.Popen(cmd, env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    # the first measured repetition's raw folder appears once the warm-up's record is on disk
-    wait_for(lambda: list(out.glob("*/raw/*/measure-0*")) or proc.poll() is not None, timeout=HANG_S, step=0.002)
+    # the first measured repetition's scratch folder appears once the warm-up's record is on disk
+    wait_for(lambda: list(out.glob("*/.scratch/*/measure-0*")) or proc.poll() is not None, timeout=HANG_S, step=0.002)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     run = only_run(out)
