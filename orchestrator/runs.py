@@ -15,7 +15,7 @@ from pathlib import Path
 
 from orchestrator.errors import UserError
 from orchestrator.measurelock import live_holder, pid_alive
-from orchestrator.store import MANIFEST
+from orchestrator.store import LOCK, MANIFEST
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,9 @@ def folder_size(path: Path) -> int:
 def _store_locked(path: Path) -> bool:
     import filelock
 
-    if not (path / ".lock").exists():
+    if not (path / LOCK).exists():
         return False
-    lock = filelock.FileLock(str(path / ".lock"), timeout=0)
+    lock = filelock.FileLock(str(path / LOCK), timeout=0)
     try:
         lock.acquire()
     except filelock.Timeout:

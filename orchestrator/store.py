@@ -66,7 +66,7 @@ SUMMARY_HTML = "summary.html"
 SUMMARY_JSON = "summary.json"
 QUERIES_CSV = "queries.csv"
 QUERIES_PARQUET = "queries.parquet"
-QUERY_PAGES = "queries.html"
+QUERY_PAGE = "queries-{}.html"  # the report's pages of every attempt, numbered from 1
 
 # What every query record holds: resume keys on query_id, samples are filtered by attempt,
 # statistics group by category and status. A line without them is refused where it is read;

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from orchestrator import fields as F
 from orchestrator import fsutil, stats
+from orchestrator.store import SUMMARY_HTML
 
 
 def ms(x) -> str:
@@ -66,6 +67,6 @@ def write_html(store, rows: list[dict], records: list[dict]) -> Path:
     html = env.get_template("summary.html").render(
         manifest=store.manifest, rows=rows, records=records
     )
-    out = store.dir / "summary.html"
+    out = store.dir / SUMMARY_HTML
     fsutil.atomic_write(out, html.encode("utf-8"))
     return out

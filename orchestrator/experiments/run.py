@@ -19,6 +19,7 @@ from orchestrator.experiments import index
 from orchestrator.experiments import plans as plans_mod
 from orchestrator.experiments.discard import Discarding, discarding
 from orchestrator.experiments.resolve import Resolved, check_runnable, resolve
+from orchestrator.store import MANIFEST
 
 
 # -- hooks -------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ def run_all(exp_dir: Path, *, run_session, force: bool = False, executor=None, s
             if part["status"] == "finished":
                 log(f"{part['name']}: finished earlier, not run again")
                 continue
-            if (run_dir / "manifest.json").is_file():
+            if (run_dir / MANIFEST).is_file():
                 session = resume(run_dir, force=force, executor=executor, samplers=samplers, log=log)
             else:
                 plan = plans_mod.Plan(**{**part["plan"], "categories": tuple(part["plan"]["categories"]),

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from orchestrator.store import MANIFEST, QUERY_PAGE
+
 PER_CATEGORY = 100
 INTERVAL_S = 0.5
 GRANULAR_S = 0.01
@@ -42,7 +44,7 @@ def render_in_child(run: Path) -> tuple[float, int]:
 def _generated(run: Path, per_category: int) -> Path:
     from orchestrator.report import replay
 
-    if not (run / "manifest.json").is_file():
+    if not (run / MANIFEST).is_file():
         replay.make_run(run, per_category=per_category, interval_s=INTERVAL_S, granular_s=GRANULAR_S, seed=11)
     return run
 
@@ -60,7 +62,7 @@ def page_bytes(run: Path) -> dict:
     """report.html's bytes, the largest per-query page's and all of them together."""
     from orchestrator.report.render import REPORT
 
-    pages = [p.stat().st_size for p in Path(run).glob("queries-*.html")]
+    pages = [p.stat().st_size for p in Path(run).glob(QUERY_PAGE.format("*"))]
     return {"page": (Path(run) / REPORT).stat().st_size, "query_page_max": max(pages, default=0),
             "query_pages": sum(pages)}
 

@@ -9,6 +9,7 @@ import polars as pl
 
 from orchestrator import fields as F
 from orchestrator.fsutil import replacing
+from orchestrator.store import QUERIES_CSV, QUERIES_PARQUET
 
 # The columns, their types and meanings are declared in orchestrator/fields.py. Units are in the
 # names; a column absent from a run is written empty.
@@ -42,7 +43,7 @@ def per_query(src) -> pl.DataFrame:
 
 def write(src, out_dir: Path) -> list[Path]:
     df = per_query(src)
-    paths = [Path(out_dir) / "queries.csv", Path(out_dir) / "queries.parquet"]
+    paths = [Path(out_dir) / QUERIES_CSV, Path(out_dir) / QUERIES_PARQUET]
     for path in paths:
         with replacing(path) as tmp:
             if path.suffix == ".csv":

@@ -13,16 +13,16 @@ import jinja2
 
 from orchestrator import fields as F
 from orchestrator.fsutil import atomic_write
-from orchestrator.store import RAW
+from orchestrator.store import QUERY_PAGE, RAW, RAW_STREAM_INDEX
 
 ROWS_PER_PAGE = 500
 # The report's own table of failed and flagged attempts stops here; the pages hold the rest.
 NOTABLE_MAX = 50
-_PAGE = re.compile(r"queries-(\d+)\.html")
+_PAGE = re.compile(re.escape(QUERY_PAGE).replace(re.escape("{}"), r"(\d+)"))
 
 
 def page_name(number: int) -> str:
-    return f"queries-{number}.html"
+    return QUERY_PAGE.format(number)
 
 
 def page_names(n_records: int) -> list[str]:
@@ -38,7 +38,7 @@ def prompt_of(src, record: dict) -> str | None:
     if not raw:
         return None
     try:
-        argv = json.loads((src.run_dir_of(record) / RAW / raw / "stream.json").read_text(encoding="utf-8"))["argv"]
+        argv = json.loads((src.run_dir_of(record) / RAW / raw / RAW_STREAM_INDEX).read_text(encoding="utf-8"))["argv"]
         return argv[argv.index("-p") + 1]
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None

@@ -15,10 +15,11 @@ from orchestrator import fields as F
 from orchestrator.experiments import index
 from orchestrator.fsutil import atomic_write
 from orchestrator.report import analysis, export, figures, load, querypages, verdict
+from orchestrator.store import REPORT_HTML
 from orchestrator.summary import ci_text, ms
 from orchestrator.workloads.schema import CATEGORIES
 
-REPORT = "report.html"
+REPORT = REPORT_HTML
 
 
 def env() -> jinja2.Environment:

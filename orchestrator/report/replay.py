@@ -465,8 +465,10 @@ def nano_gpu(run_dir: Path) -> Path:
     """The committed tests/data/runs/nano-gpu: two simple queries on a replayed Nano with jtop,
     readings every 0.5 s and every 10 ms for simple-01. Regenerate it with
     `python -m orchestrator.report.replay tests/data/runs/nano-gpu` (the folder must not exist)."""
+    from orchestrator.store import LOCK
+
     run = make_run(Path(run_dir), per_category=2, categories=("simple",), seed=7)
-    (run / ".lock").unlink(missing_ok=True)  # the store's lock file: nothing to keep
+    (run / LOCK).unlink(missing_ok=True)  # the store's lock file: nothing to keep
     return run
 
 

@@ -15,12 +15,13 @@ import re
 
 from orchestrator import fields as F
 from orchestrator.errors import UserError
+from orchestrator.store import SUMMARY_JSON
 from orchestrator.summary import ci_text, ms
 
 DEFAULT_SLO = {"ttft_s": 2.0, "tbt_s": 0.2}
 _UNITS = {"s": 1.0, "ms": 1e-3}
 _TERM = re.compile(r"^\s*(ttft|tbt)\s*=\s*([0-9]*\.?[0-9]+)\s*(ms|s)\s*$")
-SUMMARY = "summary.json"
+SUMMARY = SUMMARY_JSON
 
 
 def parse_slo(text: str | None) -> dict:
