@@ -8,7 +8,9 @@ Where each thing lives:
     runconfig.py         the one resolver of a RunConfig (options, a plan's settings, a batch's or manifest's record)
     measuring.py         the one wrapper of a measuring command: the lock, signals, Ctrl-C's hint, exit codes;
                          resumepolicy.py what a resume refuses
-    session.py           a measuring session: checks, run folder, plan of items, the query loop, resume checks
+    session.py           a measuring session: checks, the query loop, the one place a record is built, resume checks
+    planning.py          a run's plan: query selection, items (query, variant, phase, repetition), their keys
+    runfacts.py          what a run measures with (binary, model, platform, provenance): manifest, resume, doctor
     config.py            the run's frozen configuration; its field defaults are the only defaults of a run
     measurelock.py       one measurement per machine; interrupts.py: signals that end a run cleanly
     bench.py             `edgebench bench`: what edgebench itself costs
@@ -24,12 +26,14 @@ Where each thing lives:
                          verdict.py the answer against --slo, querypages.py the per-query pages, replay.py
                          run folders replayed through the real session for report tests and the render bench
     nanocheck/           `make nano-check`: the Nano's CUDA build and its CPU, proven on an x86 host
-    engine/              the llama.cpp `main` adapter: argv, spawn on a pty, parsed logs, token bytes, metrics
+    engine/              inference engines behind one seam (base.py: argv, then an Outcome of data); llama_main.py
+                         the llama.cpp `main` one: spawn on a pty, parsed logs, token bytes, metrics
     sampling/            samplers that read the machine while a query runs (process: RSS, CPU; GPU and board:
                          jtop, tegrastats, sysfs, nvml; registry.py names them, select.py picks one,
                          derive.py makes per-query figures, idle.py measures the idle board's power)
     board.py             the board's state at run start and finish (power mode, clocks, caps), with warnings
-    store.py             the run folder (manifest, queries.jsonl, samples.jsonl, raw/) and its reader
+    store.py             the run folder (manifest, queries.jsonl, samples.jsonl, raw/) and its reader; the only
+                         module that names a run-folder file
     stats.py, summary.py the one statistics engine, and the end-of-run summary (templates/summary.html)
     bootstrap/           the steps that fetch, patch and build llama.cpp and get a model; the ledger
     workloads/           workload files: schema, the study's builder, its datasets, token counts
