@@ -24,6 +24,7 @@ from pathlib import Path
 from orchestrator import diskspace, runfacts
 from orchestrator import fields as F
 from orchestrator.config import RunConfig
+from orchestrator.engine.base import Engine
 from orchestrator.errors import UserError
 from orchestrator.planning import Item, items_from_manifest, largest_disk_bytes, plan_items, select_queries, variant_id
 from orchestrator.store import RAW
@@ -133,13 +134,14 @@ class Session:
     """One run folder being measured. Build it with `create` or `resume`, then `run()`."""
 
     def __init__(self, cfg: RunConfig, prep: Prepared, store, items: list[Item], samplers: list,
-                 executor=None, log=print, before_item=None):
+                 executor=None, log=print, before_item=None, engine: Engine | None = None):
         from orchestrator.engine.llama_main import LlamaMain
 
         self.cfg, self.prep, self.store, self.items = cfg, prep, store, items
         self.samplers = samplers
-        # `executor` has engine/child.run_child's signature: tests hand in a fake `main`
-        self.engine = LlamaMain(prep.pieces, prep.n_ctx_train, prep.ignore_eos, executor)
+        # llama.cpp main unless another engine is given; `executor` has engine/child.run_child's
+        # signature (tests hand in a fake `main`)
+        self.engine = engine or LlamaMain(prep.pieces, prep.n_ctx_train, prep.ignore_eos, executor)
         self.log = log
         # `before_item(item) -> dict | None` runs before each item (an experiment's thermal gate
         # waits there, its samplers learn the phase); what it returns is merged into the record.
@@ -154,7 +156,7 @@ class Session:
     @classmethod
     def create(cls, cfg: RunConfig, *, warmup: int = 0, repeat: int = 1, variants: list[dict] | None = None,
                items_for=None, run_dir: Path | None = None, samplers=None, executor=None, extra_manifest=None,
-               log=print, before_item=None) -> Session:
+               log=print, before_item=None, engine: Engine | None = None) -> Session:
         """A new run folder. `items_for(queries)` replaces the warm-up/repeat/variant plan
         (experiments choose their own items); `extra_manifest` is recorded as is."""
         from orchestrator.net import sha256_file
@@ -192,11 +194,11 @@ class Session:
             _remove_unstarted(run_dir)  # nothing was recorded; a half-made folder would be resumed
             raise diskspace.disk_full(None, len(items), cfg.out_dir, "run the command again",
                                       largest_disk_bytes(items)) from None
-        return cls(cfg, prep, store, items, smp, executor, log, before_item)
+        return cls(cfg, prep, store, items, smp, executor, log, before_item, engine)
 
     @classmethod
     def resume(cls, run_dir: Path, *, force: bool = False, samplers=None, executor=None, log=print,
-               before_item=None) -> Session:
+               before_item=None, engine: Engine | None = None) -> Session:
         """Reopen a run folder; refuse (unless `force`) when the binary, model, workload or
         machine differ from what the manifest recorded."""
         from orchestrator.store import RunStore
@@ -222,7 +224,7 @@ class Session:
                 log(f"warning: resuming despite a changed {f} ({o} -> {n}), as --force asked; recorded")
         items = items_from_manifest(store.manifest["plan"]["items"], prep.queries, store.dir, cfg.workload)
         smp = samplers if samplers is not None else default_samplers(cfg)
-        return cls(cfg, prep, store, items, smp, executor, log, before_item)
+        return cls(cfg, prep, store, items, smp, executor, log, before_item, engine)
 
     @property
     def again(self) -> str:

@@ -277,3 +277,49 @@ def test_format_1_folders_are_read_with_defaults_and_refused_for_resume(tmp_path
     with pytest.raises(UserError) as e:
         RunStore.open(run)
     assert "schema_version 1" in e.value.message and "format 2" in e.value.message
+
+
+class EchoEngine:
+    """A second engine at the seam (engine/base.py): it answers each query with its prompt's
+    length as the only measured figure, writes one file into its scratch folder and returns
+    bytes for another. The session and the store must need nothing more."""
+
+    name = "echo"
+
+    def __init__(self):
+        self.workdirs = []
+
+    def invocation(self, cfg, query, prompt_tokens, workdir):
+        from orchestrator.engine.base import Invocation
+
+        return Invocation(["echo", query.prompt], 512, prompt_tokens, workdir)
+
+    def measure(self, inv, cfg, samplers):
+        from orchestrator.engine.base import Outcome
+
+        self.workdirs.append(inv.workdir)
+        (inv.workdir / "log.txt").write_text("echoed")
+        (inv.workdir / "leftover").write_text("not data")
+        return Outcome({"status": "ok", "error": None, "output_tokens": len(inv.argv[1])}, timeline=None,
+                       files={"stderr.log": inv.workdir / "log.txt"}, blobs={"stream.bin": inv.argv[1].encode()})
+
+
+def test_another_engine_plugs_into_the_session_and_the_store_writes_what_it_returns(setup):
+    from orchestrator.store import RAW, RAW_STDERR, RAW_STREAM
+
+    engine = EchoEngine()
+    s = Session.create(setup(), repeat=2, samplers=[], engine=engine, log=lambda m: None)
+    recs = s.run().records
+    assert [(r["query_id"], r["repetition"], r["status"], r["output_tokens"]) for r in recs] == [
+        ("q1", 0, "ok", 24), ("q1", 1, "ok", 24), ("q2", 0, "ok", 24), ("q2", 1, "ok", 24)]
+    assert all(r["max_tokens"] == 4 and r["category"] in ("simple", "complex") and "samplers" not in r for r in recs)
+    raws = [s.store.dir / RAW / r["raw_dir"] for r in recs]
+    assert len(set(raws)) == 4
+    for raw in raws:
+        assert sorted(p.name for p in raw.iterdir()) == [RAW_STDERR, RAW_STREAM]
+        assert (raw / RAW_STDERR).read_text() == "echoed"
+    assert (raws[2] / RAW_STREAM).read_bytes() == b"question number 2 please"
+    # the engine worked in folders the store handed out, and none is left
+    assert all(not w.exists() for w in engine.workdirs)
+    assert sorted(p.name for p in s.store.dir.iterdir()) == [".lock", "manifest.json", "queries.jsonl", "raw",
+                                                             "samples.jsonl"]
