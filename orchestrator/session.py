@@ -298,7 +298,7 @@ class Session:
         gate = self.before_item(item) if self.before_item else None
         cfg, q = item.applied(self.cfg)
         attempt = uuid.uuid4().hex[:12]
-        scratch = self.store.scratch(attempt)
+        scratch = self.store.scratch(q.id, item.leaf)
         self._uncommitted = [scratch]  # dropped by a full disk until the record is on disk
         for s in self.samplers:
             if hasattr(s, "set_interval"):

@@ -186,10 +186,11 @@ class RunStore:
         path = self.dir / RAW / _safe_name(query_id)
         return path / _safe_name(leaf) if leaf else path
 
-    def scratch(self, attempt: str) -> Path:
-        """A new, empty working folder for one attempt's engine (absolute: the engine's child
-        runs in it). It is on the run folder's disk, so keep_raw adopts its files by renaming."""
-        path = (self.dir / SCRATCH / attempt).absolute()
+    def scratch(self, query_id: str, leaf: str) -> Path:
+        """A new, empty working folder for the engine of one attempt, .scratch/<query>/<leaf>/
+        (absolute: the engine's child runs in it). It is on the run folder's disk, so keep_raw
+        adopts its files by renaming; one left by an attempt a kill cut short is emptied."""
+        path = (self.dir / SCRATCH / _safe_name(query_id) / _safe_name(leaf)).absolute()
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
         return path
@@ -223,12 +224,13 @@ class RunStore:
         """Delete an attempt's working folder and what keep_raw staged from it."""
         for path in (scratch, _staged(scratch)):
             shutil.rmtree(path, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            scratch.parent.rmdir()  # the last attempt's: a finished folder holds data only
+        with contextlib.suppress(OSError):  # emptied folders go: a finished run folder holds data only
+            scratch.parent.rmdir()
+            scratch.parent.parent.rmdir()
 
     def drop_attempt(self, folder: Path) -> None:
         """Delete the scratch or raw folder of an attempt that will have no record: not data."""
-        if folder.parent.name == SCRATCH:
+        if (self.dir / SCRATCH).absolute() in folder.absolute().parents:
             self.drop_scratch(folder)
         else:
             shutil.rmtree(folder, ignore_errors=True)

@@ -3,9 +3,9 @@ batch at several points, SIGTERM mid-query, two batches at once, a full disk (a 
 when the test runs as root) and a corrupt model. After each, the next batch must leave every
 planned query recorded exactly once and every line of the run folder valid JSON.
 
-The kill points are found by watching the run folder as a user would see it (the raw folder
-of the next query appears just before its `main` is spawned; llama.cpp logs "generate:" to
-stderr.log when it starts to stream), never by hooks in the product."""
+The kill points are found by watching the run folder as a user would see it (the scratch folder
+of the next query appears just before its `main` is spawned there; llama.cpp logs "generate:" to
+its stderr.log when it starts to stream), never by hooks in the product."""
 
 from __future__ import annotations
 
@@ -50,8 +50,9 @@ class Batch:
     def runs(self) -> list[Path]:
         return sorted(p for p in self.out.iterdir() if (p / "manifest.json").exists()) if self.out.exists() else []
 
-    def raw(self, i: int) -> list[Path]:
-        return list(self.out.glob(f"*/raw/q{i}-*/measure-0-*"))
+    def scratch(self, i: int) -> list[Path]:
+        """Query i's working folder while it runs (store.py's .scratch/<query>/<item>/)."""
+        return list(self.out.glob(f"*/.scratch/q{i}-*/measure-0-*"))
 
     def n_records(self) -> int:
         path = next(iter(self.out.glob("*/queries.jsonl")), None) if self.out.exists() else None
@@ -64,7 +65,7 @@ def batch(tmp_path, llama_bin_dir, tiny_model) -> Batch:
 
 
 def streaming(batch: Batch, i: int) -> bool:
-    logs = [p / "stderr.log" for p in batch.raw(i)]
+    logs = [p / "stderr.log" for p in batch.scratch(i)]
     return any(p.exists() and b"generate:" in p.read_bytes() for p in logs)
 
 
@@ -104,7 +105,7 @@ def assert_complete(batch: Batch, run: Path, statuses=("ok",)) -> list[dict]:
 def test_kill_9_then_the_next_batch_records_every_query_exactly_once(batch, tiny_model, point):
     proc = batch.start()
     if point == "spawn":
-        hit = wait_for(lambda: batch.raw(2) or proc.poll() is not None, step=0.002)
+        hit = wait_for(lambda: batch.scratch(2) or proc.poll() is not None, step=0.002)
     elif point == "mid-stream":
         hit = wait_for(lambda: streaming(batch, 2) or proc.poll() is not None, step=0.002)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from orchestrator.bench import SAMPLER_TARGETS, TARGETS, measure
 from orchestrator.config import RunConfig
-from orchestrator.session import default_workload
+from orchestrator.runfacts import default_workload
 
 
 def test_every_figure_has_a_value_a_target_and_a_baseline_from_the_same_run(tmp_path, llama_bin_dir, tiny_model):

@@ -242,7 +242,7 @@ def test_an_attempts_raw_folder_appears_whole_and_replaces_one_left_without_a_re
     stale = store.raw_dir("q0", "measure-0")
     stale.mkdir(parents=True)
     (stale / "stderr.log").write_text("an attempt a kill cut short")
-    scratch = store.scratch("a1")
+    scratch = store.scratch("q0", "measure-0")
     (scratch / "stderr.log").write_text("loaded")
     (scratch / "ld").mkdir()
     (scratch / "ld" / "x.yml").write_text("n_eval: 3\n")
@@ -259,7 +259,7 @@ def test_an_attempts_raw_folder_appears_whole_and_replaces_one_left_without_a_re
 
 
 def test_resume_drops_the_scratch_of_an_attempt_a_kill_cut_short(store):
-    scratch = store.scratch("killed")
+    scratch = store.scratch("q0", "measure-0")
     (scratch / "main.log").write_text("half a log")
     RunStore.open(store.dir)
-    assert not scratch.parent.exists()
+    assert not (store.dir / ".scratch").exists()
