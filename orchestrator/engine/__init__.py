@@ -1,2 +1,3 @@
-"""The llama.cpp `main` adapter: argv, spawn on a pty, timestamped stream, parsed logs, and
-one immutable record per query."""
+"""Inference engines behind one seam (base.py): the session asks an engine for an argv, then for a
+measurement it returns as data. llama_main.py is llama.cpp `main`: argv, spawn on a pty, a
+timestamped stream, parsed logs, token bytes, figures."""
