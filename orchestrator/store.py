@@ -124,7 +124,7 @@ class RunStore:
     @classmethod
     def open(cls, run_dir: Path) -> RunStore:
         """Open an existing run to resume it, cutting off a line torn by a crash. The path is made
-        absolute: `main` runs in its raw folder, where a relative one would name nothing."""
+        absolute: `main` runs in its scratch folder, where a relative one would name nothing."""
         run_dir = Path(run_dir).absolute()
         path = run_dir / MANIFEST
         try:
