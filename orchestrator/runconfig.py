@@ -24,8 +24,7 @@ def resolve(*, binary: Path | None = None, model: Path | None = None, workload: 
             out_dir: Path | None = None, **settings) -> RunConfig:
     """A RunConfig from what was given; None means the default (the bootstrapped binary and model,
     the shipped workload, reports/, and RunConfig's field defaults)."""
-    from orchestrator import paths
-    from orchestrator import session as sess
+    from orchestrator import paths, runfacts
 
     unknown = set(settings) - set(FIELDS)
     if unknown:
@@ -34,9 +33,9 @@ def resolve(*, binary: Path | None = None, model: Path | None = None, workload: 
     if "categories" in given:
         given["categories"] = tuple(given["categories"])
     # absolute paths: the manifest is what a resume reads back, maybe from another directory
-    return RunConfig(binary=Path(binary or sess.default_binary()).absolute(),
-                     model=Path(model or sess.default_model()).absolute(),
-                     workload=Path(workload or sess.default_workload()).absolute(),
+    return RunConfig(binary=Path(binary or runfacts.default_binary()).absolute(),
+                     model=Path(model or runfacts.default_model()).absolute(),
+                     workload=Path(workload or runfacts.default_workload()).absolute(),
                      out_dir=Path(out_dir or paths.reports_dir()).absolute(), **given)
 
 

@@ -21,20 +21,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import diskspace, runfacts
+from orchestrator import diskspace, exitcodes, runfacts
 from orchestrator import fields as F
 from orchestrator.config import RunConfig
 from orchestrator.engine.base import Engine
 from orchestrator.errors import UserError
 from orchestrator.planning import Item, items_from_manifest, largest_disk_bytes, plan_items, select_queries, variant_id
 from orchestrator.store import RAW
-
-# What commands/ reach here for; their home is runfacts.py (the commands move to it with issue 17's item 1).
-default_binary, default_model, default_workload = runfacts.default_binary, runfacts.default_model, \
-    runfacts.default_workload
-
-# A run's own exit codes; 1 (UserError), 2 (usage) and 4 (measurelock.EXIT_LOCKED) come from elsewhere.
-EXIT_OK, EXIT_FAILED_QUERIES = 0, 3
 
 # Platform keys a resume must find unchanged: timings from another machine or CPU are not
 # the same experiment (pyperf refuses to merge such runs).
@@ -66,7 +59,7 @@ class Result:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_FAILED_QUERIES if self.n_failed else EXIT_OK
+        return exitcodes.FAILED_QUERIES if self.n_failed else exitcodes.OK
 
 
 def prepare(cfg: RunConfig) -> Prepared:
@@ -456,12 +449,13 @@ def _remove_unstarted(run_dir: Path) -> None:
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
-        code = exc.code if isinstance(exc.code, int) else 1
-        if code > 128:
+        code = exc.code if isinstance(exc.code, int) else exitcodes.ERROR
+        signum = exitcodes.signal_of(code)
+        if signum is not None:
             import signal
 
             try:
-                return f"signal {signal.Signals(code - 128).name}"
+                return f"signal {signal.Signals(signum).name}"
             except ValueError:
                 pass
         return f"exit {code}"

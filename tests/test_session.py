@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from fakemain import FakeMain, fake_binary, write_vocab_model
 
-from orchestrator import stats
+from orchestrator import exitcodes, stats
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
 from orchestrator.sampling.base import Sampler
-from orchestrator.session import EXIT_FAILED_QUERIES, EXIT_OK, Session
+from orchestrator.session import Session
 from orchestrator.store import RunReader, RunStore, record_key
 
 
@@ -80,7 +80,7 @@ def test_warmups_and_repetitions_are_recorded_marked_and_counted_apart(setup):
     rows = stats.by_category(recs, ("simple", "complex"))
     assert [r["n"] for r in rows] == [2, 2] and [r["repetitions"] for r in rows] == [2, 2]
     assert rows[0]["total_cv"] == pytest.approx(0.0, abs=1e-6)  # identical synthetic repetitions
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == exitcodes.OK
     # every attempt has a raw folder of its own
     assert len({r["raw_dir"] for r in recs}) == 6
     m = RunReader(s.store.dir).manifest
@@ -143,7 +143,7 @@ def test_a_query_that_cannot_fit_is_recorded_and_the_others_still_run(setup, tmp
     result = Session.create(setup(workload=wl), executor=FakeMain(), log=lambda m: None).run()
     status = {r["query_id"]: r["status"] for r in result.records}
     assert status == {"q1": "ok", "q2": "too_long", "q3": "ok"}
-    assert result.n_failed == 1 and result.exit_code == EXIT_FAILED_QUERIES
+    assert result.n_failed == 1 and result.exit_code == exitcodes.FAILED_QUERIES
 
 
 def test_crashes_and_bad_exits_are_recorded_with_their_status(setup, tmp_path):
