@@ -16,7 +16,8 @@ Where each thing lives:
     bench.py             `edgebench bench`: what edgebench itself costs
     fields.py            the record vocabulary: every field of a query record and a sampler reading (type, unit,
                          meaning, writer); fieldsdoc.py generates docs/' field tables from it
-    experiments/         the study's plans (orchestrator/data/plans/): selection rules, gating, `experiment all`;
+    experiments/         the study's plans (orchestrator/data/plans/, plans.py): rules.py the selection rules,
+                         resolve.py a plan made concrete, runner.py a plan run as a session and `experiment all`;
                          index.py owns experiment.json and tells a part's role from its recorded plan;
                          discover.py which unfinished `experiment all` a new one finishes
     batch.py, cron.py    unattended batches: resume-by-default, the openers of a batch's run; edgebench's crontab lines
@@ -27,16 +28,18 @@ Where each thing lives:
                          run folders replayed through the real session for report tests and the render bench
     nanocheck/           `make nano-check`: the Nano's CUDA build and its CPU, proven on an x86 host
     engine/              inference engines behind one seam (base.py: argv, then an Outcome of data); llama_main.py
-                         the llama.cpp `main` one: spawn on a pty, parsed logs, token bytes, metrics
+                         the llama.cpp `main` one: spawn on a pty, parsed logs, metrics; vocab.py each token's bytes
     sampling/            samplers that read the machine while a query runs (process: RSS, CPU; GPU and board:
-                         jtop, tegrastats, sysfs, nvml; registry.py names them, select.py picks one,
+                         jtop, tegrastats, sysfs, nvml; registry.py names them, autodetect.py picks one,
                          derive.py makes per-query figures, idle.py measures the idle board's power)
     board.py             the board's state at run start and finish (power mode, clocks, caps), with warnings
     store.py             the run folder (manifest, queries.jsonl, samples.jsonl, raw/) and its reader; the only
                          module that names a run-folder file
     stats.py, summary.py the one statistics engine, and the end-of-run summary (templates/summary.html)
-    bootstrap/           the steps that fetch, patch and build llama.cpp and get a model; the ledger
-    workloads/           workload files: schema, the study's builder, its datasets, token counts
+    bootstrap/           the steps that fetch, patch and build llama.cpp and get a model (profiles.py: which steps a
+                         board runs, in order); the ledger
+    workloads/           workload files: schema, the study's builder, its datasets, tokencount.py prompt token
+                         counts, lengths.py the prompt-length table
     doctor.py            what is installed and what is missing
     ggufile.py           everything read from a GGUF file (header, figures, completeness)
     sysinfo.py           what machine this is (CPU, memory, Jetson module, L4T, power mode)

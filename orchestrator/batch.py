@@ -57,7 +57,7 @@ def open_experiment(name: str, args: list[str], params: dict, fresh: bool, log):
     readings) on a resumed run as on a new one. `params`: `experiment`'s options."""
     from orchestrator import runconfig
     from orchestrator.experiments import plans
-    from orchestrator.experiments import run as xrun
+    from orchestrator.experiments import runner as xrun
 
     base = runconfig.from_options(params)
     found = None if fresh else find_unfinished(base.out_dir, name, args)

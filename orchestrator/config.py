@@ -21,7 +21,7 @@ class RunConfig:
     batch_size: int | None = None
     ignore_eos: bool | None = None  # None: decided by the model (a synthetic twin's text is noise)
     interval_s: float = 0.5
-    gpu_sampler: str | None = None  # None: the best this machine offers (orchestrator/sampling/select.py)
+    gpu_sampler: str | None = None  # None: the best this machine offers (orchestrator/sampling/autodetect.py)
     idle_timeout_s: float = 60.0
     timeout_s: float = 600.0
     limit: int | None = None  # queries per category

@@ -34,7 +34,6 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 USER_RE = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,31}")
 # What the batch needs from the installing shell; cron gives a job almost none of it.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LD_LIBRARY_PATH", "EDGEBENCH_LOCK", "EDGEBENCH_CACHE")
-KINDS = ("run", "experiment")
 
 
 @dataclass(frozen=True)

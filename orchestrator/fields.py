@@ -9,7 +9,7 @@ that is not declared here, or when a declared field is produced by no writer.
 
 Names whose middle is chosen at run time (a power rail, a thermal zone, a CPU core) are declared as
 patterns: `power_{rail}_mw` matches `power_pom_5v_gpu_mw`. Pattern declarations return the pattern
-itself; `expand` turns one into a concrete name.
+itself.
 
 The measuring process imports this module, so it stays plain Python (no polars, no numpy).
 """
@@ -25,7 +25,7 @@ ENGINE = "engine/llama_main.py"
 SESSION = "session.py"
 PROCESS = "sampling/process.py"
 GPU = "sampling/derive.py (any GPU sampler)"
-EXPERIMENT = "experiments/run.py"
+EXPERIMENT = "experiments/runner.py"
 GATE = "experiments/thermal.py"
 POLLING = "sampling/polling.py"
 JTOP = "sampling/jtop.py"
@@ -74,11 +74,6 @@ def _rec(name, type_, unit, meaning, writer, group, column=True) -> str:
 
 def _read(name, type_, unit, meaning, writer, group="reading") -> str:
     return _declare(READING, name, type_, unit, meaning, writer, group)
-
-
-def expand(pattern: str, part: str) -> str:
-    """`expand(POWER_RAIL_MW, "gpu")` -> "power_gpu_mw"."""
-    return re.sub(r"\{\w+\}", part, pattern, count=1)
 
 
 # -- a query record: identity (session and engine) -----------------------------------------

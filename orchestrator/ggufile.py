@@ -1,6 +1,6 @@
 """Everything edgebench reads from a GGUF file, with the standard library only.
 
-The measuring process needs the vocabulary (engine/tokens.py), the architecture figures (for the
+The measuring process needs the vocabulary (engine/vocab.py), the architecture figures (for the
 manifest) and whether the tensor data is all there; reading them here keeps numpy (the `gguf`
 package) out of that process."""
 
@@ -173,15 +173,6 @@ def _parse_model(path: Path) -> tuple[dict, list[dict], int]:
         return _parse(path, tensors=True)
     except (GGUFError, OSError, struct.error) as exc:
         raise UserError(f"{path} is not a readable GGUF file: {exc}", fix="download or build the model again") from exc
-
-
-def check_complete(path: Path) -> int | None:
-    """Refuse a model whose tensor data runs past the end of the file (an interrupted copy).
-    Returns the byte where the tensor data ends (None when a tensor type is unknown)."""
-    path = Path(path)
-    end = data_end(*_parse_model(path))
-    _check_size(path, end)
-    return end
 
 
 def read_info(path: Path) -> dict:

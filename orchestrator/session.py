@@ -64,7 +64,7 @@ class Result:
 
 def prepare(cfg: RunConfig) -> Prepared:
     """Every check that can fail before a query runs: binary, model, workload."""
-    from orchestrator.engine.tokens import token_pieces
+    from orchestrator.engine.vocab import token_pieces
     from orchestrator.ggufile import read_header, read_info
     from orchestrator.workloads.schema import CATEGORIES, load_workload
 
@@ -117,8 +117,8 @@ def config_from_manifest(manifest: dict, out_dir: Path) -> RunConfig:
 
 
 def default_samplers(cfg: RunConfig) -> list:
+    from orchestrator.sampling.autodetect import make_gpu_sampler
     from orchestrator.sampling.process import ProcessSampler
-    from orchestrator.sampling.select import make_gpu_sampler
 
     return [ProcessSampler(cfg.interval_s), make_gpu_sampler(cfg.gpu_sampler, cfg.interval_s)]
 
@@ -274,7 +274,7 @@ class Session:
     def prompt_tokens(self, query) -> int:
         if query.prompt_tokens_est:
             return query.prompt_tokens_est
-        from orchestrator.workloads.tokens import count_tokens
+        from orchestrator.workloads.tokencount import count_tokens
 
         return count_tokens(query.prompt, self.prep.tokenizer, self.cfg.model)
 

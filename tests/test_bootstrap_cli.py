@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from orchestrator.bootstrap import plan
+from orchestrator.bootstrap import profiles
 from orchestrator.cli import main
 
 
@@ -14,7 +14,7 @@ from orchestrator.cli import main
 def executed(isolated_root, monkeypatch):
     """What the real run would be handed: the options (steps to redo among them)."""
     seen = []
-    monkeypatch.setattr(plan, "execute", lambda ctx, steps, pre, pack: seen.append(ctx.options) or ([], None))
+    monkeypatch.setattr(profiles, "execute", lambda ctx, steps, pre, pack: seen.append(ctx.options) or ([], None))
     return seen
 
 

@@ -16,8 +16,8 @@ from orchestrator import stats
 from orchestrator.cli import main
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
-from orchestrator.experiments import plans, select
-from orchestrator.experiments import run as xrun
+from orchestrator.experiments import plans, rules
+from orchestrator.experiments import runner as xrun
 from orchestrator.experiments.thermal import Gate
 from orchestrator.sampling.base import Sampler
 from orchestrator.store import RunReader, record_key
@@ -77,7 +77,7 @@ def queries(spec: dict[str, list[int]]) -> tuple[list[Query], dict]:
 
 def test_median_rule_picks_the_query_closest_to_each_category_median_first_on_ties():
     qs, tokens = queries({"simple": [5, 9, 30, 11], "complex": [10, 20]})
-    picks = select.median(qs, ("simple", "complex"), tokens)
+    picks = rules.median(qs, ("simple", "complex"), tokens)
     # simple's median is 10: 9 and 11 are equally close, the workload's first wins
     assert [q.id for q, _ in picks] == ["simple-1", "complex-0"]
     assert "median of 10" in picks[0][1] and "median of 15" in picks[1][1]
@@ -85,18 +85,18 @@ def test_median_rule_picks_the_query_closest_to_each_category_median_first_on_ti
 
 def test_spread_rule_picks_increasing_lengths_across_the_range():
     qs, tokens = queries({"task-oriented": [50, 61, 62, 80, 90, 110, 51]})
-    picks = select.spread(qs, "task-oriented", 4, tokens)
+    picks = rules.spread(qs, "task-oriented", 4, tokens)
     # targets 50, 70, 90, 110
     assert [tokens[q.id] for q, _ in picks] == [50, 62, 90, 110]
     # three lengths cannot be spread four ways
     few, t = queries({"task-oriented": [5, 5, 6, 7]})
     with pytest.raises(UserError, match="3"):
-        select.spread(few, "task-oriented", 4, t)
+        rules.spread(few, "task-oriented", 4, t)
 
 
 def test_matched_pair_is_the_closest_lengths_across_the_two_categories():
     qs, tokens = queries({"contextual": [240, 95, 300], "task-oriented": [50, 90, 110]})
-    (a, why), (b, _) = select.matched_pair(qs, ("contextual", "task-oriented"), tokens)
+    (a, why), (b, _) = rules.matched_pair(qs, ("contextual", "task-oriented"), tokens)
     assert (a.id, b.id) == ("contextual-1", "task-oriented-1") and "difference of 5" in why
 
 

@@ -25,7 +25,7 @@ from fakes.sysfs_tree import OrinSysfs
 from orchestrator import fields as F
 from orchestrator import fieldsdoc
 from orchestrator.config import RunConfig
-from orchestrator.experiments.run import item_hook
+from orchestrator.experiments.runner import item_hook
 from orchestrator.sampling import recorded
 from orchestrator.sampling.derive import derive
 from orchestrator.sampling.process import ProcessSampler
@@ -189,7 +189,7 @@ def test_every_declared_field_is_produced_by_a_writer(session_records, gpu_readi
 # Modules that read or write records and readings: they take every field name from fields.py.
 NAMED_BY_VOCABULARY = ["report/analysis.py", "report/figures.py", "report/export.py", "report/load.py",
                        "report/render.py", "stats.py", "summary.py", "sampling/derive.py", "sampling/process.py",
-                       "engine/llama_main.py", "engine/metrics.py", "session.py", "experiments/run.py"]
+                       "engine/llama_main.py", "engine/metrics.py", "session.py", "experiments/runner.py"]
 # Words that are field names and also something else in those modules: not a record field where
 # they appear there. Global ones, then (module, word) pairs.
 OTHER_MEANINGS = {
@@ -200,8 +200,8 @@ OTHER_MEANINGS = {
     "output_tokens", "t_echo_s",  # keys of the samplers' timeline (sampling/base.py), named after the fields
 }
 OTHER_IN = {
-    ("experiments/run.py", "part"): "the manifest's experiment entry {name, part, plan}",
-    ("experiments/run.py", "max_tokens"): "a recorded plan's key (experiments/plans.py)",
+    ("experiments/runner.py", "part"): "the manifest's experiment entry {name, part, plan}",
+    ("experiments/runner.py", "max_tokens"): "a recorded plan's key (experiments/plans.py)",
     ("report/load.py", "run_id"): "the manifest's run id",
     ("report/export.py", "run_id"): "the manifest's run id",
     ("summary.py", "category"): "the terminal table's column heading",

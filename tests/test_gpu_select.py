@@ -9,8 +9,8 @@ import pytest
 
 from orchestrator.errors import UserError
 from orchestrator.sampling import recorded
+from orchestrator.sampling.autodetect import GPU_SAMPLERS, NoGpuSampler, describe, make_gpu_sampler
 from orchestrator.sampling.recorded import NanoSysfs
-from orchestrator.sampling.select import GPU_SAMPLERS, NoGpuSampler, describe, make_gpu_sampler
 
 FAKES = Path(__file__).parent / "fakes"
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from jetson_board import ORIN_MODEL, ORIN_RELEASE, make_board
 
-from orchestrator.bootstrap.plan import steps_for
+from orchestrator.bootstrap.profiles import steps_for
 from orchestrator.cli import main
 
 

@@ -115,7 +115,7 @@ def nano_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def nano_experiment(tmp_path_factory):
-    """`experiment all` (experiments/run.py, the study's five plans) on a replayed Nano with jtop."""
+    """`experiment all` (experiments/runner.py, the study's five plans) on a replayed Nano with jtop."""
     exp = replay.make_experiment_all(tmp_path_factory.mktemp("nano-exp") / "all", per_category=4, seed=1)
     return exp, render(exp).read_text()
 

@@ -146,7 +146,7 @@ class JitterMain(FakeMain):
 
 def test_repetition_intervals_agree_on_terminal_manifest_and_page(tmp_path, capsys):
     from orchestrator.experiments import plans
-    from orchestrator.experiments import run as xrun
+    from orchestrator.experiments import runner as xrun
     from orchestrator.runprint import show_results
 
     rows = [{"id": f"{c}-{i}", "category": c, "prompt": " ".join(["w"] * (10 + 5 * i)), "max_tokens": 6,

@@ -14,7 +14,7 @@ from fakemain import FakeMain, fake_binary, write_vocab_model
 from orchestrator import stats
 from orchestrator.config import RunConfig
 from orchestrator.experiments import plans
-from orchestrator.experiments import run as xrun
+from orchestrator.experiments import runner as xrun
 from orchestrator.report import figures, load
 from orchestrator.sampling.base import Sampler
 from orchestrator.session import Session

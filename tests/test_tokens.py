@@ -1,4 +1,4 @@
-from orchestrator.engine.tokens import token_pieces
+from orchestrator.engine.vocab import token_pieces
 from orchestrator.ggufile import read_header
 
 

@@ -20,7 +20,7 @@ from orchestrator.errors import UserError
 from orchestrator.workloads.build import Counter, build_workload
 from orchestrator.workloads.datasets import DATASETS
 from orchestrator.workloads.schema import CATEGORIES, OUTPUT_LIMITS, load_workload
-from orchestrator.workloads.tokens import count_tokens
+from orchestrator.workloads.tokencount import count_tokens
 
 INSTR = (
     "This is a bot helping users to {}. Given the dialog context, please generate a "

@@ -18,7 +18,7 @@ from orchestrator.workloads.schema import (
     dumps_line,
     load_workload,
 )
-from orchestrator.workloads.tokens import count_tokens
+from orchestrator.workloads.tokencount import count_tokens
 
 DEFAULT = default_workload()
 

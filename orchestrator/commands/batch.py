@@ -46,7 +46,7 @@ def batch(name, fresh, args):
             # the session checks the disk before every query (DiskFull, a UserError, below)
             result = session.run(lambda record, i, total: click.echo(line_for(record, i, total)))
             if "experiment" in session.store.manifest:
-                from orchestrator.experiments.run import finish_results
+                from orchestrator.experiments.runner import finish_results
 
                 finish_results(session)  # the plan's 95% intervals and comparisons, as `experiment` records them
             show(session, result)

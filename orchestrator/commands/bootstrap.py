@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from orchestrator import cliopts
-from orchestrator.bootstrap.plan import PROFILES
+from orchestrator.bootstrap.profiles import PROFILES
 
 
 @click.command()
@@ -45,7 +45,6 @@ def bootstrap(llama_source, model, model_source, twin, profile, redo, force_old,
     On a Jetson it also builds or installs the toolchain (GCC 8.5 on a Nano), jetson-stats and
     the report stack, after a preflight of the board."""
     from orchestrator import paths, sysinfo
-    from orchestrator.bootstrap import plan
     from orchestrator.bootstrap.ledger import Ledger
     from orchestrator.bootstrap.steps import Context, Options
 
@@ -64,12 +63,14 @@ def bootstrap(llama_source, model, model_source, twin, profile, redo, force_old,
     )
     ctx = Context(options=options, ledger=Ledger(paths.ledger_path(root)), platform=info, log=click.echo,
                   dry_run=dry_run)
-    steps = plan.select(options.profile, pack_gcc)
+    from orchestrator.bootstrap import profiles
+
+    steps = profiles.select(options.profile, pack_gcc)
     with_preflight = options.profile != "host" and not skip_preflight
     if dry_run:
-        show_plan(plan.describe(ctx, steps, with_preflight), as_json)
+        show_plan(profiles.describe(ctx, steps, with_preflight), as_json)
         return
-    ran, packed = plan.execute(ctx, steps, with_preflight, pack_gcc)
+    ran, packed = profiles.execute(ctx, steps, with_preflight, pack_gcc)
     if packed is not None:
         from orchestrator.bootstrap.gcc import GCC_VERSION
 

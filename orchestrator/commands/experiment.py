@@ -15,7 +15,7 @@ from orchestrator.cliopts import run_default
 def _run_part(session, fmt: str, docs: list, part: str | None = None):
     """Run one plan's session; its summary is printed now (table) or kept in `docs` for the one
     object printed at the end (a machine format)."""
-    from orchestrator.experiments.run import finish_results
+    from orchestrator.experiments.runner import finish_results
     from orchestrator.runprint import progress_echo, run_with_progress, show_results, summary
 
     echo = progress_echo(fmt)
@@ -87,7 +87,7 @@ def experiment(ctx, name, plan_file, workload, model, binary, reports_dir, plan_
     granular, prompt-sweep, output-sweep, matched-pair, ngl-sweep), or `all` for the study's five in one folder."""
     from orchestrator import runconfig
     from orchestrator.experiments import plans
-    from orchestrator.experiments import run as xrun
+    from orchestrator.experiments import runner as xrun
     from orchestrator.resumepolicy import refuse_shaping
 
     if force and not resume and name != "all":
@@ -127,7 +127,7 @@ def _measuring(fmt: str):
 
 def _all(base, repeat, gating, plan_only, new, force, fmt):
     from orchestrator.experiments import discover, plans
-    from orchestrator.experiments import run as xrun
+    from orchestrator.experiments import runner as xrun
 
     if plan_only:
         parts = [xrun.resolve(plans.load(plans.find(n)), base, repeat=repeat).summary() for n in plans.STUDY]
@@ -154,7 +154,7 @@ def _run_all(xrun, exp_dir, force, m, fmt):
 
 def _resume(folder: Path, force: bool, fmt: str):
     from orchestrator.experiments import index
-    from orchestrator.experiments import run as xrun
+    from orchestrator.experiments import runner as xrun
 
     with _measuring(fmt) as m:
         if index.is_experiment(folder):

@@ -8,8 +8,8 @@ import click
 
 from orchestrator import cliopts, exitcodes
 from orchestrator.cliopts import run_default
-from orchestrator.sampling.select import GPU_SAMPLERS
-from orchestrator.sampling.select import describe as describe_sampler
+from orchestrator.sampling.autodetect import GPU_SAMPLERS
+from orchestrator.sampling.autodetect import describe as describe_sampler
 
 
 @click.command(cls=cliopts.Command, epilog=exitcodes.HELP)

@@ -80,13 +80,14 @@ def check(file):
 )
 def build(per_category, seed, out, from_dir, template, tokenizer, vocab, no_count, n_ctx):
     """Build the study's workload from WikiQA, SQuAD v2.0, Friends, MultiWOZ 2.2 and QuAC."""
-    from orchestrator.workloads import tokens
     from orchestrator.workloads.build import Counter, build_workload, format_summary
 
     counter = None
     if not no_count:
-        counter = Counter(tokenizer or tokens.default_tokenizer(), vocab or tokens.default_vocab())
-        tokens.check_tools(counter.tokenizer, counter.vocab)
+        from orchestrator.workloads import tokencount
+
+        counter = Counter(tokenizer or tokencount.default_tokenizer(), vocab or tokencount.default_vocab())
+        tokencount.check_tools(counter.tokenizer, counter.vocab)
     reports = build_workload(out, per_category, seed, from_dir, template, counter, n_ctx)
     click.echo(format_summary(reports, per_category, n_ctx, counted=counter is not None))
     total = sum(r.built for r in reports)
@@ -98,7 +99,7 @@ def build(per_category, seed, out, from_dir, template, tokenizer, vocab, no_coun
 @format_option()
 def stats(file, fmt):
     """Per category: queries, mean/median/min/max prompt tokens, output limit."""
-    from orchestrator.workloads.stats import format_stats, stats_rows
+    from orchestrator.workloads.lengths import format_stats, stats_rows
 
     queries = load_workload(file)
     rows = stats_rows(queries)

@@ -33,7 +33,7 @@ class LlamaMain:
     name = "llama.cpp main"
 
     def __init__(self, pieces: list[bytes], n_ctx_train: int | None, ignore_eos: bool, executor=None):
-        """`pieces`: the bytes main prints for each token id (engine/tokens.py); `executor` has
+        """`pieces`: the bytes main prints for each token id (engine/vocab.py); `executor` has
         engine/child.run_child's signature (tests hand in a fake `main` that answers in microseconds)."""
         if executor is None:
             from orchestrator.engine import child

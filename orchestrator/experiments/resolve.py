@@ -13,7 +13,7 @@ from orchestrator import session as sess
 from orchestrator.config import RunConfig
 from orchestrator.errors import UserError
 from orchestrator.experiments import plans as plans_mod
-from orchestrator.experiments import select
+from orchestrator.experiments import rules
 from orchestrator.planning import plan_items
 
 
@@ -97,7 +97,7 @@ def resolve(plan: plans_mod.Plan, base: RunConfig, *, repeat: int | None = None)
         if q.prompt_tokens_est:
             tokens[q.id] = q.prompt_tokens_est
         else:
-            from orchestrator.workloads.tokens import count_tokens
+            from orchestrator.workloads.tokencount import count_tokens
 
             try:
                 tokens[q.id] = count_tokens(q.prompt, prep.tokenizer, cfg.model)
@@ -105,7 +105,7 @@ def resolve(plan: plans_mod.Plan, base: RunConfig, *, repeat: int | None = None)
                 raise UserError(f"cannot count the prompt tokens of {q.id}: {exc}",
                                 fix="edgebench workloads build (stores prompt_tokens_est)") from None
             counted.add(q.id)
-    picks = select.apply(plan, wanted, tokens)
+    picks = rules.apply(plan, wanted, tokens)
     variants = [{"max_tokens": n} for n in plan.max_tokens] or [{}]
     runnable, why_not, gpu = True, None, None
     if plan.n_gpu_layers is not None:

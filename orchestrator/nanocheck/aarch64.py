@@ -67,7 +67,7 @@ def stream_check(main: Path, model: Path, work: Path) -> dict:
     the streamed bytes through edgebench's own attribution."""
     from orchestrator.engine import llamalog, metrics
     from orchestrator.engine.child import run_child
-    from orchestrator.engine.tokens import token_pieces
+    from orchestrator.engine.vocab import token_pieces
     from orchestrator.ggufile import read_header
 
     ld = work / "ld"

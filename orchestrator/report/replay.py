@@ -1,7 +1,7 @@
 """A replayed board for the report's tests and the render benchmark; never a measurement.
 
 Run and experiment folders are written by the real measuring code: `orchestrator.session.Session`
-(and `experiments.run` for `experiment all`) with `ReplayMain` at the executor seam (it has
+(and `experiments.runner` for `experiment all`) with `ReplayMain` at the executor seam (it has
 `run_child`'s signature) and a Jetson Nano's files at the OS boundary (`EDGEBENCH_SYSROOT`, an
 `nvpmodel` and an `nvcc` on PATH, while a folder is being written). `ReplayMain` answers as llama.cpp
 `main` does (the prompt echo, one chunk per token, the `-ld` YAML, the KV line on stderr) on a
@@ -220,8 +220,8 @@ class Board:
 
 def samplers(board: Board, gpu: str, interval_s: float) -> list[Sampler]:
     """The process sampler and the GPU sampler `gpu` (one of GPU_SOURCES) on the replayed board."""
+    from orchestrator.sampling.autodetect import NoGpuSampler
     from orchestrator.sampling.process import ProcessSampler
-    from orchestrator.sampling.select import NoGpuSampler
 
     out: list[Sampler] = [Replayed(ProcessSampler(interval_s), process_readings, board)]
     if gpu == "jtop":
@@ -441,9 +441,9 @@ def make_run(run_dir: Path, *, per_category: int = 3, categories=CATEGORIES, gpu
 
 def make_experiment_all(exp_dir: Path, *, per_category: int = 6, gpu: str = "jtop", repeat: int | None = None,
                         seed: int = 0) -> Path:
-    """`experiment all` (the study's five plans, experiments/run.py) on the replayed board."""
+    """`experiment all` (the study's five plans, experiments/runner.py) on the replayed board."""
     from orchestrator.experiments import index
-    from orchestrator.experiments import run as xrun
+    from orchestrator.experiments import runner as xrun
     from orchestrator.store import RunStore
 
     rows = workload_rows(per_category, CATEGORIES, True, seed)

@@ -99,7 +99,7 @@ class RunSampler(Sampler):
     CPU time and its warnings. Polling samplers (polling.py) and pushed ones (pushed.py) build on it."""
 
     kind = "gpu"
-    # True: only open() tells whether it can run here (select.py opens it to probe, and keeps it open).
+    # True: only open() tells whether it can run here (autodetect.py opens it to probe, and keeps it open).
     opens_to_probe = False
 
     def __init__(self, interval_s: float):
@@ -108,7 +108,7 @@ class RunSampler(Sampler):
         self.n_samples = 0
         self.cpu_time_s = 0.0
         self.warnings: list[str] = []
-        self.selection: dict | None = None  # set by select.py: why this sampler runs
+        self.selection: dict | None = None  # set by autodetect.py: why this sampler runs
 
     def available(self) -> str | None:
         """None when this machine offers what the sampler reads, else why not (selection's reason)."""

@@ -1,6 +1,6 @@
 """The one table of GPU/board samplers: their names, in the order automatic selection tries them,
 the class behind each, what installs a missing one, and whether `make bench` measures its CPU on
-the recorded Nano (sampling/recorded.py). Selection (select.py), the cost measurement (cost.py) and
+the recorded Nano (sampling/recorded.py). Selection (autodetect.py), the cost measurement (cost.py) and
 `make bench` (bench.py, through cost.py) all read it, so a new sampler is one line here."""
 
 from __future__ import annotations

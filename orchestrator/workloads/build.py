@@ -11,7 +11,7 @@ from pathlib import Path
 from orchestrator import fsutil
 from orchestrator.errors import UserError
 
-from . import tokens
+from . import tokencount
 from .datasets import DATASETS, Candidate, Dataset
 from .download import ensure_dataset
 from .schema import CATEGORIES, OUTPUT_LIMITS, Query, dumps_line
@@ -27,7 +27,7 @@ class Counter:
     jobs: int | None = None
 
     def count(self, prompts: list[str]) -> list[int]:
-        return tokens.count_many(prompts, self.tokenizer, self.vocab, self.jobs)
+        return tokencount.count_many(prompts, self.tokenizer, self.vocab, self.jobs)
 
 
 @dataclass
