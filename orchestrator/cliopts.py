@@ -63,6 +63,18 @@ def reports_dir_option(help="Folder that receives the run folder (default: repor
     return deco
 
 
+def target_options(fn):
+    """`--workload`, `--model`, `--binary`: what a measuring command runs, each defaulting to what
+    bootstrap set up (run and experiment spell them alike)."""
+    path = click.Path(path_type=Path, dir_okay=False)
+    fn = click.option("--binary", type=path, default=None,
+                      help="llama.cpp main (default: build/llama.cpp/main).")(fn)
+    fn = click.option("--model", type=path, default=None, help="GGUF model (default: the one bootstrap set up).")(fn)
+    return click.option("--workload", type=path, default=None,
+                        help="JSONL workload (default: the 50 shipped queries, "
+                             "orchestrator/data/workloads/default.jsonl).")(fn)
+
+
 def format_option(formats=FORMATS, help=FORMAT_HELP):
     return click.option("--format", "fmt", type=click.Choice(formats), default="table", show_default=True,
                         help=help)

@@ -51,12 +51,7 @@ def _finish(results: list, docs: list, fmt: str, exp_dir: Path | None = None) ->
 @click.argument("name", required=False)
 @click.option("--plan", "plan_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Run your own plan file (YAML or JSON; copy one from orchestrator/data/plans/).")
-@click.option("--workload", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="JSONL workload (default: the 50 shipped queries, orchestrator/data/workloads/default.jsonl).")
-@click.option("--model", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="GGUF model (default: the one bootstrap set up).")
-@click.option("--binary", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="llama.cpp main (default: build/llama.cpp/main).")
+@cliopts.target_options
 @cliopts.reports_dir_option("Folder that receives the run or experiment folder (default: reports/).")
 @click.option("--plan-only", is_flag=True, help="Print the resolved plan as JSON (queries and why) and run nothing.")
 @click.option("--repeat", type=click.IntRange(min=1), default=None,

@@ -13,12 +13,7 @@ from orchestrator.sampling.autodetect import describe as describe_sampler
 
 
 @click.command(cls=cliopts.Command, epilog=exitcodes.HELP)
-@click.option("--workload", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="JSONL workload (default: the 50 shipped queries, orchestrator/data/workloads/default.jsonl).")
-@click.option("--model", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="GGUF model (default: the one bootstrap set up).")
-@click.option("--binary", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="llama.cpp main (default: build/llama.cpp/main).")
+@cliopts.target_options
 @cliopts.reports_dir_option()
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="Finish an interrupted run: reports/<run_id>.")
