@@ -389,12 +389,15 @@ def granular_series(d: Data) -> Figure:
         f.absent = GET_GRANULAR
         return f
     dt = _attempt_dt(s).filter((pl.col("dt") <= GRANULAR_MAX_DT_S) & (pl.col("n") >= 5))
-    picked = (q.filter(pl.col(F.STATUS) == "ok").select(F.ATTEMPT, F.CATEGORY).join(dt, on=F.ATTEMPT)
-              .sort(["dt", "n"], descending=[False, True]).unique(F.CATEGORY, keep="first", maintain_order=True))
+    # joins that keep the left order and a stable sort: ties go to the first measured on every render
+    picked = (q.filter(pl.col(F.STATUS) == "ok").select(F.ATTEMPT, F.CATEGORY)
+              .join(dt, on=F.ATTEMPT, maintain_order="left")
+              .sort(["dt", "n"], descending=[False, True], maintain_order=True)
+              .unique(F.CATEGORY, keep="first", maintain_order=True))
     if picked.is_empty():
         f.absent = GET_GRANULAR
         return f
-    s = s.join(picked.select(F.ATTEMPT, F.CATEGORY), on=F.ATTEMPT)
+    s = s.join(picked.select(F.ATTEMPT, F.CATEGORY), on=F.ATTEMPT, maintain_order="left")
     parts = [s.filter(pl.col(F.CPU_PCT_NORM).is_not_null() & pl.col(F.DT_S).is_not_null()
                       if F.DT_S in s.columns else pl.col(F.CPU_PCT_NORM).is_not_null())
              .select(F.CATEGORY, F.T_S, pl.col(F.CPU_PCT_NORM).alias("value"), pl.lit("CPU (% of all cores)")
@@ -439,7 +442,7 @@ def _memory_lines(s: pl.DataFrame, group: str, order: list[str] | None = None):
 def _with_readings(s: pl.DataFrame, q: pl.DataFrame, least: int = 3) -> pl.DataFrame:
     """The ok attempts of `q` that have at least `least` memory readings."""
     enough = s.filter(pl.col(F.RSS_BYTES).is_not_null()).group_by(F.ATTEMPT).len().filter(pl.col("len") >= least)
-    return q.filter(pl.col(F.STATUS) == "ok").join(enough.select(F.ATTEMPT), on=F.ATTEMPT)
+    return q.filter(pl.col(F.STATUS) == "ok").join(enough.select(F.ATTEMPT), on=F.ATTEMPT, maintain_order="left")
 
 
 def median_length_queries(q: pl.DataFrame) -> pl.DataFrame:
@@ -449,9 +452,9 @@ def median_length_queries(q: pl.DataFrame) -> pl.DataFrame:
         return q.head(0)
     med = q.group_by(F.CATEGORY).agg(pl.col(F.PROMPT_TOKENS).median().alias("median"))
     sort = [c for c in ("distance", F.REPETITION) if c == "distance" or c in q.columns]
-    return (q.join(med, on=F.CATEGORY).with_columns((pl.col(F.PROMPT_TOKENS) - pl.col("median")).abs()
-                                                     .alias("distance"))
-            .sort(sort).unique(F.CATEGORY, keep="first", maintain_order=True))
+    return (q.join(med, on=F.CATEGORY, maintain_order="left")
+            .with_columns((pl.col(F.PROMPT_TOKENS) - pl.col("median")).abs().alias("distance"))
+            .sort(sort, maintain_order=True).unique(F.CATEGORY, keep="first", maintain_order=True))
 
 
 def memory_over_time(d: Data) -> Figure:
@@ -467,7 +470,7 @@ def memory_over_time(d: Data) -> Figure:
     if picked.is_empty():
         f.absent = "no successful query has three or more memory readings; sample faster with --interval 0.1"
         return f
-    s = s.join(picked, on=F.ATTEMPT)
+    s = s.join(picked, on=F.ATTEMPT, maintain_order="left")
     if not _has(s, F.GPU_MEM_PROC_BYTES):
         f.caption += " GPU memory is absent: " + gpu_missing(d, "per-process GPU memory", GPU_MEM_SOURCES) + "."
     f.svg = _svg(_memory_lines(s, F.CATEGORY, category_order(picked[F.CATEGORY].to_list())), height=5)
@@ -487,7 +490,7 @@ def _memory_sweep(d: Data, fig: Figure, role: str, label) -> Figure:
     if found.is_empty():
         fig.absent = "the sweep is here but no successful query of it has three or more memory readings"
         return fig
-    s = s.join(found.select(F.ATTEMPT, "label"), on=F.ATTEMPT)
+    s = s.join(found.select(F.ATTEMPT, "label"), on=F.ATTEMPT, maintain_order="left")
     gpu = _has(s, F.GPU_MEM_PROC_BYTES)
     col, what = (F.GPU_MEM_PROC_BYTES, "GPU memory") if gpu else (F.RSS_BYTES, "resident memory (RSS)")
     if not gpu:
@@ -505,7 +508,7 @@ def _memory_sweep(d: Data, fig: Figure, role: str, label) -> Figure:
 
 def _first_of_each(q: pl.DataFrame, key: str) -> pl.DataFrame:
     sort = [key] + ([F.REPETITION] if F.REPETITION in q.columns else [])
-    return q.sort(sort).unique(key, keep="first", maintain_order=True)
+    return q.sort(sort, maintain_order=True).unique(key, keep="first", maintain_order=True)
 
 
 def output_sweep(d: Data) -> Figure:
@@ -585,7 +588,7 @@ def _sweep_timeline(d: Data) -> tuple[pl.DataFrame, pl.DataFrame] | str:
         return "no query of the category sweep recorded its total time"
     total = pl.col(F.TOTAL_S).fill_null(0.0)
     q = q.filter(pl.col(F.ATTEMPT).is_not_null()).with_columns((total.cum_sum() - total).alias("start"))
-    s = (s.join(q.select(F.ATTEMPT, F.CATEGORY, "start", F.TOTAL_S), on=F.ATTEMPT)
+    s = (s.join(q.select(F.ATTEMPT, F.CATEGORY, "start", F.TOTAL_S), on=F.ATTEMPT, maintain_order="left")
          .filter((pl.col(F.T_S) >= 0) & (pl.col(F.T_S) <= pl.col(F.TOTAL_S).fill_null(float("inf"))))
          .with_columns((pl.col("start") + pl.col(F.T_S)).alias("t_sweep_s")))
     return q, s
