@@ -180,9 +180,10 @@ def memory_rss_zoom(d: Data) -> Figure:
         f.absent = "no query recorded its peak RSS (the process sampler was off or every query failed)"
         return f
     df = ok.select(F.CATEGORY, (pl.col(F.PEAK_RSS_BYTES) / 1e6).alias("mb"))
-    plot = (p9.ggplot(_pd(df), p9.aes(F.CATEGORY, "mb", colour=F.CATEGORY))
-            + p9.geom_boxplot(outlier_shape="")
-            + p9.geom_jitter(data=_pd(_dots(df, f)), width=0.15, height=0, size=1, alpha=0.6)
+    boxes = _box_stats(df.drop_nulls().rename({"mb": "v"}))
+    plot = (p9.ggplot(boxes, p9.aes(F.CATEGORY, colour=F.CATEGORY))
+            + p9.geom_boxplot(_box_aes(), stat="identity", width=BOX_WIDTH, outlier_shape="")
+            + p9.geom_jitter(p9.aes(y="mb"), data=_pd(_dots(df, f)), width=0.15, height=0, size=1, alpha=0.6)
             + p9.scale_colour_manual(values=PALETTE) + p9.labs(x="", y="peak RSS (MB)")
             + _theme() + p9.theme(legend_position="none"))
     f.svg = _svg(plot)
@@ -258,7 +259,7 @@ def gpu_util(d: Data) -> Figure:
 BOX_WIDTH = 0.75
 
 
-def _box_stats(frame: pl.DataFrame, log: bool) -> pl.DataFrame:
+def _box_stats(frame: pl.DataFrame, log: bool = False):
     """One row per category: plotnine's own box statistics (stat_boxplot's weighted_boxplot_stats, 1.5
     IQR whiskers) of its values, computed here rather than by plotnine's stat: half a million token gaps
     pushed through plotnine's per-row pipeline took seconds to become five boxes. On a log axis the
@@ -273,18 +274,25 @@ def _box_stats(frame: pl.DataFrame, log: bool) -> pl.DataFrame:
         back = (lambda v: 10.0 ** v) if log else float
         rows.append({F.CATEGORY: cat, "ymin": back(res["whislo"]), "lower": back(res["q1"]),
                      "middle": back(res["med"]), "upper": back(res["q3"]), "ymax": back(res["whishi"]),
-                     "outliers": res["fliers"].tolist(), "width": BOX_WIDTH})
-    return pl.DataFrame(rows, schema_overrides={"outliers": pl.List(pl.Float64)})
+                     "outliers": res["fliers"].tolist()})
+    boxes = _pd(pl.DataFrame(rows, schema_overrides={"outliers": pl.List(pl.Float64)}))
+    boxes["outliers"] = boxes["outliers"].map(list)
+    return boxes
+
+
+def _box_aes(**more):
+    """The aesthetics of a geom_boxplot(stat="identity") drawing _box_stats' rows."""
+    import plotnine as p9
+
+    return p9.aes(ymin="ymin", lower="lower", middle="middle", upper="upper", ymax="ymax", outliers="outliers",
+                  **more)
 
 
 def _box(df: pl.DataFrame, col: str, ylab: str, scale: float, log: bool = False):
     import plotnine as p9
 
     frame = df.select(F.CATEGORY, (pl.col(col) * scale).alias("v")).drop_nulls()
-    boxes = _pd(_box_stats(frame, log))
-    boxes["outliers"] = boxes["outliers"].map(list)
-    plot = (p9.ggplot(boxes, p9.aes(F.CATEGORY, ymin="ymin", lower="lower", middle="middle", upper="upper",
-                                    ymax="ymax", outliers="outliers", fill=F.CATEGORY))
+    plot = (p9.ggplot(_box_stats(frame, log), _box_aes(x=F.CATEGORY, fill=F.CATEGORY))
             + p9.geom_boxplot(stat="identity", width=BOX_WIDTH, show_legend=False, outlier_size=0.8)
             + p9.scale_fill_manual(values=PALETTE) + p9.labs(x="", y=ylab) + _theme())
     return plot + p9.scale_y_log10() if log else plot
