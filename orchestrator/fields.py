@@ -160,6 +160,10 @@ PEAK_RSS_SAMPLED_BYTES = _rec("peak_rss_sampled_bytes", "int", "bytes", "the lar
 CPU_MEAN_PCT = _rec("cpu_mean_pct", "float", "%",
                     "mean of main's `cpu_pct` readings (summed over cores), the first reading of each query left out",
                     PROCESS, "process")
+CPU_LIFE_PCT_NORM = _rec("cpu_life_pct_norm", "float", "%",
+                         "`main_cpu_s` / `total_s` / logical cores: main's CPU use over its whole life, 100 "
+                         "meaning every core busy throughout. The kernel's own count, so a query shorter than "
+                         "one sampling interval has it too", PROCESS, "process")
 
 # -- a GPU sampler's per-query figures (sampling/derive.py) ---------------------------------------
 GPU_LOAD_PREFILL_MEAN_PCT = _rec("gpu_load_prefill_mean_pct", "float", "%",

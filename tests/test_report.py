@@ -195,6 +195,25 @@ def twin_experiment(tmp_path_factory, llama_bin_dir, tiny_model):
     return exp, render(exp).read_text()
 
 
+def test_queries_shorter_than_one_sampling_interval_still_have_their_cpu_use(tmp_path, llama_bin_dir, tiny_model):
+    """At the default 0.5 s a fast board's short queries get one process reading, whose CPU share is 0
+    by construction: their CPU use comes from the kernel's count of main's life instead."""
+    env, args, _ = board(tmp_path, "none")
+    edgebench(env, "run", "--binary", str(llama_bin_dir / "main"), "--model", str(tiny_model),
+              "--workload", str(default_workload()), "--limit", "1", "--reports-dir", str(tmp_path / "out"),
+              "--threads", "1", "--interval", "3600", *args)
+    run = next(p for p in (tmp_path / "out").iterdir() if p.is_dir())
+    recs = [r for r in records(run) if r["status"] == "ok"]
+    assert recs
+    shares = [s for s in read_jsonl(run / "samples.jsonl") if s["sampler"] == "process" and s.get("dt_s")]
+    assert shares == []  # not one reading with a CPU share: the readings alone could draw nothing
+    cores = json.loads((run / "manifest.json").read_text())["platform"]["cpu_count"]
+    for r in recs:
+        assert r[F.CPU_LIFE_PCT_NORM] == pytest.approx(r[F.MAIN_CPU_S] / r[F.TOTAL_S] * 100 / cores, abs=0.01)
+        assert r[F.CPU_LIFE_PCT_NORM] > 0
+    assert drawn(render(run).read_text(), "cpu-util")
+
+
 # -- every study figure the data allows -----------------------------------------------------------
 def test_a_replayed_nano_run_draws_every_figure_one_run_can(nano_run):
     run, page = nano_run

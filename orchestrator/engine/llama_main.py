@@ -118,7 +118,7 @@ class LlamaMain:
         timeline = {"t_echo_s": fig.get(F.T_ECHO_S), "t_first_token_s": (fig.get(F.T_TOK_S) or [None])[0],
                     "t_last_token_s": (fig.get(F.T_TOK_S) or [None])[-1], "t_exit_s": fig[F.TOTAL_S],
                     "output_tokens": fig[F.OUTPUT_TOKENS], "kernel_peak_rss_bytes": child.peak_rss_bytes,
-                    "n_gpu_layers": cfg.n_gpu_layers}
+                    F.MAIN_CPU_S: child.cpu_s, "n_gpu_layers": cfg.n_gpu_layers}
         files = {store.RAW_STDERR: inv.workdir / store.RAW_STDERR,
                  # main writes its own log under this name into its working folder
                  store.RAW_MAIN_LOG: inv.workdir / store.RAW_MAIN_LOG}

@@ -30,6 +30,7 @@ METRICS = [
     (F.PREFILL_TOK_S, "prefill speed", "tok/s", 1.0),
     (F.PEAK_RSS_BYTES, "peak RSS", "MB", 1e-6),
     (F.CPU_MEAN_PCT, "CPU of the process (mean, summed over cores)", "%", 1.0),
+    (F.CPU_LIFE_PCT_NORM, "CPU of the process over its life (the kernel's count, % of all cores)", "%", 1.0),
     (F.GPU_LOAD_PREFILL_MEAN_PCT, "GPU load during prefill (mean)", "%", 1.0),
     (F.GPU_LOAD_PREFILL_PEAK_PCT, "GPU load during prefill (peak)", "%", 1.0),
     (F.GPU_LOAD_DECODE_MEAN_PCT, "GPU load during decode (mean)", "%", 1.0),

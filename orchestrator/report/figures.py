@@ -228,11 +228,17 @@ def cpu_util(d: Data) -> Figure:
     f = Figure("cpu-util", "Average CPU utilisation per category",
                "Mean CPU use of the llama.cpp process over each query (100% = every core busy), averaged per "
                "category; the bar is one standard deviation either side.")
-    col = F.CPU_PCT_NORM if _has(d.s, F.CPU_PCT_NORM) else None
-    if not col:
+    ok = _ok(d)
+    if _has(ok, F.CPU_LIFE_PCT_NORM):
+        col, df = F.CPU_LIFE_PCT_NORM, ok.filter(pl.col(F.CPU_LIFE_PCT_NORM).is_not_null())
+        f.caption += " Each query's figure is the kernel's count of its CPU time over its life."
+    elif _has(d.s, F.CPU_PCT_NORM):  # a folder written before records carried the kernel's figure
+        col = F.CPU_PCT_NORM
+        df = _per_attempt_mean(d, col)
+        f.caption += " Each query's figure is the mean of its process-sampler readings."
+    else:
         f.absent = "no process sampler readings of CPU use in this folder; edgebench run records them by default"
         return f
-    df = _per_attempt_mean(d, col)
     if df.is_empty():
         f.absent = "no successful query has CPU readings"
         return f

@@ -223,7 +223,7 @@ def samplers(board: Board, gpu: str, interval_s: float) -> list[Sampler]:
     from orchestrator.sampling.autodetect import NoGpuSampler
     from orchestrator.sampling.process import ProcessSampler
 
-    out: list[Sampler] = [Replayed(ProcessSampler(interval_s), process_readings, board)]
+    out: list[Sampler] = [Replayed(ProcessSampler(interval_s, cores=NANO_CORES), process_readings, board)]
     if gpu == "jtop":
         from orchestrator.sampling.jtop import JtopSampler
 

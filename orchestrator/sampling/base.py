@@ -17,6 +17,7 @@ Life cycle, for a whole run:
     t_exit_s          the child exited
     output_tokens     generated tokens counted from the stream
     kernel_peak_rss_bytes   the child's peak RSS from wait4 (the kernel's high-water mark)
+    main_cpu_s        the child's user + system CPU seconds from wait4
     n_gpu_layers      the -ngl in force (None: none passed)
     idle_power_mw     the board's idle power measured before the run's first query (None: not measured)
 

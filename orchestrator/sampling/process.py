@@ -40,9 +40,10 @@ class ProcessSampler(PollingSampler):
     name = "process"
     kind = "process"
 
-    def __init__(self, interval_s: float):
+    def __init__(self, interval_s: float, cores: int | None = None):
         super().__init__(interval_s)
-        self._ncpu = psutil.cpu_count(logical=True) or 1
+        # `cores`: the machine the readings describe, when that is not this one (a replayed board)
+        self._ncpu = cores or psutil.cpu_count(logical=True) or 1
         self._proc: psutil.Process | None = None
         self._tick_ns = self._cpu_tick_ns = 0  # _tick_ns: set by the polling loop before each _read
         self._cpu_s = 0.0
@@ -99,6 +100,10 @@ class ProcessSampler(PollingSampler):
         kernel = timeline.get("kernel_peak_rss_bytes") or 0
         sampled = max((x.get(F.RSS_BYTES) or 0 for x in samples), default=0)
         cpu = [x[F.CPU_PCT] for x in samples if x.get(F.DT_S) is not None]
+        # The readings leave a query shorter than one interval with no CPU share at all; the
+        # kernel's count over the child's life has one however short the query.
+        cpu_s, life_s = timeline.get(F.MAIN_CPU_S), timeline.get("t_exit_s")
+        life = round(cpu_s / life_s * 100 / self._ncpu, 2) if cpu_s is not None and life_s else None
         return {F.PEAK_RSS_BYTES: max(kernel, sampled) or None, F.PEAK_RSS_SAMPLED_BYTES: sampled or None,
-                F.CPU_MEAN_PCT: sum(cpu) / len(cpu) if cpu else None}
+                F.CPU_MEAN_PCT: sum(cpu) / len(cpu) if cpu else None, F.CPU_LIFE_PCT_NORM: life}
 
