@@ -66,9 +66,15 @@ def reports_dir_option(help="Folder that receives the run folder (default: repor
 def target_options(fn):
     """`--workload`, `--model`, `--binary`: what a measuring command runs, each defaulting to what
     bootstrap set up (run and experiment spell them alike)."""
+    from orchestrator.engine import registry
+
     path = click.Path(path_type=Path, dir_okay=False)
     fn = click.option("--binary", type=path, default=None,
-                      help="llama.cpp main (default: build/llama.cpp/main).")(fn)
+                      help="The engine's program (default: where bootstrap built it; for main, "
+                           "build/llama.cpp/main).")(fn)
+    fn = click.option("--engine", type=click.Choice(registry.NAMES), default=None,
+                      help=run_default("What answers the queries: " + "; ".join(
+                          f"{e.name}: {e.help}" for e in registry.ENGINES.values()) + ".", "engine"))(fn)
     fn = click.option("--model", type=path, default=None, help="GGUF model (default: the one bootstrap set up).")(fn)
     return click.option("--workload", type=path, default=None,
                         help="JSONL workload (default: the 50 shipped queries, "

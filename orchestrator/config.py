@@ -16,6 +16,8 @@ class RunConfig:
     workload: Path
     out_dir: Path
     seed: int = 42
+    # which inference program answers the queries (engine/registry.py): a33e6a0 `main` as the study did
+    engine: str = "main"
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     n_gpu_layers: int | None = None  # None: pass no -ngl, as the study did
     batch_size: int | None = None

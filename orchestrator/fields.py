@@ -80,6 +80,10 @@ def _read(name, type_, unit, meaning, writer, group="reading") -> str:
 QUERY_ID = _rec("query_id", "str", "", "the workload query's id", ENGINE, "identity")
 CATEGORY = _rec("category", "str", "", "simple, complex, conversational, task-oriented or contextual", ENGINE,
                 "identity")
+ENGINE_NAME = _rec("engine", "str", "",
+                   "the engine that answered the query (`--engine`: main, one process per query, unless another "
+                   "was chosen); docs/measurement.md says how each figure is obtained per engine", SESSION,
+                   "identity")
 ATTEMPT = _rec("attempt", "str", "", "a random id for this attempt; its readings in samples.jsonl carry it too",
                ENGINE, "identity")
 STATUS = _rec("status", "str", "",

@@ -33,7 +33,8 @@ def resolve(*, binary: Path | None = None, model: Path | None = None, workload: 
     if "categories" in given:
         given["categories"] = tuple(given["categories"])
     # absolute paths: the manifest is what a resume reads back, maybe from another directory
-    return RunConfig(binary=Path(binary or runfacts.default_binary()).absolute(),
+    engine = given.get("engine") or default("engine")
+    return RunConfig(binary=Path(binary or runfacts.default_binary(engine)).absolute(),
                      model=Path(model or runfacts.default_model()).absolute(),
                      workload=Path(workload or runfacts.default_workload()).absolute(),
                      out_dir=Path(out_dir or paths.reports_dir()).absolute(), **given)

@@ -26,8 +26,11 @@ def llama_dir() -> Path:
     return paths.build_dir() / "llama.cpp"
 
 
-def default_binary() -> Path:
-    return llama_dir() / MAIN
+def default_binary(engine: str = "main") -> Path:
+    """Where bootstrap puts the program of `engine` (engine/registry.py)."""
+    from orchestrator.engine import registry
+
+    return registry.default_binary(engine, paths.build_dir())
 
 
 def default_model() -> Path:

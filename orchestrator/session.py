@@ -24,6 +24,7 @@ from pathlib import Path
 from orchestrator import diskspace, exitcodes, runfacts
 from orchestrator import fields as F
 from orchestrator.config import RunConfig
+from orchestrator.engine import registry as engines
 from orchestrator.engine.base import Engine
 from orchestrator.errors import UserError
 from orchestrator.planning import Item, items_from_manifest, largest_disk_bytes, plan_items, select_queries, variant_id
@@ -87,7 +88,7 @@ def prepare(cfg: RunConfig) -> Prepared:
     if not queries:
         raise UserError(f"no query of {cfg.workload} matches the selection", fix="drop --category or --limit")
     ignore_eos = info["synthetic"] if cfg.ignore_eos is None else cfg.ignore_eos
-    tokenizer = cfg.binary.parent / "tokenize"
+    tokenizer = cfg.binary.parent / engines.entry(cfg.engine).tokenize
     if any(not q.prompt_tokens_est for q in queries) and not tokenizer.is_file():
         raise UserError(
             f"{cfg.workload} has queries without prompt_tokens_est, and there is no {tokenizer} to count them",
@@ -128,13 +129,11 @@ class Session:
 
     def __init__(self, cfg: RunConfig, prep: Prepared, store, items: list[Item], samplers: list,
                  executor=None, log=print, before_item=None, engine: Engine | None = None):
-        from orchestrator.engine.llama_main import LlamaMain
-
         self.cfg, self.prep, self.store, self.items = cfg, prep, store, items
         self.samplers = samplers
-        # llama.cpp main unless another engine is given; `executor` has engine/child.run_child's
+        # the configuration's engine unless another is given; `executor` has engine/child.run_child's
         # signature (tests hand in a fake `main`)
-        self.engine = engine or LlamaMain(prep.pieces, prep.n_ctx_train, prep.ignore_eos, executor)
+        self.engine = engine or engines.create(cfg, prep, executor)
         self.log = log
         # `before_item(item) -> dict | None` runs before each item (an experiment's thermal gate
         # waits there, its samplers learn the phase); what it returns is merged into the record.
@@ -160,6 +159,7 @@ class Session:
         items = items_for(prep.queries) if items_for else plan_items(prep.queries, warmup, repeat, variants)
         run_dir = Path(run_dir) if run_dir else cfg.out_dir / new_run_id()
         smp = samplers if samplers is not None else default_samplers(cfg)
+        engine = engine or engines.create(cfg, prep, executor)
         manifest = {
             "run_id": run_dir.name,
             "created_at": now(),
@@ -175,6 +175,7 @@ class Session:
                          "queries": [q.id for q in prep.queries]},
             "ignore_eos": prep.ignore_eos,
             "samplers": [s.info() for s in smp],
+            "engine": engine.info(),
             "harness": {"pid": os.getpid(), "python": sys.version.split()[0]},
             "status": "running",
             **(extra_manifest or {}),
@@ -261,9 +262,16 @@ class Session:
             for s in self.samplers:
                 s.open()
             self._open = True
+            facts = self.engine.open(self.cfg, self.log)
+            if facts:
+                self.store.update_manifest(engine={**self.store.manifest.get("engine", {}), **facts})
 
     def close(self) -> None:
         if self._open:
+            try:
+                self.engine.close()
+            except Exception as exc:  # noqa: BLE001 - the samplers must close too, and the run's outcome stand
+                self.log(f"warning: engine {self.engine.name} did not close cleanly: {exc}")
             for s in self.samplers:
                 try:
                     s.close()
@@ -315,8 +323,8 @@ class Session:
     def _record(self, item: Item, query, attempt: str, outcome, gate: dict | None, raw: Path) -> dict:
         """The one place a query record is assembled: who it is, what the engine measured, what
         the samplers saw while it ran, where its raw files are, and which item of the plan it is."""
-        record = {F.QUERY_ID: query.id, F.CATEGORY: query.category, F.ATTEMPT: attempt,
-                  F.MAX_TOKENS: query.max_tokens, **outcome.fields}
+        record = {F.QUERY_ID: query.id, F.CATEGORY: query.category, F.ENGINE_NAME: self.engine.name,
+                  F.ATTEMPT: attempt, F.MAX_TOKENS: query.max_tokens, **outcome.fields}
         if outcome.timeline is not None:
             record[F.SAMPLERS] = [smp.name for smp in self.samplers]
             timeline = {**outcome.timeline, F.IDLE_POWER_MW: self.idle_mw}

@@ -12,6 +12,7 @@ from fakemain import FakeMain, fake_binary, write_vocab_model
 
 from orchestrator import exitcodes, stats
 from orchestrator.config import RunConfig
+from orchestrator.engine.base import Engine
 from orchestrator.errors import UserError
 from orchestrator.sampling.base import Sampler
 from orchestrator.session import Session
@@ -279,15 +280,25 @@ def test_format_1_folders_are_read_with_defaults_and_refused_for_resume(tmp_path
     assert "schema_version 1" in e.value.message and "format 2" in e.value.message
 
 
-class EchoEngine:
+class EchoEngine(Engine):
     """A second engine at the seam (engine/base.py): it answers each query with its prompt's
     length as the only measured figure, writes one file into its scratch folder and returns
-    bytes for another. The session and the store must need nothing more."""
+    bytes for another, and keeps something open for the whole run (as a resident server would).
+    The session and the store must need nothing more."""
 
     name = "echo"
+    title = "echo, for the test"
 
     def __init__(self):
         self.workdirs = []
+        self.events = []
+
+    def open(self, cfg, log):
+        self.events.append("open")
+        return {"load_s": 0.25}
+
+    def close(self):
+        self.events.append("close")
 
     def invocation(self, cfg, query, prompt_tokens, workdir):
         from orchestrator.engine.base import Invocation
@@ -298,6 +309,7 @@ class EchoEngine:
         from orchestrator.engine.base import Outcome
 
         self.workdirs.append(inv.workdir)
+        self.events.append("measure")
         (inv.workdir / "log.txt").write_text("echoed")
         (inv.workdir / "leftover").write_text("not data")
         return Outcome({"status": "ok", "error": None, "output_tokens": len(inv.argv[1])}, timeline=None,
@@ -313,6 +325,10 @@ def test_another_engine_plugs_into_the_session_and_the_store_writes_what_it_retu
     assert [(r["query_id"], r["repetition"], r["status"], r["output_tokens"]) for r in recs] == [
         ("q1", 0, "ok", 24), ("q1", 1, "ok", 24), ("q2", 0, "ok", 24), ("q2", 1, "ok", 24)]
     assert all(r["max_tokens"] == 4 and r["category"] in ("simple", "complex") and "samplers" not in r for r in recs)
+    assert all(r["engine"] == "echo" for r in recs)
+    # opened once before the first query, closed after the last; what open() learnt is in the manifest
+    assert engine.events == ["open", *["measure"] * 4, "close"]
+    assert s.store.manifest["engine"] == {"name": "echo", "title": "echo, for the test", "load_s": 0.25}
     raws = [s.store.dir / RAW / r["raw_dir"] for r in recs]
     assert len(set(raws)) == 4
     for raw in raws:

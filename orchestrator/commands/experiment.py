@@ -76,8 +76,8 @@ def _finish(results: list, docs: list, fmt: str, exp_dir: Path | None = None) ->
 @click.option("--new", is_flag=True, help="experiment all: start afresh instead of finishing an unfinished one.")
 @cliopts.format_option()
 @click.pass_context
-def experiment(ctx, name, plan_file, workload, model, binary, reports_dir, plan_only, repeat, cooldown, max_temp,
-               temp_timeout, threads, ignore_eos, memory_check, idle_window_s, resume, force, new, fmt):
+def experiment(ctx, name, plan_file, workload, model, binary, engine, reports_dir, plan_only, repeat, cooldown,
+               max_temp, temp_timeout, threads, ignore_eos, memory_check, idle_window_s, resume, force, new, fmt):
     """Run an experiment plan: NAME is one of the shipped plans (orchestrator/data/plans/: categories,
     granular, prompt-sweep, output-sweep, matched-pair, ngl-sweep), or `all` for the study's five in one folder."""
     from orchestrator import runconfig

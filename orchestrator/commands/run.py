@@ -47,10 +47,11 @@ from orchestrator.sampling.autodetect import describe as describe_sampler
               help="Default: --ignore-eos for a synthetic twin (its text is noise), stop at EOS otherwise.")
 @cliopts.format_option()
 @click.pass_context
-def run(ctx, workload, model, binary, reports_dir, resume, force, limit, categories, warmup, repeat, seed, threads,
-        n_gpu_layers, interval_s, gpu_sampler, idle_timeout_s, timeout_s, memory_check, ignore_eos, idle_window_s,
-        fmt):
-    """Run a workload: one llama.cpp `main` per query, measured, written as it goes."""
+def run(ctx, workload, model, binary, engine, reports_dir, resume, force, limit, categories, warmup, repeat, seed,
+        threads, n_gpu_layers, interval_s, gpu_sampler, idle_timeout_s, timeout_s, memory_check, ignore_eos,
+        idle_window_s, fmt):
+    """Run a workload: each query answered by the engine (one llama.cpp `main` per query by default),
+    measured, written as it goes."""
     from orchestrator import runconfig
     from orchestrator import session as sess
     from orchestrator.measuring import exit_for, measuring

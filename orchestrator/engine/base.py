@@ -10,15 +10,16 @@ every byte under the run folder: it hands the engine a scratch folder on the run
 adopts the files named in the outcome into raw/ with one rename, so an attempt's raw folder exists
 complete or not at all.
 
-llama.cpp a33e6a0 `main`, one process per query, is the first engine (engine/llama_main.py); a
-resident server would be a second, with the same two calls.
+llama.cpp a33e6a0 `main`, one process per query, is the first engine (engine/llama_main.py).
+An engine that keeps a process for the whole run (a resident server) starts it in `open()` and
+stops it in `close()`; the session calls both around its queries, as it does its samplers', and
+records what `info()` says in the manifest's `engine`. engine/registry.py names every engine.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from orchestrator import fields as F
 
@@ -54,12 +55,30 @@ class Outcome:
         return cls({F.STATUS: status, F.ERROR: error, **fields})
 
 
-class Engine(Protocol):
-    name: str
+class Engine:
+    """A base class rather than a Protocol so that an engine with nothing to start or stop for the
+    whole run (one process per query) inherits the no-op lifecycle."""
+
+    name: str = ""  # what `--engine` takes and a record's `engine` says
+    title: str = ""  # the program, in words, for the manifest and `doctor`
 
     def invocation(self, cfg, query, prompt_tokens: int, workdir: Path) -> Invocation:
         """The argv (and context size) for `query` under `cfg`, working in `workdir`."""
+        raise NotImplementedError
 
     def measure(self, inv: Invocation, cfg, samplers: list) -> Outcome:
         """Run `inv` with `samplers` watching; never raises for a query that goes wrong (that is an
         Outcome with its status), only for what must stop the run (a full disk, a signal)."""
+        raise NotImplementedError
+
+    def open(self, cfg, log) -> dict:
+        """Before the run's first query (again after a resume): start what lives for the whole run.
+        Returns facts for the manifest's `engine` (e.g. a server's load time), {} when none."""
+        return {}
+
+    def close(self) -> None:
+        """After the run's last query, also when it is interrupted: stop what open() started."""
+
+    def info(self) -> dict:
+        """The manifest's `engine` before the run starts."""
+        return {"name": self.name, "title": self.title}

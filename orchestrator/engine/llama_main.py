@@ -14,7 +14,7 @@ from orchestrator import fields as F
 from orchestrator import store
 from orchestrator.engine import llamalog, metrics
 from orchestrator.engine.argv import build_argv, ctx_size_for
-from orchestrator.engine.base import Invocation, Outcome
+from orchestrator.engine.base import Engine, Invocation, Outcome
 
 # Below this much free space after the child exited, its own writes (main.log, stderr.log, the
 # -ld YAML) may have met a full disk and been cut short, and ours (stream files, record, samples)
@@ -29,8 +29,9 @@ def _cpu_self_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-class LlamaMain:
-    name = "llama.cpp main"
+class LlamaMain(Engine):
+    name = "main"
+    title = "llama.cpp a33e6a0 main, one process per query"
 
     def __init__(self, pieces: list[bytes], n_ctx_train: int | None, ignore_eos: bool, executor=None):
         """`pieces`: the bytes main prints for each token id (engine/vocab.py); `executor` has
@@ -40,6 +41,10 @@ class LlamaMain:
 
             executor = child.run_child
         self.pieces, self.n_ctx_train, self.ignore_eos, self.executor = pieces, n_ctx_train, ignore_eos, executor
+
+    @classmethod
+    def create(cls, cfg, prep, executor=None) -> LlamaMain:
+        return cls(prep.pieces, prep.n_ctx_train, prep.ignore_eos, executor)
 
     # -- the argv, once ------------------------------------------------------------------
     def invocation(self, cfg, query, prompt_tokens: int, workdir: Path) -> Invocation:
