@@ -243,6 +243,16 @@ def clocks(samples: pl.DataFrame) -> str | None:
     return ", ".join(parts) or None
 
 
+def _engine_line(engine: dict) -> str:
+    """A folder written before engines were named ran `main`, one process per query."""
+    if not engine:
+        return "main (one process per query)"
+    line = f"{engine.get('name')} ({engine.get('title') or engine.get('name')})"
+    if engine.get("server_load_s") is not None:
+        line += f"; model loaded once in {engine['server_load_s']:.2f} s"
+    return line
+
+
 def facts(manifest: dict, measured_clocks: str | None = None) -> list[tuple[str, str]]:
     """The manifest's device, power mode, clocks, binary, flags, model and workload as labelled lines."""
     p, b, m = manifest.get("platform") or {}, manifest.get("binary") or {}, manifest.get("model") or {}
@@ -265,6 +275,7 @@ def facts(manifest: dict, measured_clocks: str | None = None) -> list[tuple[str,
         ("power mode", show(board_setting(manifest, "nvpmodel"))),
         ("clocks (jetson_clocks)", show(board_setting(manifest, "jetson_clocks"))),
         ("clocks measured", show(measured_clocks)),
+        ("engine", _engine_line(manifest.get("engine") or {})),
         ("binary", f"{show(b.get('path'))} (llama.cpp {show(b.get('commit'))}, patch {show(b.get('patch_state'))}, "
                    f"sha256 {str(b.get('sha256') or '')[:12]})"),
         ("build flags", show(b.get("build_flags"))),

@@ -1,6 +1,11 @@
 """Two runs side by side: per category and metric, each run's median, mean and 95% CI, and the
 ratio B / A. Runs of different devices, models or binaries measure different things, so they
-are refused unless forced, naming the field that differs."""
+are refused unless forced, naming the field that differs.
+
+Runs that differ in engine (engine/registry.py: `main` one process per query, a resident `server`)
+are compared without --force: the engine's program is part of the engine, so their binaries
+differ by design. The page says so, and shows per category what the model's load costs each
+query under A and under B: a resident server loads once per run, not once per query."""
 
 from __future__ import annotations
 
@@ -13,8 +18,15 @@ from orchestrator.fsutil import atomic_write
 from orchestrator.report import analysis, load
 from orchestrator.report.render import env
 
+
+def engine_of(manifest: dict) -> str:
+    """The manifest's engine; a folder written before engines were named ran `main`."""
+    return (manifest.get("engine") or {}).get("name") or "main"
+
+
 # (label, how to read it from a manifest)
 IDENTITY = [
+    ("engine", engine_of),
     ("device", lambda m: (m.get("platform") or {}).get("jetson_model") or (m.get("platform") or {}).get("cpu_model")),
     ("model", lambda m: (m.get("model") or {}).get("sha256")),
     ("binary", lambda m: (m.get("binary") or {}).get("sha256")),
@@ -22,7 +34,33 @@ IDENTITY = [
 
 
 def differences(a: dict, b: dict) -> list[tuple[str, object, object]]:
-    return [(label, get(a), get(b)) for label, get in IDENTITY if get(a) != get(b)]
+    """What differs between two runs that a comparison must not hide: with different engines, the
+    engine (and so its program) is what is being compared, and is left out."""
+    diff = [(label, get(a), get(b)) for label, get in IDENTITY if get(a) != get(b)]
+    if engine_of(a) != engine_of(b):
+        diff = [d for d in diff if d[0] not in ("engine", "binary")]
+    return diff
+
+
+def load_cost(ba: dict, bb: dict) -> list[dict]:
+    """Per category, the model load each query pays under each run (load_s: spawn to prompt echo;
+    none for a resident server) and the cold TTFT an agent waits for (spawn, or request, to first
+    token); `saved` is A's cold TTFT minus B's."""
+    scale = {key: s for key, _, _, s in analysis.METRICS}  # the blocks hold each metric in its display unit
+
+    def seconds(blocks, key, cat):
+        p50 = (blocks.get((key, cat)) or {}).get("p50")
+        return None if p50 is None else p50 / scale[key]
+
+    cats = analysis.category_order({c for (k, c) in list(ba) + list(bb) if k == F.COLD_TTFT_S and c != "all"})
+    rows = []
+    for cat in [*cats, "all"]:
+        cold_a, cold_b = seconds(ba, F.COLD_TTFT_S, cat), seconds(bb, F.COLD_TTFT_S, cat)
+        if cold_a is None or cold_b is None:
+            continue
+        rows.append({F.CATEGORY: cat, "load_a": seconds(ba, F.LOAD_S, cat), "load_b": seconds(bb, F.LOAD_S, cat),
+                     "cold_a": cold_a, "cold_b": cold_b, "saved": cold_a - cold_b})
+    return rows
 
 
 def _blocks(src: load.Source) -> dict[tuple[str, str], dict]:
@@ -56,8 +94,13 @@ def compare(a: Path, b: Path, force: bool = False, out: Path | None = None) -> t
             ratio = rb["p50"] / ra["p50"] if ra and rb and ra.get("p50") else None
             rows.append({"key": key, "label": label, "unit": unit, F.CATEGORY: cat, "a": ra or {}, "b": rb or {},
                          "ratio": ratio})
+    engines = (engine_of(sa.manifest), engine_of(sb.manifest))
+    engine_rows = load_cost(ba, bb) if engines[0] != engines[1] else []
+    server_load = [(s.manifest.get("engine") or {}).get("server_load_s") for s in (sa, sb)]
     out = Path(out) if out else Path(a).parent / f"compare-{Path(a).name}-vs-{Path(b).name}.html"
-    html = env().get_template("compare.html").render(a=sa, b=sb, rows=rows, forced=diff,
+    html = env().get_template("compare.html").render(a=sa, b=sb, rows=rows, forced=diff, engines=engines,
+                                                     engine_rows=engine_rows,
+                                                     server_load=server_load,
                                                      facts_a=dict(analysis.facts(sa.manifest)),
                                                      facts_b=dict(analysis.facts(sb.manifest)))
     atomic_write(out, html.encode("utf-8"))
