@@ -51,8 +51,13 @@ def with_plan(base: RunConfig, plan) -> RunConfig:
     """`base` with a plan's settings; an explicit --ignore-eos/--stop-at-eos wins over the plan's
     `ignore_eos` (the record says which was in force)."""
     ignore_eos = base.ignore_eos if base.ignore_eos is not None else plan.ignore_eos
+    engine = {}
+    if plan.engine and plan.engine != base.engine:
+        from orchestrator.engine import registry
+
+        engine = {"engine": plan.engine, "binary": registry.program_beside(base.binary, plan.engine)}
     return dataclasses.replace(base, interval_s=plan.interval_s, seed=plan.seed, categories=(), limit=None,
-                               ignore_eos=ignore_eos)
+                               ignore_eos=ignore_eos, **engine)
 
 
 def recorded(config: dict, out_dir: Path) -> RunConfig:

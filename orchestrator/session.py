@@ -28,7 +28,7 @@ from orchestrator.engine import registry as engines
 from orchestrator.engine.base import Engine
 from orchestrator.errors import UserError
 from orchestrator.planning import Item, items_from_manifest, largest_disk_bytes, plan_items, select_queries, variant_id
-from orchestrator.store import RAW
+from orchestrator.store import MANIFEST_ENGINE, RAW
 
 # Platform keys a resume must find unchanged: timings from another machine or CPU are not
 # the same experiment (pyperf refuses to merge such runs).
@@ -175,7 +175,7 @@ class Session:
                          "queries": [q.id for q in prep.queries]},
             "ignore_eos": prep.ignore_eos,
             "samplers": [s.info() for s in smp],
-            "engine": engine.info(),
+            MANIFEST_ENGINE: engine.info(),
             "harness": {"pid": os.getpid(), "python": sys.version.split()[0]},
             "status": "running",
             **(extra_manifest or {}),
@@ -264,7 +264,8 @@ class Session:
             self._open = True
             facts = self.engine.open(self.cfg, self.log)
             if facts:
-                self.store.update_manifest(engine={**self.store.manifest.get("engine", {}), **facts})
+                known = self.store.manifest.get(MANIFEST_ENGINE, {})
+                self.store.update_manifest(**{MANIFEST_ENGINE: {**known, **facts}})
 
     def close(self) -> None:
         if self._open:

@@ -48,6 +48,8 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 MANIFEST = "manifest.json"
+# The manifest's facts of the engine: engine/base.py info(), and what its open() learnt.
+MANIFEST_ENGINE = "engine"
 QUERIES = "queries.jsonl"
 SAMPLES = "samples.jsonl"
 RAW = "raw"

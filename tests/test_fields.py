@@ -208,7 +208,6 @@ OTHER_IN = {
     ("session.py", "run_id"): "the manifest's run id",
     ("session.py", "ignore_eos"): "the manifest's run-wide --ignore-eos",
     ("session.py", "samplers"): "the manifest's facts of each sampler",
-    ("session.py", "engine"): "the manifest's facts of the engine",
 }
 
 

@@ -71,33 +71,37 @@ def _finish(results: list, docs: list, fmt: str, exp_dir: Path | None = None) ->
                                "query, for energy net of idle power; 0 skips it.", "idle_window_s"))
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="Finish an interrupted experiment (its folder) or plan run.")
-@click.option("--force", is_flag=True, help="With --resume (or all, finishing an unfinished one): resume although "
-                                           "binary, model or machine changed.")
-@click.option("--new", is_flag=True, help="experiment all: start afresh instead of finishing an unfinished one.")
+@click.option("--force", is_flag=True, help="With --resume (or all/engines, finishing an unfinished one): resume "
+                                           "although binary, model or machine changed.")
+@click.option("--new", is_flag=True, help="experiment all/engines: start afresh instead of finishing an unfinished "
+                                         "one.")
 @cliopts.format_option()
 @click.pass_context
 def experiment(ctx, name, plan_file, workload, model, binary, engine, reports_dir, plan_only, repeat, cooldown,
                max_temp, temp_timeout, threads, ignore_eos, memory_check, idle_window_s, resume, force, new, fmt):
     """Run an experiment plan: NAME is one of the shipped plans (orchestrator/data/plans/: categories,
-    granular, prompt-sweep, output-sweep, matched-pair, ngl-sweep), or `all` for the study's five in one folder."""
+    granular, prompt-sweep, output-sweep, matched-pair, ngl-sweep), `all` for the study's five in one folder,
+    or `engines` for the categories plan answered by main and by its resident server, side by side."""
     from orchestrator import runconfig
     from orchestrator.experiments import plans
     from orchestrator.experiments import runner as xrun
     from orchestrator.resumepolicy import refuse_shaping
 
-    if force and not resume and name != "all":
-        raise click.UsageError("--force only applies to --resume (or to `all`, which finishes an unfinished one)")
+    if force and not resume and name not in plans.SUITES:
+        raise click.UsageError("--force only applies to --resume (or to `all` or `engines`, which finish an unfinished "
+                               "one)")
     if resume:
         if name or plan_file:
             raise click.UsageError("--resume takes the folder alone: the plan is recorded in it")
         refuse_shaping(ctx, "edgebench experiment", resume)
         return _resume(resume, force, fmt)
     if bool(name) == bool(plan_file):
-        raise click.UsageError(f"name one experiment ({', '.join(plans.builtin_names() + ['all'])}) or --plan FILE")
+        raise click.UsageError(f"name one experiment ({', '.join(plans.builtin_names() + list(plans.SUITES))}) or "
+                               "--plan FILE")
     base = runconfig.from_options(ctx.params)
     gating = xrun.gating(cooldown, max_temp, temp_timeout)
-    if name == "all":
-        return _all(base, repeat, gating, plan_only, new, force, fmt)
+    if name in plans.SUITES:
+        return _all(name, base, repeat, gating, plan_only, new, force, fmt)
     plan = plans.load(plan_file or plans.find(name))
     res = xrun.resolve(plan, base, repeat=repeat)
     if plan_only:
@@ -120,22 +124,22 @@ def _measuring(fmt: str):
     return m
 
 
-def _all(base, repeat, gating, plan_only, new, force, fmt):
-    from orchestrator.experiments import discover, plans
+def _all(suite, base, repeat, gating, plan_only, new, force, fmt):
+    from orchestrator.experiments import discover
     from orchestrator.experiments import runner as xrun
 
     if plan_only:
-        parts = [xrun.resolve(plans.load(plans.find(n)), base, repeat=repeat).summary() for n in plans.STUDY]
-        click.echo(json.dumps({"experiment": "all", "parts": parts}, indent=2))
+        parts = [xrun.resolve(p, base, repeat=repeat).summary() for p in xrun.suite_plans(suite)]
+        click.echo(json.dumps({"experiment": suite, "parts": parts}, indent=2))
         return
     with _measuring(fmt) as m:
-        found = discover.Found(None) if new else discover.to_finish(base, repeat, gating)
+        found = discover.Found(None) if new else discover.to_finish(base, repeat, gating, suite)
         if found.note:
             m.echo(found.note)
         exp_dir = found.folder
         if exp_dir is None:
-            exp_dir, _ = xrun.create_all(base, repeat=repeat, gating=gating)
-            m.echo(f"experiment {exp_dir}: parts {', '.join(plans.STUDY)}")
+            exp_dir, resolved = xrun.create_all(base, repeat=repeat, gating=gating, suite=suite)
+            m.echo(f"experiment {exp_dir}: parts {', '.join(r.plan.name for r in resolved)}")
         _run_all(xrun, exp_dir, force, m, fmt)
 
 

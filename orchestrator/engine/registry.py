@@ -46,6 +46,12 @@ def default_binary(name: str, build_dir: Path) -> Path:
     return build_dir / entry(name).binary
 
 
+def program_beside(binary: Path, name: str) -> Path:
+    """`name`'s program in the folder of `binary` (another engine's): a33e6a0's `server` is built
+    beside its `main`, so a plan that switches engine keeps the run's build."""
+    return Path(binary).parent / Path(entry(name).binary).name
+
+
 def create(cfg, prep, executor=None):
     """The engine `cfg.engine` for a session prepared as `prep` (session.prepare); `executor` has
     engine/child.run_child's signature (tests hand in a fake program)."""

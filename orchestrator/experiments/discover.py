@@ -1,4 +1,4 @@
-"""Which unfinished `experiment all` a new one finishes instead of starting afresh: the newest
+"""Which unfinished `experiment all` (or `engines`) a new one finishes instead of starting afresh: the newest
 unfinished one under the reports folder, when it measured the same binary, model and workload
 (otherwise its figures would mix two set-ups, so a new one starts and the old one stays)."""
 
@@ -24,8 +24,8 @@ def same_inputs(stored: dict, cfg: RunConfig) -> bool:
     return all(stored.get(k) == str(getattr(cfg, k)) for k in INPUTS)
 
 
-def to_finish(base: RunConfig, repeat: int | None, gating: dict | None) -> Found:
-    found = index.find_unfinished(base.out_dir)
+def to_finish(base: RunConfig, repeat: int | None, gating: dict | None, suite: str = "all") -> Found:
+    found = index.find_unfinished(base.out_dir, suite)
     if not found:
         return Found(None)
     data = index.read(found)

@@ -31,6 +31,9 @@ PROMPT_SWEEP = "prompt-sweep"  # queries spread over the prompt-length range
 MATCHED_PAIR = "matched-pair"  # two categories' queries of matched prompt length
 NGL_SWEEP = "ngl-sweep"  # GPU-offloaded layers stepped
 OTHER = "other"
+# The categories plan again under another engine (`experiment engines`): compared with the
+# categories part on the page, never pooled with it.
+OTHER_ENGINE = "other-engine"
 # At or below this interval a plan's readings draw a series over one query (figures.GRANULAR_MAX_DT_S).
 GRANULAR_INTERVAL_S = 0.05
 
@@ -53,6 +56,22 @@ def role(plan: dict | None) -> str:
     if rule == "median" and float(plan.get("interval_s") or 1.0) <= GRANULAR_INTERVAL_S:
         return GRANULAR
     return OTHER
+
+
+def part_roles(parts: list[dict]) -> list[str]:
+    """The role of each part of an experiment, in order: the first categories part is the one the
+    per-category statistics describe; a later one under another engine is OTHER_ENGINE."""
+    roles, first_engine = [], None
+    for part in parts:
+        r = role(part.get("plan"))
+        if r == CATEGORIES:
+            engine = (part.get("plan") or {}).get("engine") or "main"
+            if first_engine is None:
+                first_engine = engine
+            elif engine != first_engine:
+                r = OTHER_ENGINE
+        roles.append(r)
+    return roles
 
 
 def run_experiment(manifest: dict) -> dict | None:

@@ -14,11 +14,18 @@ from orchestrator.workloads.schema import CATEGORIES
 
 RULES = ("all", "median", "spread", "matched-pair")
 KEYS = {"name", "description", "select", "max_tokens", "n_gpu_layers", "interval_s", "warmup", "repeat",
-        "discard_first", "seed", "compare", "requires_gpu", "ignore_eos"}
+        "discard_first", "seed", "compare", "requires_gpu", "ignore_eos", "engine"}
 SELECT_KEYS = {"rule", "categories", "count"}
 NGL_KEYS = {"from", "to", "step"}
 # The study's five, in the order `experiment all` runs them.
 STUDY = ("categories", "granular", "prompt-sweep", "output-sweep", "matched-pair")
+# Experiments of several parts in one folder: name -> (part, shipped plan, settings over the plan's).
+# `engines`: the default workload answered by a33e6a0's main (one process per query, as the study
+# did) and by its resident server, so the page shows what a resident model saves per category.
+SUITES = {
+    "all": tuple((n, n, {}) for n in STUDY),
+    "engines": (("main", "categories", {"engine": "main"}), ("server", "categories", {"engine": "server"})),
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Plan:
     # output length, or a pair compared at one length, measures the lengths it asked for).
     # None: the run's choice (--ignore-eos/--stop-at-eos, else decided by the model).
     ignore_eos: bool | None = None
+    engine: str | None = None  # None: the run's --engine (engine/registry.py)
     description: str = ""
     source: str = field(default="", compare=False)
 
@@ -165,8 +173,15 @@ def from_dict(data, where: str) -> Plan:
     ignore_eos = data.get("ignore_eos")
     if ignore_eos is not None and not isinstance(ignore_eos, bool):
         raise bad("ignore_eos", "must be true or false (true: every query generates exactly its max_tokens)")
-    return Plan(name=name, rule=rule, categories=tuple(cats), count=count, max_tokens=tuple(mt), n_gpu_layers=ngl,
-                interval_s=float(interval), compare=compare or ("total_s" if rule == "matched-pair" else None),
+    engine = data.get("engine")
+    if engine is not None:
+        from orchestrator.engine import registry
+
+        if engine not in registry.NAMES:
+            raise bad("engine", f"{engine!r} is not an engine", f"engine: one of {', '.join(registry.NAMES)}")
+    return Plan(name=name, rule=rule, engine=engine, categories=tuple(cats), count=count, max_tokens=tuple(mt),
+                n_gpu_layers=ngl, interval_s=float(interval),
+                compare=compare or ("total_s" if rule == "matched-pair" else None),
                 requires_gpu=requires_gpu, ignore_eos=ignore_eos, description=str(data.get("description") or ""),
                 source=where, **ints)
 

@@ -119,25 +119,34 @@ def finish_results(session) -> dict:
 
 
 # -- experiment all ----------------------------------------------------------------------
+def suite_plans(suite: str) -> list:
+    """The parts of a suite (plans.SUITES) as plans: each its shipped plan, with the suite's
+    settings over it and the part's name."""
+    import dataclasses
+
+    return [dataclasses.replace(plans_mod.load(plans_mod.find(plan)), name=part, **settings)
+            for part, plan, settings in plans_mod.SUITES[suite]]
+
+
 def create_all(base: RunConfig, *, repeat: int | None = None, gating: dict | None = None,
-               exp_dir: Path | None = None) -> tuple[Path, list[Resolved]]:
-    """Resolve the study's five plans (every one must be runnable before anything runs) and
-    write the experiment folder's index."""
+               exp_dir: Path | None = None, suite: str = "all") -> tuple[Path, list[Resolved]]:
+    """Resolve every plan of the suite (`all`: the study's five; each must be runnable before
+    anything runs) and write the experiment folder's index."""
     from orchestrator.fsutil import fsync_dir
     from orchestrator.store import OUT_ELSEWHERE, check_writable, new_run_id
 
     check_writable(Path(exp_dir) if exp_dir else base.out_dir, OUT_ELSEWHERE)  # before resolving five plans
 
-    resolved = [resolve(plans_mod.load(plans_mod.find(n)), base, repeat=repeat) for n in plans_mod.STUDY]
+    resolved = [resolve(p, base, repeat=repeat) for p in suite_plans(suite)]
     for r in resolved:
         check_runnable(r)
     exp_dir = Path(exp_dir) if exp_dir else base.out_dir / new_run_id()
     if exp_dir.exists() and any(exp_dir.iterdir()):
         raise UserError(f"{exp_dir} already exists and is not empty",
-                        fix=f"edgebench experiment all --resume {exp_dir}")
+                        fix=f"edgebench experiment {suite} --resume {exp_dir}")
     exp_dir.mkdir(parents=True, exist_ok=True)
     fsync_dir(exp_dir.parent)
-    index.write(exp_dir, index.new("all", sess.now(), base.to_json(), repeat, gating,
+    index.write(exp_dir, index.new(suite, sess.now(), base.to_json(), repeat, gating,
                                    [(r.plan.name, r.plan.to_json()) for r in resolved]))
     return exp_dir, resolved
 
@@ -163,7 +172,7 @@ def run_all(exp_dir: Path, *, run_session, force: bool = False, executor=None, s
                 plan = plans_mod.Plan(**{**part["plan"], "categories": tuple(part["plan"]["categories"]),
                                          "max_tokens": tuple(part["plan"]["max_tokens"])})
                 res = resolve(plan, base, repeat=data.get("repeat"))
-                session = start(res, name="all", part=part["name"], run_dir=run_dir, gating=data.get("gating"),
+                session = start(res, name=data["name"], part=part["name"], run_dir=run_dir, gating=data.get("gating"),
                                 executor=executor, samplers=samplers, log=log)
             if on_lock:
                 on_lock(session.store.dir)

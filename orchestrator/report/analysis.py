@@ -11,6 +11,7 @@ from orchestrator import fields as F
 from orchestrator import stats
 from orchestrator.experiments import index
 from orchestrator.report.load import ROLE, board_setting
+from orchestrator.store import MANIFEST_ENGINE
 from orchestrator.workloads.schema import CATEGORIES
 
 # Bytes per KV cache element: llama.cpp a33e6a0 keeps K and V in F16 unless told otherwise.
@@ -65,6 +66,24 @@ def main_part(q: pl.DataFrame) -> pl.DataFrame:
     if ROLE in q.columns and (q[ROLE] == index.CATEGORIES).any():
         return q.filter(pl.col(ROLE) == index.CATEGORIES)
     return q
+
+
+def by_key(blocks: list[dict]) -> dict[tuple[str, str], dict]:
+    """category_metrics' blocks as {(metric, category): row}, the row with the block's label and unit."""
+    return {(b["key"], r[F.CATEGORY]): {**r, "label": b["label"], "unit": b["unit"]} for b in blocks for r in b["rows"]}
+
+
+def engines_part(q: pl.DataFrame, tbt: pl.DataFrame) -> list[dict]:
+    """An `experiment engines` folder: load_saved between its categories part (the first engine)
+    and its part under the other engine; [] for any other folder."""
+    if ROLE not in q.columns or not (q[ROLE] == index.OTHER_ENGINE).any():
+        return []
+    sides = []
+    for role in (index.CATEGORIES, index.OTHER_ENGINE):
+        part = q.filter(pl.col(ROLE) == role)
+        blocks, _ = category_metrics(part, tbt.filter(pl.col(ROLE) == role))
+        sides.append(by_key(blocks))
+    return load_saved(*sides)
 
 
 def category_metrics(q: pl.DataFrame, tbt: pl.DataFrame) -> tuple[list[dict], list[str]]:
@@ -243,6 +262,28 @@ def clocks(samples: pl.DataFrame) -> str | None:
     return ", ".join(parts) or None
 
 
+def load_saved(ba: dict, bb: dict) -> list[dict]:
+    """Two runs' category blocks (`{(metric, category): row}`, as category_metrics gives them), per
+    category: the model load each query pays under each run (load_s: spawn to prompt echo;
+    none for a resident server) and the cold TTFT an agent waits for (spawn, or request, to first
+    token); `saved` is A's cold TTFT minus B's."""
+    scale = {key: s for key, _, _, s in METRICS}  # the blocks hold each metric in its display unit
+
+    def seconds(blocks, key, cat):
+        p50 = (blocks.get((key, cat)) or {}).get("p50")
+        return None if p50 is None else p50 / scale[key]
+
+    cats = category_order({c for (k, c) in list(ba) + list(bb) if k == F.COLD_TTFT_S and c != "all"})
+    rows = []
+    for cat in [*cats, "all"]:
+        cold_a, cold_b = seconds(ba, F.COLD_TTFT_S, cat), seconds(bb, F.COLD_TTFT_S, cat)
+        if cold_a is None or cold_b is None:
+            continue
+        rows.append({F.CATEGORY: cat, "load_a": seconds(ba, F.LOAD_S, cat), "load_b": seconds(bb, F.LOAD_S, cat),
+                     "cold_a": cold_a, "cold_b": cold_b, "saved": cold_a - cold_b})
+    return rows
+
+
 def _engine_line(engine: dict) -> str:
     """A folder written before engines were named ran `main`, one process per query."""
     if not engine:
@@ -275,7 +316,7 @@ def facts(manifest: dict, measured_clocks: str | None = None) -> list[tuple[str,
         ("power mode", show(board_setting(manifest, "nvpmodel"))),
         ("clocks (jetson_clocks)", show(board_setting(manifest, "jetson_clocks"))),
         ("clocks measured", show(measured_clocks)),
-        ("engine", _engine_line(manifest.get("engine") or {})),
+        (MANIFEST_ENGINE, _engine_line(manifest.get(MANIFEST_ENGINE) or {})),
         ("binary", f"{show(b.get('path'))} (llama.cpp {show(b.get('commit'))}, patch {show(b.get('patch_state'))}, "
                    f"sha256 {str(b.get('sha256') or '')[:12]})"),
         ("build flags", show(b.get("build_flags"))),

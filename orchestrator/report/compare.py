@@ -17,16 +17,17 @@ from orchestrator.experiments import index
 from orchestrator.fsutil import atomic_write
 from orchestrator.report import analysis, load
 from orchestrator.report.render import env
+from orchestrator.store import MANIFEST_ENGINE
 
 
 def engine_of(manifest: dict) -> str:
     """The manifest's engine; a folder written before engines were named ran `main`."""
-    return (manifest.get("engine") or {}).get("name") or "main"
+    return (manifest.get(MANIFEST_ENGINE) or {}).get("name") or "main"
 
 
 # (label, how to read it from a manifest)
 IDENTITY = [
-    ("engine", engine_of),
+    (MANIFEST_ENGINE, engine_of),
     ("device", lambda m: (m.get("platform") or {}).get("jetson_model") or (m.get("platform") or {}).get("cpu_model")),
     ("model", lambda m: (m.get("model") or {}).get("sha256")),
     ("binary", lambda m: (m.get("binary") or {}).get("sha256")),
@@ -38,29 +39,8 @@ def differences(a: dict, b: dict) -> list[tuple[str, object, object]]:
     engine (and so its program) is what is being compared, and is left out."""
     diff = [(label, get(a), get(b)) for label, get in IDENTITY if get(a) != get(b)]
     if engine_of(a) != engine_of(b):
-        diff = [d for d in diff if d[0] not in ("engine", "binary")]
+        diff = [d for d in diff if d[0] not in (MANIFEST_ENGINE, "binary")]
     return diff
-
-
-def load_cost(ba: dict, bb: dict) -> list[dict]:
-    """Per category, the model load each query pays under each run (load_s: spawn to prompt echo;
-    none for a resident server) and the cold TTFT an agent waits for (spawn, or request, to first
-    token); `saved` is A's cold TTFT minus B's."""
-    scale = {key: s for key, _, _, s in analysis.METRICS}  # the blocks hold each metric in its display unit
-
-    def seconds(blocks, key, cat):
-        p50 = (blocks.get((key, cat)) or {}).get("p50")
-        return None if p50 is None else p50 / scale[key]
-
-    cats = analysis.category_order({c for (k, c) in list(ba) + list(bb) if k == F.COLD_TTFT_S and c != "all"})
-    rows = []
-    for cat in [*cats, "all"]:
-        cold_a, cold_b = seconds(ba, F.COLD_TTFT_S, cat), seconds(bb, F.COLD_TTFT_S, cat)
-        if cold_a is None or cold_b is None:
-            continue
-        rows.append({F.CATEGORY: cat, "load_a": seconds(ba, F.LOAD_S, cat), "load_b": seconds(bb, F.LOAD_S, cat),
-                     "cold_a": cold_a, "cold_b": cold_b, "saved": cold_a - cold_b})
-    return rows
 
 
 def _blocks(src: load.Source) -> dict[tuple[str, str], dict]:
@@ -70,7 +50,7 @@ def _blocks(src: load.Source) -> dict[tuple[str, str], dict]:
     if main.height < q.height:  # an experiment: compare its categories parts, as its page does
         tbt = tbt.filter(tbt[load.ROLE] == index.CATEGORIES)
     blocks, _ = analysis.category_metrics(main, tbt) if main.height else ([], [])
-    return {(b["key"], r[F.CATEGORY]): {**r, "label": b["label"], "unit": b["unit"]} for b in blocks for r in b["rows"]}
+    return analysis.by_key(blocks)
 
 
 def compare(a: Path, b: Path, force: bool = False, out: Path | None = None) -> tuple[Path, list]:
@@ -95,8 +75,8 @@ def compare(a: Path, b: Path, force: bool = False, out: Path | None = None) -> t
             rows.append({"key": key, "label": label, "unit": unit, F.CATEGORY: cat, "a": ra or {}, "b": rb or {},
                          "ratio": ratio})
     engines = (engine_of(sa.manifest), engine_of(sb.manifest))
-    engine_rows = load_cost(ba, bb) if engines[0] != engines[1] else []
-    server_load = [(s.manifest.get("engine") or {}).get("server_load_s") for s in (sa, sb)]
+    engine_rows = analysis.load_saved(ba, bb) if engines[0] != engines[1] else []
+    server_load = [(s.manifest.get(MANIFEST_ENGINE) or {}).get("server_load_s") for s in (sa, sb)]
     out = Path(out) if out else Path(a).parent / f"compare-{Path(a).name}-vs-{Path(b).name}.html"
     html = env().get_template("compare.html").render(a=sa, b=sb, rows=rows, forced=diff, engines=engines,
                                                      engine_rows=engine_rows,

@@ -13,7 +13,7 @@ import polars as pl
 from orchestrator import fields as F
 from orchestrator.errors import UserError
 from orchestrator.experiments import index
-from orchestrator.store import MANIFEST, SAMPLES, RunReader
+from orchestrator.store import MANIFEST, MANIFEST_ENGINE, SAMPLES, RunReader
 
 EXPERIMENT = index.EXPERIMENT
 # The column every record and reading gets: the role of the part it came from (experiments/index.py).
@@ -94,9 +94,8 @@ def load(path: Path) -> Source:
 def _load_experiment(path: Path) -> Source:
     exp = index.read(path)
     records, frames, parts, manifest, dirs = [], [], [], {}, {}
-    for part in exp["parts"]:
+    for part, role in zip(exp["parts"], index.part_roles(exp["parts"]), strict=True):
         run_dir = index.part_dir(path, part)
-        role = index.role(part["plan"])
         if not is_run(run_dir):
             # a part not run yet: the report says so instead of failing
             parts.append({**part, "present": False, ROLE: role})
@@ -105,7 +104,8 @@ def _load_experiment(path: Path) -> Source:
         manifest = manifest or reader.manifest
         name = part["name"]
         dirs[name] = run_dir
-        parts.append({**part, "present": True, "run_id": reader.manifest.get("run_id"), ROLE: role})
+        parts.append({**part, "present": True, "run_id": reader.manifest.get("run_id"), ROLE: role,
+                      MANIFEST_ENGINE: reader.manifest.get(MANIFEST_ENGINE) or {}})
         part_records = reader.queries()
         records += [{**r, F.PART: name, ROLE: role} for r in part_records]
         frames.append(read_samples(run_dir, {r.get(F.ATTEMPT) for r in part_records}).with_columns(

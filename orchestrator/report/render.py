@@ -16,7 +16,7 @@ from orchestrator import fields as F
 from orchestrator.experiments import index
 from orchestrator.fsutil import atomic_write
 from orchestrator.report import analysis, export, figures, load, querypages, verdict
-from orchestrator.store import REPORT_HTML
+from orchestrator.store import MANIFEST_ENGINE, REPORT_HTML
 from orchestrator.summary import ci_text, ms
 from orchestrator.workloads.schema import CATEGORIES
 
@@ -76,6 +76,20 @@ def pair_categories(src: load.Source) -> tuple[str, ...]:
     return tuple((plans[0] or {}).get("categories") or ()) if plans else ()
 
 
+def engine_parts(src: load.Source) -> list[dict]:
+    """The categories part and the part under another engine, each with its engine and its
+    server's one model load (an `experiment engines` folder)."""
+    out = []
+    for role in (index.CATEGORIES, index.OTHER_ENGINE):
+        for p in src.parts:
+            if p.get(load.ROLE) == role and p.get("present"):
+                eng = p.get(MANIFEST_ENGINE) or {}
+                out.append({"name": p["name"], "program": eng.get("name") or "main",
+                            "server_load_s": eng.get("server_load_s")})
+                break
+    return out
+
+
 def answer(src: load.Source, slo: dict) -> list[dict]:
     """Per category, the verdict against the budget: the statistics engine's rows, judged."""
     from orchestrator import stats
@@ -88,7 +102,7 @@ def context(src: load.Source, bandwidth_gbs: float | None = None, slo: dict | No
     q = load.measured(q_all)
     main = analysis.main_part(q)
     s = load.samples_frame(src)
-    tbt = load.tbt_frame(src)
+    tbt = tbt_all = load.tbt_frame(src)
     if main.height < q.height:  # an experiment: the per-category figures describe its categories part
         tbt = tbt.filter(pl.col(load.ROLE) == index.CATEGORIES)
     tbt_pos, trends = analysis.tbt_by_position(tbt)
@@ -110,6 +124,7 @@ def context(src: load.Source, bandwidth_gbs: float | None = None, slo: dict | No
         "has_throttle": F.THROTTLED in q.columns and not q[F.THROTTLED].drop_nulls().is_empty(),
         "main_is_part": main.height < q.height,
         "slo": slo, "slo_text": verdict.slo_text(slo), "verdicts": answer(src, slo),
+        "engine_rows": analysis.engines_part(q, tbt_all), "engine_parts": engine_parts(src),
     }
 
 
