@@ -93,6 +93,10 @@ def json_alias(fn):
 
 def chosen(fmt: str, old_json: bool) -> str:
     if old_json:
+        ctx = click.get_current_context(silent=True)
+        given = ctx is not None and ctx.get_parameter_source("fmt") not in (click.core.ParameterSource.DEFAULT, None)
+        if given and fmt != "json":
+            raise click.UsageError(f"--json and --format {fmt} ask for two formats; give --format alone")
         click.echo("warning: --json is now --format json; --json will be removed", err=True)
         return "json"
     return fmt

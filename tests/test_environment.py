@@ -73,3 +73,5 @@ def test_doctor_json_is_format_json_and_the_old_flag_warns(tmp_path, monkeypatch
     assert json.loads(new.stdout)["root"] == str(tmp_path) == json.loads(old.stdout)["root"]
     assert "warning: --json is now --format json" in old.stderr and "warning" not in new.stderr
     assert "--json" not in CliRunner().invoke(main, ["doctor", "--help"]).output
+    clash = CliRunner().invoke(main, ["doctor", "--json", "--format", "table"])
+    assert clash.exit_code == 2 and "--json and --format table ask for two formats" in clash.output

@@ -4,7 +4,6 @@ write build/nano-check/report.json (the figures, the verdicts, and how long each
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -66,10 +65,10 @@ def acceptance(report: dict) -> list[dict]:
 
 
 def write(path: Path, report: dict) -> None:
+    from orchestrator.fsutil import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(report, indent=2, sort_keys=True, default=str).encode("utf-8"))
 
 
 def run(out_dir: Path, checks: tuple[str, ...] = CHECKS, install: bool = True, log=print,
