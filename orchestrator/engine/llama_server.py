@@ -92,60 +92,54 @@ def piece_bytes(content: str) -> bytes:
     return content.encode("utf-8")
 
 
-def _incomplete(text: bytes) -> bool:
-    """a33e6a0 server's test (server.cpp, process_token): the text ends inside a UTF-8 character,
-    so the token is held back and sent with the next one."""
-    for i in range(1, min(4, len(text)) + 1):
-        c = text[-i]
-        if c & 0xC0 == 0x80:
-            continue
-        if c & 0xE0 == 0xC0:
-            return i < 2
-        if c & 0xF0 == 0xE0:
-            return i < 3
-        if c & 0xF8 == 0xF0:
-            return i < 4
-        return False
-    return False
+REPLACEMENT = "\ufffd"  # what a33e6a0's JSON writer puts for bytes that are not UTF-8
 
 
-def event_groups(pieces: list[bytes]) -> list[list[int]]:
-    """Which generated tokens each of a33e6a0's events carries: one event per token, except that a
-    token ending inside a UTF-8 character waits for the next."""
-    groups, held, text = [], [], b""
-    for i, p in enumerate(pieces):
-        text += p
-        held.append(i)
-        if not _incomplete(text):
-            groups.append(held)
-            held = []
-    return groups
+def held_tokens(content: str, piece: bytes) -> int | None:
+    """How many tokens an a33e6a0 event carried before its own: a token whose text ends inside a
+    UTF-8 character is held back, left out of the token list, and its bytes sent with the next
+    event's text. With SentencePiece only a byte token (one byte) can end inside a character, so
+    the bytes before the event's own token count the held ones. None when that cannot be read:
+    bytes that were not UTF-8 reach us as U+FFFD, one for one byte or several."""
+    if content == piece.decode("utf-8", "replace"):
+        return 0
+    sent = content.encode("utf-8")
+    if REPLACEMENT in content or not sent.endswith(piece):
+        return None
+    return len(sent) - len(piece)
 
 
-def token_times(partials: list[tuple[int, dict]], final: dict | None) -> tuple[list[int], list[bytes], dict]:
-    """(arrival of each generated token, its bytes, how they were attributed).
+def token_times(partials: list[tuple[int, dict]], final: dict | None) -> tuple[list[int], dict]:
+    """(arrival of each generated token, how they were attributed).
 
-    Today's llama-server names each event's token ids (`tokens`). a33e6a0's names none; its last
-    event lists every token's text (n_probs), and the server's rule for holding back a split
-    character says which event carried which token; the events' text must then be those tokens'."""
+    Today's llama-server names each event's token ids (`tokens`). a33e6a0's names none; it sends
+    one event per generated token but holds back a token that ends inside a UTF-8 character
+    (server.cpp, process_token), which then rides on the next event and is missing from the
+    token list its last event gives (n_probs). The list gives each event's own token; the bytes
+    before it in the event's text, and the server's count of tokens (`predicted_n`), the held
+    ones. Where they do not add up, nothing is guessed and the attribution says so."""
     if partials and all(isinstance(ev.get("tokens"), list) for _, ev in partials):
-        times = [t for t, ev in partials for _ in ev["tokens"]]
-        pieces = [ev.get("content", "").encode("utf-8") for _, ev in partials]
-        return times, pieces, {"method": "token_ids", "matched": True}
-    probs = (final or {}).get("completion_probabilities")
-    if not isinstance(probs, list):
-        return [], [], {"method": "none", "matched": False,
-                        "why": "the last event lists no tokens (completion_probabilities)"}
-    pieces = [piece_bytes(p.get("content", "")) for p in probs if isinstance(p, dict)]
-    groups = event_groups(pieces)
-    sent = [ev.get("content", "") for _, ev in partials]
-    if len(groups) != len(sent):
-        return [], pieces, {"method": "token_text", "matched": False,
-                            "why": f"{len(sent)} events for {len(groups)} expected from {len(pieces)} tokens"}
-    matched = all(b"".join(pieces[i] for i in g).decode("utf-8", "replace") == s
-                  for g, s in zip(groups, sent, strict=True))
-    times = [t for (t, _), g in zip(partials, groups, strict=True) for _ in g]
-    return times, pieces, {"method": "token_text", "matched": matched}
+        return [t for t, ev in partials for _ in ev["tokens"]], {"method": "token_ids", "matched": True}
+    final = final or {}
+    probs = final.get("completion_probabilities")
+    n_tokens = (final.get("timings") or {}).get("predicted_n")
+    how = {"method": "token_text", "matched": False}
+    if not isinstance(probs, list) or not isinstance(n_tokens, int):
+        return [], {**how, "why": "the last event lists no tokens (completion_probabilities) or no predicted_n"}
+    if len(probs) != len(partials):
+        return [], {**how, "why": f"{len(partials)} events for {len(probs)} listed tokens"}
+    held = [held_tokens(ev.get("content", ""), piece_bytes(p.get("content", "")))
+            for (_, ev), p in zip(partials, probs, strict=True)]
+    unknown = [i for i, h in enumerate(held) if h is None]
+    left = n_tokens - len(partials) - sum(h for h in held if h is not None)
+    if len(unknown) == 1 and left >= 1 or len(unknown) == left:
+        for i in unknown:  # one event takes what is left; or each of `left` events one byte of a broken character
+            held[i] = left if len(unknown) == 1 else 1
+        left = 0
+    if left or None in held:
+        return [], {**how, "why": f"the events' text leaves {left} of {n_tokens} tokens unplaced"}
+    return [t for (t, _), h in zip(partials, held, strict=True) for _ in range(h + 1)], \
+        {"method": "token_text", "matched": True, "held": sum(held)}
 
 
 def server_llama(final: dict | None, settings: tuple, req: Request, ignore_eos: bool) -> dict:
@@ -231,7 +225,7 @@ class LlamaServer(Engine):
             why = self._wait_healthy()
             if why is None:
                 self.settings = settings
-                self.log(f"server {self.cfg.binary.name} (pid {self.server.pid}) answering on "
+                self.log(f"{self.cfg.binary.name} (pid {self.server.pid}) answering on "
                          f"{sse.HOST}:{self.port}, loaded in {self.load_s:.2f} s")
                 return
             self.server.stop()
@@ -335,7 +329,10 @@ class LlamaServer(Engine):
                                F.ERROR: f"the server (pid {srv.pid}) {ended} while answering: {fields[F.ERROR]}"})
             fields[F.STDERR_TAIL] = srv.tail(2000)
             if ended:
-                started = self._restart_after_death(started, fields)
+                started = self._restart_after(started, fields, "the server died while answering the query in flight")
+            elif res.outcome in ("idle_timeout", "timeout"):
+                # a server that stalled on one request would stall every later one
+                started = self._restart_after(started, fields, "the server did not finish answering in time")
         if started:
             fields[F.SERVER_RESTART] = started
         files = {}
@@ -353,13 +350,13 @@ class LlamaServer(Engine):
         }
         return Outcome(fields, samples, timeline, files, blobs)
 
-    def _restart_after_death(self, started: dict | None, fields: dict) -> dict:
+    def _restart_after(self, started: dict | None, fields: dict, reason: str) -> dict:
         """The query in flight is recorded failed; the run goes on with a new server."""
         try:
-            note = self.restart(self.settings, "the server died while answering the query in flight")
+            note = self.restart(self.settings, reason)
         except UserError as exc:  # the next query's _ensure tries again, and stops the run if it fails
             fields[F.ERROR] += f"; it did not come back up: {exc.message}"
-            note = {"reason": "the server died while answering the query in flight", "restart_failed": exc.message}
+            note = {"reason": reason, "restart_failed": exc.message}
         if started:
             note["earlier"] = started
         return note
@@ -368,7 +365,7 @@ class LlamaServer(Engine):
         events = res.json_events()
         final = next((ev for _, ev in reversed(events) if ev.get("stop")), None)
         partials = [(t, ev) for t, ev in events if not ev.get("stop")]
-        t_tok, pieces, how = token_times(partials, final)
+        t_tok, how = token_times(partials, final)
         t_end = res.t_end_ns or time.perf_counter_ns()
         prompt_n = (final or {}).get("tokens_evaluated") or ((final or {}).get("timings") or {}).get("prompt_n")
         fig = metrics.stream_figures(t0, res.t_send_ns or None, t_tok, t_end, prompt_n)
@@ -384,8 +381,7 @@ class LlamaServer(Engine):
             F.OUTPUT_TEXT: "".join(ev.get("content", "") for _, ev in partials),
         }
         if status == "ok":
-            n_out = len(pieces) if how["method"] == "token_text" else len(t_tok)
-            fields[F.VALIDATION] = {**metrics.validate(fig, llama, n_out, how), "attribution": how}
+            fields[F.VALIDATION] = {**metrics.validate(fig, llama, len(t_tok), how), "attribution": how}
         timeline = {"t_echo_s": fig.get(F.T_ECHO_S), "t_first_token_s": (fig.get(F.T_TOK_S) or [None])[0],
                     "t_last_token_s": (fig.get(F.T_TOK_S) or [None])[-1], "t_exit_s": fig[F.TOTAL_S],
                     "output_tokens": fig[F.OUTPUT_TOKENS], "kernel_peak_rss_bytes": peak,
