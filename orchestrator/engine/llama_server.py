@@ -299,7 +299,7 @@ class LlamaServer(Engine):
         if inv.refusal:
             return Outcome.failed(*inv.refusal, **known)
         started = self._ensure(inv)
-        srv = self.server
+        srv, port = self.server, self.port  # a restart after a failure changes both
         cpu_harness0 = _cpu_self_s()
         log_offset = srv.log_size()
         srv.reset_peak_rss()
@@ -309,7 +309,7 @@ class LlamaServer(Engine):
             s.start(srv.pid, t0)
         samples: dict[str, list[dict]] = {}
         try:
-            res = sse.exchange(self.port, "POST", "/completion", request_body(inv, self.ignore_eos),
+            res = sse.exchange(port, "POST", "/completion", request_body(inv, self.ignore_eos),
                                cfg.idle_timeout_s, cfg.timeout_s, on_wait=lambda _: raise_if_received())
         finally:
             for s in samplers:
@@ -325,22 +325,22 @@ class LlamaServer(Engine):
             ended = srv.ended() or (srv.wait_end(DEATH_WAIT_S) if res.outcome in ("refused", "closed") else None)
             if ended:
                 code, sig = srv.exit_fields()
+                when = "before this query reached it" if res.outcome == "refused" else "while answering"
                 fields.update({F.STATUS: "crashed" if sig else "error", F.EXIT_CODE: code, F.SIGNAL: sig,
-                               F.ERROR: f"the server (pid {srv.pid}) {ended} while answering: {fields[F.ERROR]}"})
+                               F.ERROR: f"the server (pid {srv.pid}) {ended} {when}: {fields[F.ERROR]}"})
             fields[F.STDERR_TAIL] = srv.tail(2000)
             if ended:
-                started = self._restart_after(started, fields, "the server died while answering the query in flight")
+                started = self._restart_after(started, fields, f"the server {ended}")
             elif res.outcome in ("idle_timeout", "timeout"):
                 # a server that stalled on one request would stall every later one
                 started = self._restart_after(started, fields, "the server did not finish answering in time")
         if started:
             fields[F.SERVER_RESTART] = started
-        files = {}
         blobs = {
             # the HTTP answer's bytes as they came (head, chunk framing, events)
             store.RAW_STREAM: bytes(res.raw),
             store.RAW_STREAM_INDEX: json.dumps({
-                "t_start_ns": t0, "port": self.port, "pid": srv.pid,
+                "t_start_ns": t0, "port": port, "pid": srv.pid,
                 "t_send_s": (res.t_send_ns - t0) / 1e9 if res.t_send_ns else None,
                 "request": json.loads(request_body(inv, self.ignore_eos)),
                 "reads": [[t - t0, n] for t, n in res.reads],
@@ -348,7 +348,7 @@ class LlamaServer(Engine):
             # what the server logged while it answered this query
             store.RAW_STDERR: window_log,
         }
-        return Outcome(fields, samples, timeline, files, blobs)
+        return Outcome(fields, samples, timeline, {}, blobs)
 
     def _restart_after(self, started: dict | None, fields: dict, reason: str) -> dict:
         """The query in flight is recorded failed; the run goes on with a new server."""
