@@ -22,6 +22,7 @@ from dataclasses import dataclass
 # Where a field is written. Each is one module; docs name it so a reader knows whom to ask.
 STREAM = "engine/metrics.py (the stream's timestamps)"
 ENGINE = "engine/llama_main.py"
+SERVER = "engine/llama_server.py"
 SESSION = "session.py"
 PROCESS = "sampling/process.py"
 GPU = "sampling/derive.py (any GPU sampler)"
@@ -130,7 +131,6 @@ PEAK_RSS_KERNEL_BYTES = _rec("peak_rss_kernel_bytes", "int", "bytes",
                              "identity")
 
 # -- the resident server engine (engine/llama_server.py) ----------------------------------------
-SERVER = "engine/llama_server.py"
 SERVER_PID = _rec("server_pid", "int", "",
                   "the server process that answered (engine `server`); it changes when the server was restarted",
                   SERVER, "identity")

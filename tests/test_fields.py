@@ -191,7 +191,8 @@ def test_every_declared_field_is_produced_by_a_writer(session_records, gpu_readi
 # Modules that read or write records and readings: they take every field name from fields.py.
 NAMED_BY_VOCABULARY = ["report/analysis.py", "report/figures.py", "report/export.py", "report/load.py",
                        "report/render.py", "stats.py", "summary.py", "sampling/derive.py", "sampling/process.py",
-                       "engine/llama_main.py", "engine/llama_server.py", "engine/metrics.py", "session.py", "experiments/runner.py"]
+                       "engine/llama_main.py", "engine/llama_server.py", "engine/metrics.py", "session.py",
+                       "experiments/runner.py"]
 # Words that are field names and also something else in those modules: not a record field where
 # they appear there. Global ones, then (module, word) pairs.
 OTHER_MEANINGS = {

@@ -233,7 +233,7 @@ class LlamaServer(Engine):
                 break
         raise UserError(f"the server {self.cfg.binary} did not come up: {why}; its log is {log_path}",
                         fix=f"read {log_path} (a model it cannot load, a context too large for memory), "
-                            "then edgebench run --resume RUN_DIR")
+                            f"then edgebench run --resume {self.run_dir or 'RUN_DIR'}")
 
     def _wait_healthy(self) -> str | None:
         """None once /health says ok (the load time is then known), else why not."""
