@@ -182,6 +182,7 @@ def test_every_query_ok_with_main_s_figures_and_the_server_s_own_account(server_
     assert recs[0][F.PROMPT_TOKENS] == count_tokens(q.prompt, llama_bin_dir / "tokenize", tiny_model)
     engine = s.store.manifest["engine"]
     assert engine["name"] == "server" and engine["server_load_s"] > 0 and engine["host"] == "127.0.0.1"
+    assert engine["server"] == "a33e6a0"  # told from its /props
 
 
 def test_the_server_listens_on_loopback_only_and_is_gone_after_the_run(server_run):

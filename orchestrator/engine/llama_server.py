@@ -69,15 +69,23 @@ def server_argv(cfg, settings: tuple, port: int) -> list[str]:
     return argv
 
 
-def request_body(req: Request, ignore_eos: bool) -> bytes:
-    return json.dumps({
-        "prompt": req.prompt, "n_predict": req.max_tokens, "seed": req.seed, "ignore_eos": ignore_eos,
-        "stream": True,
-        # the whole prompt evaluated for every query, as main does (today's server reuses it by default)
-        "cache_prompt": False,
-        # a33e6a0's events carry no token ids; with n_probs its last lists every generated token's text
-        "n_probs": 1,
-    }, ensure_ascii=False).encode("utf-8")
+# Which server answers, from its /props: today's llama-server names its build there; a33e6a0's does not.
+A33E6A0, CURRENT = "a33e6a0", "llama-server"
+
+
+def flavour(props: object) -> str:
+    return CURRENT if isinstance(props, dict) and "build_info" in props else A33E6A0
+
+
+def request_body(req: Request, ignore_eos: bool, kind: str = A33E6A0) -> bytes:
+    body = {"prompt": req.prompt, "n_predict": req.max_tokens, "seed": req.seed, "ignore_eos": ignore_eos,
+            "stream": True,
+            # the whole prompt evaluated for every query, as main does (today's server reuses it by default)
+            "cache_prompt": False}
+    if kind == A33E6A0:
+        # its events carry no token ids; with n_probs its last lists the generated tokens' text
+        body["n_probs"] = 1
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
 # -- from events to tokens ---------------------------------------------------------------------
@@ -174,6 +182,7 @@ class LlamaServer(Engine):
         self.settings: tuple | None = None
         self.port: int | None = None
         self.load_s: float | None = None
+        self.kind = A33E6A0
         self.cfg = None
         self.log = print
         self.run_dir: Path | None = None  # set by the session: where the server's folder goes
@@ -206,8 +215,8 @@ class LlamaServer(Engine):
 
     def facts(self) -> dict:
         return {"server_load_s": self.load_s, "pid": self.server.pid if self.server else None, "port": self.port,
-                "binary": str(self.cfg.binary), "host": sse.HOST, "log": str(self.folder() / SERVER_LOG),
-                "argv": self.server.argv if self.server else None}
+                "binary": str(self.cfg.binary), "server": self.kind, "host": sse.HOST,
+                "log": str(self.folder() / SERVER_LOG), "argv": self.server.argv if self.server else None}
 
     def start(self, settings: tuple) -> None:
         """Start a server with `settings` and wait until it answers /health; UserError naming its
@@ -225,6 +234,7 @@ class LlamaServer(Engine):
             why = self._wait_healthy()
             if why is None:
                 self.settings = settings
+                self.kind = flavour(sse.get_json(self.port, "/props")[1])
                 self.log(f"{self.cfg.binary.name} (pid {self.server.pid}) answering on "
                          f"{sse.HOST}:{self.port}, loaded in {self.load_s:.2f} s")
                 return
@@ -300,6 +310,7 @@ class LlamaServer(Engine):
             return Outcome.failed(*inv.refusal, **known)
         started = self._ensure(inv)
         srv, port = self.server, self.port  # a restart after a failure changes both
+        body = request_body(inv, self.ignore_eos, self.kind)
         cpu_harness0 = _cpu_self_s()
         log_offset = srv.log_size()
         srv.reset_peak_rss()
@@ -309,7 +320,7 @@ class LlamaServer(Engine):
             s.start(srv.pid, t0)
         samples: dict[str, list[dict]] = {}
         try:
-            res = sse.exchange(port, "POST", "/completion", request_body(inv, self.ignore_eos),
+            res = sse.exchange(port, "POST", "/completion", body,
                                cfg.idle_timeout_s, cfg.timeout_s, on_wait=lambda _: raise_if_received())
         finally:
             for s in samplers:
@@ -342,7 +353,7 @@ class LlamaServer(Engine):
             store.RAW_STREAM_INDEX: json.dumps({
                 "t_start_ns": t0, "port": port, "pid": srv.pid,
                 "t_send_s": (res.t_send_ns - t0) / 1e9 if res.t_send_ns else None,
-                "request": json.loads(request_body(inv, self.ignore_eos)),
+                "request": json.loads(body),
                 "reads": [[t - t0, n] for t, n in res.reads],
                 "events": [[e.t_ns - t0, e.field, len(e.data)] for e in res.events]}).encode("utf-8"),
             # what the server logged while it answered this query
