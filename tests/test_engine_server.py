@@ -286,3 +286,24 @@ def test_a_query_that_needs_a_larger_context_gets_a_server_with_one(tmp_path, ll
     assert "other server settings" in second[F.SERVER_RESTART]["reason"]
     assert second[F.SERVER_RESTART]["previous_pid"] == first[F.SERVER_PID] != second[F.SERVER_PID]
     assert F.SERVER_RESTART not in first
+
+
+def test_sigterm_stops_the_run_and_its_server_with_the_signal_s_exit_code(tmp_path, llama_bin_dir, tiny_model):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "orchestrator", "run", "--engine", "server", "--binary", str(llama_bin_dir / "server"),
+           "--model", str(tiny_model), "--reports-dir", str(out), "--workload", str(DEFAULT), "--threads", "1",
+           "--gpu-sampler", "none"]
+    proc = subprocess.Popen(cmd, env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def recorded_one() -> bool:
+        runs = list(out.glob("*/queries.jsonl")) if out.exists() else []
+        return bool(runs) and len(runs[0].read_text().splitlines()) >= 1
+
+    wait_for(lambda: recorded_one() or proc.poll() is not None, timeout=HANG_S, step=0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(HANG_S) == 128 + signal.SIGTERM
+    run = next(p for p in out.iterdir() if p.is_dir())
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["interrupted_by"] == "signal SIGTERM"
+    assert not psutil.pid_exists(manifest["engine"]["pid"])  # stopped and reaped, not left listening
