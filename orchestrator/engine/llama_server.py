@@ -313,7 +313,8 @@ class LlamaServer(Engine):
         body = request_body(inv, self.ignore_eos, self.kind)
         cpu_harness0 = _cpu_self_s()
         log_offset = srv.log_size()
-        srv.reset_peak_rss()
+        # without the reset, VmHWM is the peak of the server's whole life: no figure of this window
+        reset = srv.reset_peak_rss()
         cpu0 = srv.cpu_s()
         t0 = time.perf_counter_ns()
         for s in samplers:
@@ -325,7 +326,7 @@ class LlamaServer(Engine):
         finally:
             for s in samplers:
                 samples[s.name] = s.stop()
-        cpu1, peak = srv.cpu_s(), srv.peak_rss_bytes()
+        cpu1, peak = srv.cpu_s(), srv.peak_rss_bytes() if reset else None
         harness_cpu_s = _cpu_self_s() - cpu_harness0
         window_log = srv.log_since(log_offset)
         fields, timeline = self.figures(inv, cfg, res, t0, cpu0, cpu1, peak)
