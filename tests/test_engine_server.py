@@ -119,10 +119,12 @@ def test_events_that_do_not_add_up_to_the_server_s_count_are_flagged_not_guessed
     assert times == [] and not how["matched"] and "1 of 3 tokens unplaced" in how["why"]
 
 
-def test_todays_server_names_its_token_ids_in_each_event():
-    partials = [(10, {"content": " hi", "tokens": [7]}), (20, {"content": "é", "tokens": [5, 6]})]
-    times, how = token_times(partials, {"timings": {}})
-    assert times == [10, 20, 20] and how["method"] == "token_ids"
+def test_todays_server_names_each_event_s_own_token_and_a_held_one_rides_with_the_next():
+    # ids 5 and 6 are the two bytes of é (5 held: no event, named nowhere), 7 is " hi"
+    pieces = [b""] * 5 + [b"\xc3", b"\xa9", b" hi"]
+    partials = [(10, {"content": " hi", "tokens": [7]}), (20, {"content": "é", "tokens": [6]})]
+    times, how = token_times(partials, {"stop": True, "tokens": [], "timings": {"predicted_n": 3}}, pieces)
+    assert times == [10, 20, 20] and how == {"method": "token_ids", "matched": True, "held": 1}
 
 
 # -- the real a33e6a0 server ----------------------------------------------------------------------

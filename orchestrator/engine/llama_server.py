@@ -117,37 +117,50 @@ def held_tokens(content: str, piece: bytes) -> int | None:
     return len(sent) - len(piece)
 
 
-def token_times(partials: list[tuple[int, dict]], final: dict | None) -> tuple[list[int], dict]:
+def token_times(partials: list[tuple[int, dict]], final: dict | None,
+                pieces: list[bytes] | None = None) -> tuple[list[int], dict]:
     """(arrival of each generated token, how they were attributed).
 
-    Today's llama-server names each event's token ids (`tokens`). a33e6a0's names none; it sends
-    one event per generated token but holds back a token that ends inside a UTF-8 character
-    (server.cpp, process_token), which then rides on the next event and is missing from the
-    token list its last event gives (n_probs). The list gives each event's own token; the bytes
-    before it in the event's text, and the server's count of tokens (`predicted_n`), the held
-    ones. Where they do not add up, nothing is guessed and the attribution says so."""
-    if partials and all(isinstance(ev.get("tokens"), list) for _, ev in partials):
-        return [t for t, ev in partials for _ in ev["tokens"]], {"method": "token_ids", "matched": True}
+    Both servers send one event per generated token but hold back a token that ends inside a
+    UTF-8 character (process_token in a33e6a0's server.cpp, in today's server-context.cpp): it
+    gets no event of its own, rides on the next event's text, and is named nowhere. Each event's
+    own tokens are known: today's llama-server gives their ids (`tokens`; their bytes from the
+    model's vocabulary, `pieces`), a33e6a0's lists their text in its last event (n_probs). The
+    bytes before them in the event's text, and the server's count of tokens (`predicted_n`), place
+    the held ones. Where they do not add up, nothing is guessed and the attribution says so."""
     final = final or {}
-    probs = final.get("completion_probabilities")
     n_tokens = (final.get("timings") or {}).get("predicted_n")
-    how = {"method": "token_text", "matched": False}
-    if not isinstance(probs, list) or not isinstance(n_tokens, int):
-        return [], {**how, "why": "the last event lists no tokens (completion_probabilities) or no predicted_n"}
-    if len(probs) != len(partials):
-        return [], {**how, "why": f"{len(partials)} events for {len(probs)} listed tokens"}
-    held = [held_tokens(ev.get("content", ""), piece_bytes(p.get("content", "")))
-            for (_, ev), p in zip(partials, probs, strict=True)]
+    if partials and all(isinstance(ev.get("tokens"), list) for _, ev in partials):
+        how = {"method": "token_ids", "matched": False}
+        own = [(len(ev["tokens"]), _vocab_bytes(pieces, ev["tokens"])) for _, ev in partials]
+    else:
+        how = {"method": "token_text", "matched": False}
+        probs = final.get("completion_probabilities")
+        if not isinstance(probs, list):
+            return [], {**how, "why": "the last event lists no tokens (completion_probabilities)"}
+        if len(probs) != len(partials):
+            return [], {**how, "why": f"{len(partials)} events for {len(probs)} listed tokens"}
+        own = [(1, piece_bytes(p.get("content", "") if isinstance(p, dict) else "")) for p in probs]
+    if not isinstance(n_tokens, int):
+        return [], {**how, "why": "the last event gives no predicted_n"}
+    held = [held_tokens(ev.get("content", ""), piece) if piece is not None else None
+            for (_, ev), (_, piece) in zip(partials, own, strict=True)]
     unknown = [i for i, h in enumerate(held) if h is None]
-    left = n_tokens - len(partials) - sum(h for h in held if h is not None)
-    if len(unknown) == 1 and left >= 1 or len(unknown) == left:
+    left = n_tokens - sum(n for n, _ in own) - sum(h for h in held if h is not None)
+    if len(unknown) == 1 and left >= 0 or len(unknown) == left:
         for i in unknown:  # one event takes what is left; or each of `left` events one byte of a broken character
             held[i] = left if len(unknown) == 1 else 1
         left = 0
     if left or None in held:
         return [], {**how, "why": f"the events' text leaves {left} of {n_tokens} tokens unplaced"}
-    return [t for (t, _), h in zip(partials, held, strict=True) for _ in range(h + 1)], \
-        {"method": "token_text", "matched": True, "held": sum(held)}
+    times = [t for (t, _), (n, _), h in zip(partials, own, held, strict=True) for _ in range(n + h)]
+    return times, {**how, "matched": True, "held": sum(held)}
+
+
+def _vocab_bytes(pieces: list[bytes] | None, ids: list) -> bytes | None:
+    if pieces is None or not all(isinstance(i, int) and 0 <= i < len(pieces) for i in ids):
+        return None
+    return b"".join(pieces[i] for i in ids)
 
 
 def server_llama(final: dict | None, settings: tuple, req: Request, ignore_eos: bool) -> dict:
@@ -176,8 +189,9 @@ class LlamaServer(Engine):
     name = "server"
     title = "llama.cpp server (a33e6a0 server or llama-server), resident for the whole run, queries over HTTP"
 
-    def __init__(self, n_ctx_train: int | None, ignore_eos: bool, base_ctx: int):
-        self.n_ctx_train, self.ignore_eos, self.base_ctx = n_ctx_train, ignore_eos, base_ctx
+    def __init__(self, n_ctx_train: int | None, ignore_eos: bool, base_ctx: int, pieces: list[bytes] | None = None):
+        """`pieces`: the bytes of each token id (engine/vocab.py), to read today's llama-server's events."""
+        self.n_ctx_train, self.ignore_eos, self.base_ctx, self.pieces = n_ctx_train, ignore_eos, base_ctx, pieces
         self.server: Resident | None = None
         self.settings: tuple | None = None
         self.port: int | None = None
@@ -198,7 +212,7 @@ class LlamaServer(Engine):
         base = max(need, default=cfg.ctx_min)
         if prep.n_ctx_train:
             base = min(base, max(prep.n_ctx_train, cfg.ctx_min))
-        return cls(prep.n_ctx_train, prep.ignore_eos, base)
+        return cls(prep.n_ctx_train, prep.ignore_eos, base, prep.pieces)
 
     # -- the run's server ------------------------------------------------------------------
     def folder(self) -> Path:
@@ -377,7 +391,7 @@ class LlamaServer(Engine):
         events = res.json_events()
         final = next((ev for _, ev in reversed(events) if ev.get("stop")), None)
         partials = [(t, ev) for t, ev in events if not ev.get("stop")]
-        t_tok, how = token_times(partials, final)
+        t_tok, how = token_times(partials, final, self.pieces)
         t_end = res.t_end_ns or time.perf_counter_ns()
         prompt_n = (final or {}).get("tokens_evaluated") or ((final or {}).get("timings") or {}).get("prompt_n")
         fig = metrics.stream_figures(t0, res.t_send_ns or None, t_tok, t_end, prompt_n)
