@@ -309,3 +309,32 @@ def test_sigterm_stops_the_run_and_its_server_with_the_signal_s_exit_code(tmp_pa
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["interrupted_by"] == "signal SIGTERM"
     assert not psutil.pid_exists(manifest["engine"]["pid"])  # stopped and reaped, not left listening
+
+
+def test_today_s_llama_server_answer_as_recorded_places_every_token(vocab_gguf):
+    """An answer today's llama-server (llama-cpp-python 0.3.36's tree, CPU build) streamed to this
+    client for the default workload's simple-10 on the tiny twin: 30 tokens, two of them held back
+    as bytes of split characters, named by no event."""
+    from orchestrator.engine.vocab import token_pieces
+    from orchestrator.ggufile import read_header
+
+    recorded = (Path(__file__).parent / "data" / "servers" / "llama-server-stream.http").read_bytes()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+
+    def serve():
+        conn, _ = sock.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(recorded)
+        sock.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    res = sse.exchange(sock.getsockname()[1], "POST", "/completion", b"{}", HANG_S, HANG_S)
+    events = res.json_events()
+    final = events[-1][1]
+    assert res.complete and final["stop"] and final["timings"]["predicted_n"] == 30
+    times, how = token_times(events[:-1], final, token_pieces(read_header(vocab_gguf, tensors=False)[0]))
+    assert len(times) == 30 and how == {"method": "token_ids", "matched": True, "held": 2}
+    assert sum(len(ev["tokens"]) for _, ev in events[:-1]) == 28  # what counting named ids would have said
