@@ -249,6 +249,12 @@ def test_a_server_that_does_not_come_up_names_its_log(tmp_path, llama_bin_dir):
     assert log.is_file() and log.stat().st_size > 0
 
 
+def recorded(out: Path, n: int) -> bool:
+    """The run folder under `out` holds at least `n` records."""
+    runs = list(out.glob("*/queries.jsonl")) if out.exists() else []
+    return bool(runs) and len(runs[0].read_text().splitlines()) >= n
+
+
 def test_a_run_killed_outright_takes_its_server_along_and_resumes(tmp_path, llama_bin_dir, tiny_model):
     out = tmp_path / "out"
     env = dict(os.environ, EDGEBENCH_ROOT=str(tmp_path))
@@ -257,11 +263,7 @@ def test_a_run_killed_outright_takes_its_server_along_and_resumes(tmp_path, llam
            "--threads", "1", "--gpu-sampler", "none"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def recorded(n: int) -> bool:
-        runs = list(out.glob("*/queries.jsonl")) if out.exists() else []
-        return bool(runs) and len(runs[0].read_text().splitlines()) >= n
-
-    wait_for(lambda: recorded(2) or proc.poll() is not None, timeout=HANG_S, step=0.02)
+    wait_for(lambda: recorded(out, 2) or proc.poll() is not None, timeout=HANG_S, step=0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     run = next(p for p in out.iterdir() if p.is_dir())
@@ -298,11 +300,7 @@ def test_sigterm_stops_the_run_and_its_server_with_the_signal_s_exit_code(tmp_pa
     proc = subprocess.Popen(cmd, env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
-    def recorded_one() -> bool:
-        runs = list(out.glob("*/queries.jsonl")) if out.exists() else []
-        return bool(runs) and len(runs[0].read_text().splitlines()) >= 1
-
-    wait_for(lambda: recorded_one() or proc.poll() is not None, timeout=HANG_S, step=0.02)
+    wait_for(lambda: recorded(out, 1) or proc.poll() is not None, timeout=HANG_S, step=0.02)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(HANG_S) == 128 + signal.SIGTERM
     run = next(p for p in out.iterdir() if p.is_dir())
