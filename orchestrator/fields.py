@@ -22,6 +22,7 @@ from dataclasses import dataclass
 # Where a field is written. Each is one module; docs name it so a reader knows whom to ask.
 STREAM = "engine/metrics.py (the stream's timestamps)"
 ENGINE = "engine/llama_main.py"
+SERVER = "engine/llama_server.py"
 SESSION = "session.py"
 PROCESS = "sampling/process.py"
 GPU = "sampling/derive.py (any GPU sampler)"
@@ -128,6 +129,16 @@ HARNESS_CPU_S = _rec("harness_cpu_s", "float", "s",
 PEAK_RSS_KERNEL_BYTES = _rec("peak_rss_kernel_bytes", "int", "bytes",
                              "the kernel's high-water mark of main's resident memory (wait4's ru_maxrss)", ENGINE,
                              "identity")
+
+# -- the resident server engine (engine/llama_server.py) ----------------------------------------
+SERVER_PID = _rec("server_pid", "int", "",
+                  "the server process that answered (engine `server`); it changes when the server was restarted",
+                  SERVER, "identity")
+SERVER_RESTART = _rec("server_restart", "dict", "",
+                      "the server was (re)started for this query (engine `server`): `reason` (it died while "
+                      "answering this query, or this query needs other settings), `previous_pid`, `previous_end` "
+                      "(how it ended), `previous_log_tail`, the new `pid`, `port` and `load_s`",
+                      SERVER, "identity", column=False)
 
 # -- the stream's figures ---------------------------------------------------------------------
 T_ECHO_S = _rec("t_echo_s", "float", "s", "`t_echo − t_spawn`", STREAM, "stream", column=False)

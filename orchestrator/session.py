@@ -262,6 +262,7 @@ class Session:
             for s in self.samplers:
                 s.open()
             self._open = True
+            self.engine.run_dir = self.store.dir  # where an engine keeps what lives for the run (a server's log)
             facts = self.engine.open(self.cfg, self.log)
             if facts:
                 known = self.store.manifest.get(MANIFEST_ENGINE, {})

@@ -47,7 +47,7 @@ def test_bootstrap_falls_back_and_leaves_a_patched_main_and_a_synthetic_model(bo
     assert doc["patch_applied"] is True
     assert doc["model_synthetic"] is True
     assert doc["llama_binary"] == str(root / "build" / "llama.cpp" / "main")
-    assert doc["build_flags"]["targets"] == ["main", "tokenize", "quantize", "llama-bench"]
+    assert doc["build_flags"]["targets"] == ["main", "tokenize", "quantize", "llama-bench", "server"]
     assert len(doc["model_sha256"]) == 64 and doc["problems"] == []
     assert doc["model_gguf"]["vocab_size"] == 32000
 

@@ -39,6 +39,8 @@ FAKES = TESTS / "fakes"
 # Declared fields no writer in this test produces, each with where it is produced and tested.
 NOT_PRODUCED_HERE = {
     F.GATE_NOTE: "the thermal gate (needs thermal zones and waiting): tests/test_experiments.py",
+    F.SERVER_PID: "the server engine (needs the real server): tests/test_engine_server.py",
+    F.SERVER_RESTART: "the server engine, a server killed mid-run: tests/test_engine_server.py",
 }
 
 
@@ -189,7 +191,8 @@ def test_every_declared_field_is_produced_by_a_writer(session_records, gpu_readi
 # Modules that read or write records and readings: they take every field name from fields.py.
 NAMED_BY_VOCABULARY = ["report/analysis.py", "report/figures.py", "report/export.py", "report/load.py",
                        "report/render.py", "stats.py", "summary.py", "sampling/derive.py", "sampling/process.py",
-                       "engine/llama_main.py", "engine/metrics.py", "session.py", "experiments/runner.py"]
+                       "engine/llama_main.py", "engine/llama_server.py", "engine/metrics.py", "session.py",
+                       "experiments/runner.py"]
 # Words that are field names and also something else in those modules: not a record field where
 # they appear there. Global ones, then (module, word) pairs.
 OTHER_MEANINGS = {
@@ -208,6 +211,8 @@ OTHER_IN = {
     ("session.py", "run_id"): "the manifest's run id",
     ("session.py", "ignore_eos"): "the manifest's run-wide --ignore-eos",
     ("session.py", "samplers"): "the manifest's facts of each sampler",
+    ("engine/llama_server.py", "ignore_eos"): "the server's request parameter; main's YAML key in `llama`",
+    ("engine/llama_server.py", "ctx_size"): "main's YAML key in `llama`, given the server's context",
 }
 
 

@@ -1,4 +1,4 @@
-"""Step: build llama.cpp's `main`, `tokenize`, `quantize` and `llama-bench`, with flags
+"""Step: build llama.cpp's `main`, `tokenize`, `quantize`, `llama-bench` and `server`, with flags
 chosen from the platform (CPU on a host, CUDA for the probed architecture on a Jetson)."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from orchestrator.bootstrap.llama_source import COMMIT
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
 from orchestrator.net import sha256_file
 
-TARGETS = ("main", "tokenize", "quantize", "llama-bench")
+TARGETS = ("main", "tokenize", "quantize", "llama-bench", "server")
 GIB = 1 << 30
 # llama.cpp's release tags count commits (`git rev-list --count HEAD`): a33e6a0 is tag b2275.
 BUILD_NUMBER = 2275
 BUILD_INFO = "common/build-info.cpp"
 # Bumped whenever a change here changes the binaries a build makes: caches of builds (the test
 # suite's scratch build) are keyed on it, so they rebuild instead of running old binaries.
-RECIPE = 2
+RECIPE = 3
 
 
 def make_vars(ctx: Context) -> dict[str, str]:
@@ -81,7 +81,7 @@ def write_build_info(tree: Path, cc: str) -> dict:
 
 class BuildLlama(Step):
     name = "build"
-    title = "build llama.cpp main, tokenize, quantize, llama-bench"
+    title = "build llama.cpp main, tokenize, quantize, llama-bench, server"
     depends = ("patch", "gcc", "cuda-probe")  # the last two exist on Jetson profiles only
 
     def binaries(self, ctx: Context) -> dict:

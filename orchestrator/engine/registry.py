@@ -30,6 +30,8 @@ class EngineEntry:
 ENGINES: dict[str, EngineEntry] = {e.name: e for e in (
     EngineEntry("main", "orchestrator.engine.llama_main:LlamaMain", "llama.cpp/main",
                 "llama.cpp a33e6a0 main, one process per query (the study's way; the default)"),
+    EngineEntry("server", "orchestrator.engine.llama_server:LlamaServer", "llama.cpp/server",
+                "a llama.cpp server (a33e6a0 server or llama-server) resident for the run, queries over HTTP"),
 )}
 NAMES = tuple(ENGINES)
 DEFAULT = "main"
