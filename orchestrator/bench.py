@@ -30,6 +30,8 @@ TARGETS = {
     "report_10k_page_bytes": 5e6,
     "report_10k_query_page_bytes": 5e6,
 }
+# Every other engine built here is held to main's targets for these (its name prefixes the figure).
+ENGINE_FIGURES = ("overhead_ratio", "tbt_mean_rel_err", "prefill_abs_err_ms")
 # GPU/board samplers against recorded input: % of one core at each interval.
 SAMPLER_TARGETS = {"10ms": 10.0, "500ms": 2.0}
 COMMAND = "make bench"
@@ -53,11 +55,57 @@ def _session(cfg, queries, work: Path, interval_s: float, label: str, reps: int 
                           run_dir=work / label, log=lambda s: None)
 
 
-def _bare(argv: list[str], work: Path) -> float:
-    cwd = Path(tempfile.mkdtemp(dir=work))
-    started = time.perf_counter()
-    subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - started
+def _pairs(cfg, queries, reps: int, work: Path, label: str) -> tuple[list[float], list[float]]:
+    """Interleaved pairs: each item run bare by its engine (engine/base.py bare()), then measured
+    through the session: (bare seconds, through seconds)."""
+    bare, through = [], []
+    pairs = _session(cfg, queries, work, 0.5, label, reps)
+    with pairs.store.lock():
+        try:
+            for item in pairs.items:
+                bare.append(pairs.bare_s(item, Path(tempfile.mkdtemp(dir=work))))
+                started = time.perf_counter()
+                _ok(pairs.run_one(item))
+                through.append(time.perf_counter() - started)
+        finally:
+            pairs.close()
+    return bare, through
+
+
+def other_engines(cfg) -> list[tuple[str, Path]]:
+    """The engines besides the run's whose program is built: beside the run's binary (a33e6a0's
+    server), or where bootstrap puts it (today's llama.cpp)."""
+    from orchestrator import runfacts
+    from orchestrator.engine import registry
+
+    out = []
+    for name in registry.NAMES:
+        if name == cfg.engine:
+            continue
+        found = [p for p in (registry.program_beside(cfg.binary, name), runfacts.default_binary(name)) if p.is_file()]
+        if found:
+            out.append((name, found[0]))
+    return out
+
+
+def _engine_figures(cfg, name: str, program: Path, short, queries, reps: int, work: Path) -> dict:
+    """Another engine's fidelity, with main's targets: the harness against the engine run bare,
+    and the stream's timings against the engine's own."""
+    from dataclasses import replace
+
+    ecfg = replace(cfg, engine=name, binary=program)
+    bare, through = _pairs(ecfg, short, reps, work, f"{name}-overhead-pairs")
+    recs = [_ok(r) for r in _session(ecfg, queries, work, 0.5, f"{name}-sampling-500ms").run().records]
+    return {
+        f"{name}_overhead_ratio": (statistics.median(through) / statistics.median(bare),
+                                   (f"median wall time of the same queries run bare by {name}, s",
+                                    statistics.median(bare))),
+        f"{name}_tbt_mean_rel_err": (statistics.median(r["validation"]["tbt_mean_rel_err"] for r in recs),
+                                     (f"median TPOT under {name}, s", statistics.median(r["tpot_s"] for r in recs))),
+        f"{name}_prefill_abs_err_ms": (statistics.median(r["validation"]["prefill_abs_err_ms"] for r in recs),
+                                       (f"median TTFT under {name}, ms",
+                                        1000 * statistics.median(r["ttft_s"] for r in recs))),
+    }
 
 
 def _ok(rec: dict) -> dict:
@@ -75,27 +123,25 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
     queries = list(firsts.values())
 
     short = [q for q in queries if q.category in OVERHEAD_CATEGORIES]
-    log(f"[1/6] overhead: {reps} interleaved pairs (bare main, then through edgebench) on {len(short)} queries")
-    bare, through = [], []
-    pairs = _session(cfg, short, work, 0.5, "overhead-pairs", reps)
-    with pairs.store.lock():
-        for item in pairs.items:
-            ld = Path(tempfile.mkdtemp(dir=work))
-            bare.append(_bare(pairs.argv_for(item, ld), work))
-            started = time.perf_counter()
-            _ok(pairs.run_one(item))
-            through.append(time.perf_counter() - started)
-        pairs.close()
-    log("[2/6] harness CPU while sampling every 500 ms")
+    log(f"[1/7] overhead: {reps} interleaved pairs (bare {cfg.engine}, then through edgebench) on {len(short)} "
+        "queries")
+    bare, through = _pairs(cfg, short, reps, work, "overhead-pairs")
+    log("[2/7] harness CPU while sampling every 500 ms")
     slow = [_ok(r) for r in _session(cfg, queries, work, 0.5, "sampling-500ms").run().records]
-    log("[3/6] harness CPU while sampling every 10 ms")
+    log("[3/7] harness CPU while sampling every 10 ms")
     fast = [_ok(r) for r in _session(cfg, queries, work, 0.01, "sampling-10ms").run().records]
-    log("[4/6] harness RSS: a real `edgebench run` process")
+    log("[4/7] harness RSS: a real `edgebench run` process")
     rss, main_rss = _harness_rss(cfg, work)
-    log("[5/6] report: render replayed runs of 500 and 10 000 queries (report/replay.py) in a child process")
+    log("[5/7] report: render replayed runs of 500 and 10 000 queries (report/replay.py) in a child process")
     report, read_s, run_bytes = _report_figures(work)
-    log("[6/6] GPU/board samplers' own CPU on recorded input, against the process sampler's")
+    log("[6/7] GPU/board samplers' own CPU on recorded input, against the process sampler's")
     samplers = _sampler_figures()
+    engines = other_engines(cfg)
+    log(f"[7/7] the other engines built here ({', '.join(n for n, _ in engines) or 'none'}): {reps} pairs each, "
+        "and their stream timings against their own")
+    engine_figures = {}
+    for name, program in engines:
+        engine_figures.update(_engine_figures(cfg, name, program, short, queries, reps, work))
 
     def cpu_pct(recs):
         return 100 * sum(r["harness_cpu_s"] for r in recs) / sum(r["total_s"] for r in recs)
@@ -117,8 +163,11 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
                             ("reading the same run folder with the stdlib reader, s", read_s)),
         "report_peak_rss_bytes": (report["report_peak_rss_bytes"], ("the run folder's size on disk, bytes", run_bytes)),
         **_scale_figures(report),
+        **engine_figures,
     }
     targets = dict(TARGETS)
+    for name, _ in engines:
+        targets.update({f"{name}_{fig}": TARGETS[fig] for fig in ENGINE_FIGURES})
     for name, (value, baseline, label) in samplers.items():
         figures[name] = (value, (f"the process sampler at {label}, % of one core", baseline))
         targets[name] = SAMPLER_TARGETS[label]

@@ -288,10 +288,11 @@ class Session:
 
         return count_tokens(query.prompt, self.prep.tokenizer, self.cfg.model)
 
-    def argv_for(self, item: Item, workdir: Path) -> list[str]:
-        """The argv the engine runs for `item` in `workdir` (bench runs it bare, beside the session)."""
+    def bare_s(self, item: Item, workdir: Path) -> float:
+        """Seconds the engine takes for `item` run bare in `workdir` (bench's baseline of the harness)."""
         cfg, q = item.applied(self.cfg)
-        return self.engine.invocation(cfg, q, self.prompt_tokens(q), workdir).argv
+        self.open()
+        return self.engine.bare(self.engine.invocation(cfg, q, self.prompt_tokens(q), workdir))
 
     def run_one(self, item: Item) -> dict:
         """Measure one item and commit it: its raw folder, its samples, its record last."""

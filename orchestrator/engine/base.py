@@ -82,3 +82,13 @@ class Engine:
     def info(self) -> dict:
         """The manifest's `engine` before the run starts."""
         return {"name": self.name, "title": self.title}
+
+    def bare(self, inv: Invocation) -> float:
+        """Seconds `inv` takes run bare: the program alone, its output thrown away, no stream
+        timestamps, samplers or files. `edgebench bench` measures the harness against it."""
+        import subprocess
+        import time
+
+        started = time.perf_counter()
+        subprocess.run(inv.argv, cwd=inv.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        return time.perf_counter() - started

@@ -74,6 +74,10 @@ class LlamaMain(Engine):
             return {"matched": False, "t_echo_ns": None, "t_tok_ns": []}, out_pieces
         return metrics.attribute(chunks, out_pieces), out_pieces
 
+    def bare(self, inv: Invocation) -> float:
+        (inv.workdir / LOG_DIR).mkdir(parents=True, exist_ok=True)  # main writes its -ld YAML there
+        return super().bare(inv)
+
     # -- one query -----------------------------------------------------------------------
     def measure(self, inv: Invocation, cfg, samplers: list) -> Outcome:
         known = {F.PROMPT_TOKENS_EST: inv.prompt_tokens}

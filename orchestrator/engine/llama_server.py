@@ -316,6 +316,26 @@ class LlamaServer(Engine):
                                               f"(context, threads, batch, GPU layers: {list(req.settings)})")
         return None
 
+    def bare(self, inv: Invocation) -> float:
+        """The same request from a plain HTTP client, read to its end in one piece, against the
+        server this run started (the session is open)."""
+        import http.client
+
+        self._ensure(inv)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.cfg.timeout_s)
+        try:
+            started = time.perf_counter()
+            conn.request("POST", "/completion", request_body(inv, self.ignore_eos, self.kind),
+                         {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            elapsed = time.perf_counter() - started
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise RuntimeError(f"the server answered {resp.status} to a bare request")
+        return elapsed
+
     def measure(self, inv: Invocation, cfg, samplers: list) -> Outcome:
         from orchestrator.interrupts import raise_if_received
 
