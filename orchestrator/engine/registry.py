@@ -21,6 +21,7 @@ class EngineEntry:
     binary: str  # the default program, relative to build/
     help: str
     tokenize: str = "tokenize"  # the tokenizer beside it that counts a prompt's tokens
+    bootstrap: str = "make bootstrap"  # what builds its program
 
     def load(self):
         module, _, attr = self.cls.partition(":")
@@ -30,6 +31,10 @@ class EngineEntry:
 ENGINES: dict[str, EngineEntry] = {e.name: e for e in (
     EngineEntry("main", "orchestrator.engine.llama_main:LlamaMain", "llama.cpp/main",
                 "llama.cpp a33e6a0 main, one process per query (the study's way; the default)"),
+    EngineEntry("completion", "orchestrator.engine.llama_completion:LlamaCompletion",
+                "llama-current/build/bin/llama-completion", "today's llama.cpp llama-completion (bootstrap --engine "
+                "current), one process per query", tokenize="llama-tokenize",
+                bootstrap="edgebench bootstrap --engine current"),
 )}
 NAMES = tuple(ENGINES)
 DEFAULT = "main"

@@ -1,0 +1,133 @@
+"""`edgebench run --engine completion`: today's llama.cpp `llama-completion` (step
+llama-current) on a small twin. Its records mean what main's mean: the stream cut into tokens
+by the program's own debug log, each figure checked against its common_perf_print lines."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from waiting import HANG_S
+
+from orchestrator import paths
+from orchestrator.bootstrap import llama_current
+from orchestrator.config import RunConfig
+from orchestrator.engine import registry
+from orchestrator.engine.llama_completion import ENGINE_LOG, build_argv
+from orchestrator.packaged import default_workload
+
+
+def eb(root, *args):
+    env = dict(os.environ, EDGEBENCH_ROOT=str(root))
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], env=env, capture_output=True, text=True,
+                          timeout=HANG_S)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_the_registry_points_at_what_the_step_builds(tmp_path):
+    assert registry.default_binary("completion", tmp_path) == llama_current.bin_dir(tmp_path) / "llama-completion"
+    assert registry.entry("completion").tokenize in llama_current.TARGETS
+
+
+def test_argv_is_one_shot_without_warmup_and_the_prompt_is_one_item(tmp_path):
+    prompt = 'say "$(rm -rf ~)"\nand `this`'
+    cfg = RunConfig(binary=tmp_path / "llama-completion", model=tmp_path / "m.gguf", workload=tmp_path / "w.jsonl",
+                    out_dir=tmp_path)
+    argv = build_argv(cfg, prompt, 16, 512, tmp_path / ENGINE_LOG, ignore_eos=True)
+    assert argv[argv.index("-p") + 1] == prompt
+    assert {"-no-cnv", "--no-warmup", "--ignore-eos"} <= set(argv)
+    assert argv[argv.index("--log-file") + 1] == str(tmp_path / ENGINE_LOG)
+    assert argv[argv.index("-n") + 1] == "16" and argv[argv.index("-c") + 1] == "512"
+
+
+# -- the real program (slow) -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def completion_run(tmp_path_factory, llama_current_dir, tiny_model):
+    root = tmp_path_factory.mktemp("root")
+    out = root / "reports"
+    res = eb(root, "run", "--engine", "completion", "--binary", str(llama_current_dir / "llama-completion"),
+             "--model", str(tiny_model), "--reports-dir", str(out), "--workload", str(default_workload()),
+             "--limit", "4")
+    assert res.returncode == 0, res.stderr + res.stdout
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_every_query_ok_and_every_figure_agrees_with_the_perf_lines(completion_run):
+    records = read_jsonl(completion_run / "queries.jsonl")
+    assert len(records) == 4
+    for r in records:
+        assert r["status"] == "ok" and r["engine"] == "completion", r.get("error")
+        v = r["validation"]
+        assert v["ok"], json.dumps(v["checks"])
+        assert v["checks"]["stream_matches_output"]["ok"]
+        # the twin runs with --ignore-eos: exactly max_tokens, one decode fewer
+        assert r["output_tokens"] == r["max_tokens"] == r["llama"]["n_eval"] + 1
+        assert r["prompt_tokens"] == r["llama"]["n_p_eval"] > 1
+        assert r["llama"]["t_load_us"] > 0 and r["llama"]["kv_self_mib"] > 0
+        assert 0 < r["load_s"] < r["cold_ttft_s"] < r["total_s"]
+        assert len(r["tbt_s"]) == r["output_tokens"] - 1
+
+
+def test_raw_files_keep_the_engines_own_log_and_the_stream(completion_run):
+    r = read_jsonl(completion_run / "queries.jsonl")[0]
+    raw = completion_run / r["raw_dir"]
+    log = (raw / "main.log").read_bytes()
+    assert b"common_perf_print" in log and b"n_remain: 0\n" in log
+    stream = (raw / "stream.bin").read_bytes()
+    assert r["output_text"].encode("utf-8", "replace")[:0] == b"" and stream.endswith(b"\n\n")
+    manifest = json.loads((completion_run / "manifest.json").read_text())
+    assert manifest["engine"]["name"] == "completion"
+
+
+def test_prompts_a_shell_would_mangle_reach_it_intact(tmp_path, llama_current_dir, tiny_model):
+    prompt = "It's \"quoted\" $(echo hi) `x` \\n 100% {a}\nnext line: 東京"
+    wl = tmp_path / "wl.jsonl"
+    wl.write_text(json.dumps({"id": "q1", "category": "simple", "prompt": prompt, "max_tokens": 6,
+                              "prompt_tokens_est": 40}, ensure_ascii=False) + "\n")
+    out = tmp_path / "out"
+    res = eb(tmp_path, "run", "--engine", "completion", "--binary", str(llama_current_dir / "llama-completion"),
+             "--model", str(tiny_model), "--reports-dir", str(out), "--workload", str(wl))
+    assert res.returncode == 0, res.stderr + res.stdout
+    run = next(p for p in out.iterdir() if p.is_dir())
+    r = read_jsonl(run / "queries.jsonl")[0]
+    assert r["status"] == "ok" and r["validation"]["ok"], r["validation"]
+    assert prompt.encode("utf-8") in (run / r["raw_dir"] / "stream.bin").read_bytes()  # the echo
+
+
+def test_llama_tokenize_counts_what_the_program_evaluates(tmp_path, llama_current_dir, tiny_model):
+    from orchestrator.workloads.tokencount import count_tokens
+
+    prompt = "Explain why the sky is blue, in two sentences."
+    n = count_tokens(prompt, llama_current_dir / "llama-tokenize", tiny_model)
+    wl = tmp_path / "wl.jsonl"
+    wl.write_text(json.dumps({"id": "q1", "category": "simple", "prompt": prompt, "max_tokens": 4}) + "\n")
+    out = tmp_path / "out"
+    res = eb(tmp_path, "run", "--engine", "completion", "--binary", str(llama_current_dir / "llama-completion"),
+             "--model", str(tiny_model), "--reports-dir", str(out), "--workload", str(wl))
+    assert res.returncode == 0, res.stderr + res.stdout
+    run = next(p for p in out.iterdir() if p.is_dir())
+    r = read_jsonl(run / "queries.jsonl")[0]
+    assert r["prompt_tokens_est"] == n == r["prompt_tokens"]
+
+
+def test_the_cached_build_is_what_bootstrap_records(llama_current_dir):
+    ledger = json.loads(paths.ledger_path(llama_current_dir.parents[3]).read_text())
+    entry = ledger["steps"]["llama-current"]
+    assert entry["commit"] == llama_current.COMMIT and entry["sdist_sha256"] == llama_current.SDIST_SHA256
+    assert set(entry["binaries"]) == set(llama_current.TARGETS)
+
+
+def test_without_the_build_run_says_which_bootstrap_makes_it(tmp_path):
+    res = eb(tmp_path, "run", "--engine", "completion", "--model", str(tmp_path / "m.gguf"),
+             "--reports-dir", str(tmp_path / "out"))
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert str(llama_current.bin_dir(tmp_path / "build") / "llama-completion") in res.stderr
+    assert "edgebench bootstrap --engine current" in res.stderr
