@@ -40,7 +40,7 @@ def test_argv_is_one_shot_without_warmup_and_the_prompt_is_one_item(tmp_path):
                     out_dir=tmp_path)
     argv = build_argv(cfg, prompt, 16, 512, tmp_path / ENGINE_LOG, ignore_eos=True)
     assert argv[argv.index("-p") + 1] == prompt
-    assert {"-no-cnv", "--no-warmup", "--ignore-eos"} <= set(argv)
+    assert {"-no-cnv", "--no-warmup", "--no-escape", "--ignore-eos"} <= set(argv)
     assert argv[argv.index("--log-file") + 1] == str(tmp_path / ENGINE_LOG)
     assert argv[argv.index("-n") + 1] == "16" and argv[argv.index("-c") + 1] == "512"
 
@@ -87,17 +87,22 @@ def test_raw_files_keep_the_engines_own_log_and_the_stream(completion_run):
     assert manifest["engine"]["name"] == "completion"
 
 
-def test_prompts_a_shell_would_mangle_reach_it_intact(tmp_path, llama_current_dir, tiny_model):
-    prompt = "It's \"quoted\" $(echo hi) `x` \\n 100% {a}\nnext line: 東京"
+def run_one(tmp_path, llama_current_dir, tiny_model, row: dict) -> tuple[dict, Path]:
+    """One query through `run --engine completion`: (its record, its run folder)."""
     wl = tmp_path / "wl.jsonl"
-    wl.write_text(json.dumps({"id": "q1", "category": "simple", "prompt": prompt, "max_tokens": 6,
-                              "prompt_tokens_est": 40}, ensure_ascii=False) + "\n")
+    wl.write_text(json.dumps({"id": "q1", "category": "simple", **row}, ensure_ascii=False) + "\n")
     out = tmp_path / "out"
     res = eb(tmp_path, "run", "--engine", "completion", "--binary", str(llama_current_dir / "llama-completion"),
              "--model", str(tiny_model), "--reports-dir", str(out), "--workload", str(wl))
     assert res.returncode == 0, res.stderr + res.stdout
     run = next(p for p in out.iterdir() if p.is_dir())
-    r = read_jsonl(run / "queries.jsonl")[0]
+    return read_jsonl(run / "queries.jsonl")[0], run
+
+
+def test_prompts_a_shell_would_mangle_reach_it_intact(tmp_path, llama_current_dir, tiny_model):
+    prompt = "It's \"quoted\" $(echo hi) `x` \\n 100% {a}\nnext line: 東京"
+    r, run = run_one(tmp_path, llama_current_dir, tiny_model, {"prompt": prompt, "max_tokens": 6,
+                                                                "prompt_tokens_est": 40})
     assert r["status"] == "ok" and r["validation"]["ok"], r["validation"]
     assert prompt.encode("utf-8") in (run / r["raw_dir"] / "stream.bin").read_bytes()  # the echo
 
@@ -107,14 +112,7 @@ def test_llama_tokenize_counts_what_the_program_evaluates(tmp_path, llama_curren
 
     prompt = "Explain why the sky is blue, in two sentences."
     n = count_tokens(prompt, llama_current_dir / "llama-tokenize", tiny_model)
-    wl = tmp_path / "wl.jsonl"
-    wl.write_text(json.dumps({"id": "q1", "category": "simple", "prompt": prompt, "max_tokens": 4}) + "\n")
-    out = tmp_path / "out"
-    res = eb(tmp_path, "run", "--engine", "completion", "--binary", str(llama_current_dir / "llama-completion"),
-             "--model", str(tiny_model), "--reports-dir", str(out), "--workload", str(wl))
-    assert res.returncode == 0, res.stderr + res.stdout
-    run = next(p for p in out.iterdir() if p.is_dir())
-    r = read_jsonl(run / "queries.jsonl")[0]
+    r, _ = run_one(tmp_path, llama_current_dir, tiny_model, {"prompt": prompt, "max_tokens": 4})
     assert r["prompt_tokens_est"] == n == r["prompt_tokens"]
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from orchestrator import fields as F
 from orchestrator import store
 from orchestrator.engine import llamalog, metrics
-from orchestrator.engine.argv import ctx_size_for
+from orchestrator.engine.argv import ctx_size_for, llama_argv
 from orchestrator.engine.base import Engine, Invocation, Outcome
-from orchestrator.engine.llama_main import Account, outcome, spawn
+from orchestrator.engine.llama_main import Account, outcome, spawn, too_long
 
 ENGINE_LOG = "completion.log"  # its --log-file, in its working folder; kept as the raw main.log
 # The end of a one-shot run on stdout: an end-of-generation token adds " [end of text]\n",
@@ -105,28 +105,15 @@ def _without_trailer(seg: bytes) -> bytes:
 
 
 def build_argv(cfg, prompt: str, max_tokens: int, ctx_size: int, log_file: Path, ignore_eos: bool) -> list[str]:
-    argv = [
-        str(cfg.binary),
-        "-m", str(cfg.model),
-        "-p", prompt,
-        "-n", str(max_tokens),
-        "-c", str(ctx_size),
-        "-s", str(cfg.seed),
-        "-t", str(cfg.threads),
+    return llama_argv(cfg, prompt, max_tokens, ctx_size, ignore_eos, [
+        "--no-escape",  # the prompt as written: by default it turns a typed "\\n" into a newline
         "-no-cnv",  # one-shot: no chat loop waiting for input after the answer
         "--no-warmup",  # else an empty decode runs before the prompt, inside the load time
         "-fit", "off",  # the context and layers asked for, not ones fitted to free memory
         "--log-colors", "off",  # a pty is a terminal: colour codes would enter the log
         # the token boundaries (token_pieces): every entry stamped, debug entries included
         "--log-prefix", "--log-timestamps", "-lv", "5", "--log-file", str(log_file),
-    ]
-    if cfg.batch_size:
-        argv += ["-b", str(cfg.batch_size)]
-    if cfg.n_gpu_layers is not None:
-        argv += ["-ngl", str(cfg.n_gpu_layers)]
-    if ignore_eos:
-        argv.append("--ignore-eos")
-    return argv
+    ])
 
 
 class LlamaCompletion(Engine):
@@ -147,12 +134,8 @@ class LlamaCompletion(Engine):
     def invocation(self, cfg, query, prompt_tokens: int, workdir: Path) -> Invocation:
         ctx = ctx_size_for(prompt_tokens, query.max_tokens, cfg.ctx_min)
         argv = build_argv(cfg, query.prompt, query.max_tokens, ctx, Path(workdir) / ENGINE_LOG, self.ignore_eos)
-        refusal = None
-        if self.n_ctx_train and ctx > self.n_ctx_train:
-            refusal = ("too_long", f"prompt of {prompt_tokens} tokens + {query.max_tokens} output tokens needs a "
-                                   f"context of {ctx}, more than the model's {self.n_ctx_train}: shorten the prompt "
-                                   "or lower max_tokens")
-        return Invocation(argv, ctx, prompt_tokens, Path(workdir), refusal)
+        return Invocation(argv, ctx, prompt_tokens, Path(workdir),
+                          too_long(self.n_ctx_train, prompt_tokens, query.max_tokens, ctx))
 
     def measure(self, inv: Invocation, cfg, samplers: list) -> Outcome:
         if inv.refusal:

@@ -51,12 +51,8 @@ class LlamaMain(Engine):
     def invocation(self, cfg, query, prompt_tokens: int, workdir: Path) -> Invocation:
         ctx = ctx_size_for(prompt_tokens, query.max_tokens, cfg.ctx_min)
         argv = build_argv(cfg, query.prompt, query.max_tokens, ctx, Path(workdir) / LOG_DIR, self.ignore_eos)
-        refusal = None
-        if self.n_ctx_train and ctx > self.n_ctx_train:
-            refusal = ("too_long", f"prompt of {prompt_tokens} tokens + {query.max_tokens} output tokens needs a "
-                                   f"context of {ctx}, more than the model's {self.n_ctx_train}: shorten the prompt "
-                                   "or lower max_tokens")
-        return Invocation(argv, ctx, prompt_tokens, Path(workdir), refusal)
+        return Invocation(argv, ctx, prompt_tokens, Path(workdir),
+                          too_long(self.n_ctx_train, prompt_tokens, query.max_tokens, ctx))
 
     # -- the engine's own account ---------------------------------------------------------
     def timings(self, workdir: Path) -> tuple[dict, dict, Path | None, str]:
@@ -94,6 +90,14 @@ class LlamaMain(Engine):
         if yaml_path:
             account.files[store.RAW_ENGINE_YAML] = yaml_path
         return outcome(inv, cfg, child, harness_cpu_s, attributed, account, self.ignore_eos)
+
+
+def too_long(n_ctx_train: int | None, prompt_tokens: int, max_tokens: int, ctx: int) -> tuple[str, str] | None:
+    """The refusal of a query whose context would exceed the model's training context."""
+    if n_ctx_train and ctx > n_ctx_train:
+        return ("too_long", f"prompt of {prompt_tokens} tokens + {max_tokens} output tokens needs a context of "
+                            f"{ctx}, more than the model's {n_ctx_train}: shorten the prompt or lower max_tokens")
+    return None
 
 
 def spawn(executor, inv: Invocation, cfg, samplers: list):

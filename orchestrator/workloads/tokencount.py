@@ -84,7 +84,7 @@ def count_tokens(prompt: str, tokenizer: Path, vocab: Path, timeout_s: float = 6
 
 def _argv(tokenizer: Path, vocab: Path, prompt: str) -> list[str]:
     if Path(tokenizer).name == "llama-tokenize":  # today's llama.cpp: options, not positions
-        return [str(tokenizer), "-m", str(vocab), "-p", prompt, "--ids", "--log-disable"]
+        return [str(tokenizer), "-m", str(vocab), "-p", prompt, "--no-escape", "--ids", "--log-disable"]
     return [str(tokenizer), str(vocab), prompt, "--ids"]
 
 
