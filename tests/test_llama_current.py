@@ -106,7 +106,7 @@ def test_the_build_names_its_commit_and_runs(llama_current_dir: Path):
         assert (llama_current_dir / target).is_file()
     out = subprocess.run([str(llama_current_dir / "llama-completion"), "--version"], capture_output=True, text=True,
                          timeout=HANG_S)
-    assert f"({llama_current.COMMIT})" in out.stdout + out.stderr
+    assert f"commit {llama_current.COMMIT})" in out.stdout + out.stderr
 
 
 def test_doctor_shows_both_builds(tmp_path, llama_current_dir: Path):
