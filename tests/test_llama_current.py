@@ -129,3 +129,19 @@ def test_doctor_shows_both_builds(tmp_path, llama_current_dir: Path):
     assert doc["llama_binary"] is None  # the a33e6a0 build is reported on its own (absent here)
     table = eb(tmp_path, "doctor").stdout
     assert f"llama current {llama_current.COMMIT} (cpu" in table
+
+
+def test_a_cpu_build_is_not_taken_for_the_orins_cuda_build(tmp_path):
+    from orchestrator import net
+    from orchestrator.bootstrap.ledger import Ledger
+
+    bins = llama_current.bin_dir(tmp_path / "build")
+    bins.mkdir(parents=True)
+    recorded = {}
+    for t in llama_current.TARGETS:
+        (bins / t).write_bytes(t.encode())
+        recorded[t] = {"path": str(bins / t), "sha256": net.sha256_file(bins / t)}
+    Ledger(paths.ledger_path(tmp_path)).record("llama-current", {
+        "recipe": llama_current.RECIPE, "cmake_options": llama_current.cmake_options("host"), "binaries": recorded})
+    assert step(plan(tmp_path, "--profile", "host", "--engine", "current"), "llama-current")["done"] is True
+    assert step(plan(tmp_path, "--profile", "jetson-orin", "--engine", "current"), "llama-current")["done"] is False

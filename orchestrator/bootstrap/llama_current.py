@@ -88,6 +88,8 @@ class LlamaCurrent(Step):
         entry = ctx.entry(self.name)
         if entry is None or entry.get("recipe") != RECIPE:
             return False
+        if entry.get("cmake_options") != cmake_options(ctx.options.profile):
+            return False  # built for another profile (CPU for CUDA, or the other way)
         for target, path in self.binaries(ctx).items():
             if not path.is_file() or net.sha256_file(path) != entry.get("binaries", {}).get(target, {}).get("sha256"):
                 return False
