@@ -142,6 +142,7 @@ def test_a_cpu_build_is_not_taken_for_the_orins_cuda_build(tmp_path):
         (bins / t).write_bytes(t.encode())
         recorded[t] = {"path": str(bins / t), "sha256": net.sha256_file(bins / t)}
     Ledger(paths.ledger_path(tmp_path)).record("llama-current", {
-        "recipe": llama_current.RECIPE, "cmake_options": llama_current.cmake_options("host"), "binaries": recorded})
+        "status": "done", "recipe": llama_current.RECIPE, "cmake_options": llama_current.cmake_options("host"),
+        "binaries": recorded})
     assert step(plan(tmp_path, "--profile", "host", "--engine", "current"), "llama-current")["done"] is True
     assert step(plan(tmp_path, "--profile", "jetson-orin", "--engine", "current"), "llama-current")["done"] is False
