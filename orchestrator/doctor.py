@@ -60,6 +60,7 @@ def gather() -> dict:
         "model_synthetic": model.get("synthetic") if model_ok else None,
         "model_source": model.get("source") if model_ok else None,
         "model_gguf": model.get("gguf") if model_ok else None,
+        "llama_current": current_build(),
         "gcc": _pick(runfacts.ledger_entry("gcc"), "version", "prefix", "method"),
         "cuda": _pick(runfacts.ledger_entry("cuda-probe"), "cuda_home", "nvcc_version", "compute_capability", "arch"),
         "jetson_stats": _pick(runfacts.ledger_entry("jetson-stats"), "service_version", "env_version",
@@ -68,6 +69,25 @@ def gather() -> dict:
         "problems": fixes,
         "ok": not fixes,
     }
+
+
+def current_build() -> dict:
+    """Today's llama.cpp (bootstrap --engine current), beside the a33e6a0 build: what the ledger
+    recorded, each binary checked against its recorded SHA-256. Not a problem when absent: only
+    `run --engine completion` needs it."""
+    from orchestrator import net, runfacts
+    from orchestrator.bootstrap import llama_current
+
+    entry = runfacts.ledger_entry(llama_current.LlamaCurrent.name) or {}
+    binaries = {}
+    for target in llama_current.TARGETS:
+        path = llama_current.bin_dir(paths.build_dir()) / target
+        recorded = (entry.get("binaries") or {}).get(target, {}).get("sha256")
+        ok = path.is_file() and os.access(path, os.X_OK) and recorded == net.sha256_file(path)
+        binaries[target] = str(path) if ok else None
+    return {"built": bool(entry) and all(binaries.values()), "binaries": binaries,
+            **{k: entry.get(k) for k in ("commit", "commit_source", "origin", "sdist_sha256", "backend",
+                                         "cmake_options", "compiler")}}
 
 
 def _pick(entry: dict | None, *keys: str) -> dict | None:

@@ -50,6 +50,9 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
 TEST_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("EDGEBENCH_TEST_LLAMA_DIR", "the scratch build in the cache", "a folder with a built `main`, `tokenize`, "
      "`quantize` of a33e6a0 the tests use instead of building one"),
+    ("EDGEBENCH_TEST_LLAMA_CURRENT_DIR", "the scratch build in the cache", "a folder with today's "
+     "`llama-completion`, `llama-server`, `llama-tokenize` (bootstrap step llama-current) the tests use instead "
+     "of building them"),
     ("EDGEBENCH_TEST_VOCAB", "the vocabulary in the cache", "the Llama vocabulary GGUF the tests use"),
     ("EDGEBENCH_NANO_CHECK_REPORT", "a nano-check run in the test", "a `report.json` made earlier by "
      "`make nano-check`, which the nano-check tests read instead of running the check"),

@@ -70,7 +70,8 @@ def prepare(cfg: RunConfig) -> Prepared:
     from orchestrator.workloads.schema import CATEGORIES, load_workload
 
     if not cfg.binary.is_file():
-        raise UserError(f"llama.cpp binary {cfg.binary} does not exist", fix="make bootstrap, or --binary PATH")
+        raise UserError(f"llama.cpp binary {cfg.binary} does not exist",
+                        fix=f"{engines.entry(cfg.engine).bootstrap}, or --binary PATH")
     if not os.access(cfg.binary, os.X_OK):
         raise UserError(f"llama.cpp binary {cfg.binary} is not executable", fix=f"chmod +x {cfg.binary}")
     info = read_info(cfg.model)

@@ -13,7 +13,7 @@ import pytest
 
 # A test that asks for one of these builds or runs the real llama.cpp: it is `slow`
 # (`pytest -m "not slow"` is the fast tier).
-REAL_LLAMA_FIXTURES = {"llama_bin_dir", "vocab_gguf", "tiny_model"}
+REAL_LLAMA_FIXTURES = {"llama_bin_dir", "vocab_gguf", "tiny_model", "llama_current_dir"}
 # Rendering figures with plotnine and loading pages in Chromium takes seconds per test.
 SLOW_MODULES = {"test_report.py", "test_report_browser.py", "test_report_answer.py"}
 
@@ -41,6 +41,18 @@ def llama_bin_dir() -> Path:
     from orchestrator.bootstrap import scratch as support
 
     return support.ensure_llama_build()
+
+
+@pytest.fixture(scope="session")
+def llama_current_dir() -> Path:
+    """A folder holding today's llama.cpp `llama-completion`, `llama-server`, `llama-tokenize`
+    (bootstrap step llama-current, CPU), and the shared libraries they load."""
+    env = os.environ.get("EDGEBENCH_TEST_LLAMA_CURRENT_DIR")
+    if env:
+        return Path(env)
+    from orchestrator.bootstrap import scratch as support
+
+    return support.ensure_llama_current_build()
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,17 @@ VOCAB_SDIST = ("llama-cpp-python", "llama_cpp_python-0.3.36.tar.gz",
 VOCAB_MEMBER = "llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
 
 
+def fetch_sdist(cache: Path, log=print) -> Path:
+    """The llama-cpp-python 0.3.36 sdist in the download cache, fetched from PyPI (and its
+    SHA-256 checked) when the cache lacks it; raises net.Unreachable when PyPI does not answer."""
+    project, filename, digest = VOCAB_SDIST
+    archive = cache / "downloads" / filename
+    if not (archive.is_file() and net.sha256_file(archive) == digest):
+        url, _ = net.pypi_sdist_url(project, filename, log=log)
+        net.download(url, archive, sha256=digest, log=log)
+    return archive
+
+
 def find_vocab(llama_dir: Path, cache: Path, log=print) -> Path:
     """The Llama SentencePiece vocabulary: from a git checkout of a33e6a0 when there is one,
     else from the cache, else extracted from the llama-cpp-python 0.3.36 sdist (same tokens)."""
@@ -61,12 +72,8 @@ def find_vocab(llama_dir: Path, cache: Path, log=print) -> Path:
     cached = cache / "vocab" / VOCAB_FILE
     if cached.is_file() and net.sha256_file(cached) == VOCAB_SHA256:
         return cached
-    project, filename, digest = VOCAB_SDIST
-    archive = cache / "downloads" / filename
     try:
-        if not (archive.is_file() and net.sha256_file(archive) == digest):
-            url, _ = net.pypi_sdist_url(project, filename, log=log)
-            net.download(url, archive, sha256=digest, log=log)
+        archive = fetch_sdist(cache, log)
     except net.Unreachable as exc:
         raise UserError(
             f"the Llama vocabulary for the timing twin is not here and PyPI is unreachable ({exc})",

@@ -241,6 +241,35 @@ def check_network(ctx: Context, todo: list[Step]) -> list[Check]:
     return out
 
 
+CMAKE_FIX = "apt install cmake (as root; or sudo apt install cmake), then rerun the bootstrap"
+
+
+def check_cmake(todo: list[Step]) -> Check | None:
+    """Today's llama.cpp (step llama-current) builds with CMake only; None when no step needs it."""
+    if not any(s.name == "llama-current" for s in todo):
+        return None
+    found = shutil.which("cmake")
+    if found is None:
+        return Check("cmake", "refuse", "the llama-current step builds with CMake, and there is no cmake on PATH",
+                     CMAKE_FIX)
+    return Check("cmake", "ok", found)
+
+
+def require_cmake() -> None:
+    from orchestrator.bootstrap.llama_current import LlamaCurrent
+
+    enforce([check_cmake([LlamaCurrent()])])
+
+
+def host_checks(ctx: Context, todo: list[Step]) -> list[Check]:
+    """On a host (no board preflight): before anything slow, what the llama-current step needs,
+    CMake and its sdist (cached, or PyPI answering), so that it fails before the a33e6a0 build."""
+    current = [s for s in todo if s.name == "llama-current"]
+    if not current:
+        return []
+    return [check_cmake(current), *check_network(ctx, current)]
+
+
 def run(ctx: Context, todo: list[Step], act: bool = True) -> list[Check]:
     """All checks. With act, --make-swap and --max-power do what they say (after sudo is known to work)."""
     checks = check_board(ctx)
@@ -251,6 +280,9 @@ def run(ctx: Context, todo: list[Step], act: bool = True) -> list[Check]:
     checks.append(check_memory(ctx, todo, can_act))
     checks.append(check_power(ctx, can_act))
     checks.extend(check_network(ctx, todo))
+    cmake = check_cmake(todo)
+    if cmake:
+        checks.append(cmake)
     return checks
 
 

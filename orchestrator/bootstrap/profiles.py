@@ -8,6 +8,7 @@ from orchestrator.bootstrap.build import BuildLlama
 from orchestrator.bootstrap.cuda import CudaProbe, Smoke
 from orchestrator.bootstrap.gcc import Gcc
 from orchestrator.bootstrap.jetson_stats import JetsonStats
+from orchestrator.bootstrap.llama_current import LlamaCurrent, refuse_profile
 from orchestrator.bootstrap.llama_source import LlamaSource
 from orchestrator.bootstrap.model import Model
 from orchestrator.bootstrap.patch import ApplyPatch
@@ -16,6 +17,9 @@ from orchestrator.bootstrap.steps import Context, Step, run_steps
 from orchestrator.errors import UserError
 
 PROFILES = ("host", "jetson-nano", "jetson-orin")
+# What `bootstrap --engine` adds to a profile's steps: main (a33e6a0, the default) adds nothing;
+# current adds today's llama.cpp (llama-completion, llama-server) beside it.
+ENGINES = ("main", "current")
 
 
 def steps_for(profile: str) -> list[Step]:
@@ -30,9 +34,13 @@ def steps_for(profile: str) -> list[Step]:
     return [*board, LlamaSource(), ApplyPatch(), CudaProbe(), BuildLlama(), Model(), Smoke()]
 
 
-def select(profile: str, pack_gcc: bool = False) -> list[Step]:
-    """The profile's steps; with `pack_gcc`, only those up to and including GCC."""
+def select(profile: str, pack_gcc: bool = False, engine: str = "main") -> list[Step]:
+    """The profile's steps, with today's llama.cpp last for `engine` current; with `pack_gcc`,
+    only those up to and including GCC."""
     steps = steps_for(profile)
+    if engine == "current":
+        refuse_profile(profile)
+        steps.append(LlamaCurrent())
     if pack_gcc:
         names = [s.name for s in steps]
         if "gcc" not in names:
@@ -77,6 +85,18 @@ def run_preflight(ctx: Context, steps: list[Step], force) -> None:
     preflight.enforce(checks)
 
 
+def _host_preflight(ctx: Context, steps: list[Step], force) -> None:
+    """No board preflight here, but what today's llama.cpp needs (CMake, its sdist) is checked
+    before the first step, so that a missing one stops the bootstrap at once."""
+    from orchestrator.bootstrap import preflight
+
+    checks = preflight.host_checks(ctx, todo(ctx, steps, force))
+    for c in checks:
+        if c.level != "ok":
+            ctx.log(f"preflight {c.level:6} {c.check}: {c.detail}" + (f"  (fix: {c.fix})" if c.fix else ""))
+    preflight.enforce(checks)
+
+
 def execute(ctx: Context, steps: list[Step], with_preflight: bool,
             pack_gcc: bool = False) -> tuple[list[str], Path | None]:
     """Run what is not done yet under the checkout's bootstrap lock: (the names of the steps
@@ -89,6 +109,8 @@ def execute(ctx: Context, steps: list[Step], with_preflight: bool,
         with FileLock(str(o.build / ".bootstrap.lock"), timeout=1):
             if with_preflight:
                 run_preflight(ctx, steps, o.force)
+            else:
+                _host_preflight(ctx, steps, o.force)
             ran = run_steps(steps, ctx, force=o.force)
             if pack_gcc:
                 from orchestrator.bootstrap import gcc

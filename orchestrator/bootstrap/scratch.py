@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator import paths
-from orchestrator.bootstrap import twin
+from orchestrator.bootstrap import llama_current, twin
 from orchestrator.bootstrap.build import RECIPE, BuildLlama
 from orchestrator.bootstrap.ledger import Ledger
 from orchestrator.bootstrap.llama_source import LlamaSource
@@ -22,10 +22,10 @@ def _test_root() -> Path:
     return paths.cache_dir() / f"test-build-r{RECIPE}"
 
 
-def _lock():
+def _lock(root: Path | None = None):
     from filelock import FileLock
 
-    root = _test_root()
+    root = root or _test_root()
     root.mkdir(parents=True, exist_ok=True)
     return FileLock(str(root / ".lock"))
 
@@ -39,6 +39,19 @@ def ensure_llama_build() -> Path:
         ctx = Context(opts, Ledger(paths.ledger_path(root)), sysinfo.detect(root), log=lambda s: None)
         run_steps([LlamaSource(), ApplyPatch(), BuildLlama()], ctx)
         return opts.llama_dir
+
+
+def ensure_llama_current_build() -> Path:
+    """Today's llama.cpp (step llama-current), built once per recipe into the cache: the folder
+    of llama-completion, llama-server and llama-tokenize."""
+    from orchestrator import sysinfo
+
+    root = paths.cache_dir() / f"test-build-current-r{llama_current.RECIPE}"
+    with _lock(root):
+        opts = Options(root=root, cache=paths.cache_dir(), profile="host")
+        ctx = Context(opts, Ledger(paths.ledger_path(root)), sysinfo.detect(root), log=lambda s: None)
+        run_steps([llama_current.LlamaCurrent()], ctx)
+        return llama_current.bin_dir(opts.build)
 
 
 def ensure_vocab() -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from orchestrator import cliopts
-from orchestrator.bootstrap.profiles import PROFILES
+from orchestrator.bootstrap.profiles import ENGINES, PROFILES
 
 
 @click.command()
@@ -23,6 +23,10 @@ from orchestrator.bootstrap.profiles import PROFILES
 @click.option("--twin", type=click.Choice(["tinyllama", "tiny"]), default="tinyllama", show_default=True,
               help="Shape of the synthetic twin: TinyLlama-1.1B's own, or a 2-layer one for a quick smoke run.")
 @click.option("--profile", type=click.Choice(PROFILES), default=None, help="Default: detected from the platform.")
+@click.option("--engine", type=click.Choice(ENGINES), default="main", show_default=True,
+              help="main: llama.cpp a33e6a0 (what `run --engine main` measures). current: also build today's "
+                   "llama.cpp (llama-completion, llama-server, llama-tokenize) from the llama-cpp-python 0.3.36 "
+                   "sdist on PyPI, with CMake, for `run --engine completion`.")
 @click.option("--redo", multiple=True, metavar="STEP", help="Redo STEP (and the steps that depend on it).")
 # the old spelling, for one release: every other --force is a flag, this one took a value
 @click.option("--force", "force_old", multiple=True, metavar="STEP", hidden=True)
@@ -38,7 +42,7 @@ from orchestrator.bootstrap.profiles import PROFILES
               help="Jetson Nano: install GCC 8.5.0 from a tarball written by --pack-gcc instead of building it.")
 @click.option("--pack-gcc", is_flag=True, help="Jetson Nano: (build GCC 8.5.0 if needed, then) write it as a "
               "relocatable tarball under build/dist/ for --gcc-from on other boards, and stop.")
-def bootstrap(llama_source, model, model_source, twin, profile, redo, force_old, jobs, dry_run, fmt, old_json,
+def bootstrap(llama_source, model, model_source, twin, profile, engine, redo, force_old, jobs, dry_run, fmt, old_json,
               make_swap, max_power, skip_preflight, gcc_from, pack_gcc):
     """Fetch, patch and build llama.cpp a33e6a0 and get a model; resumable and idempotent.
 
@@ -65,7 +69,7 @@ def bootstrap(llama_source, model, model_source, twin, profile, redo, force_old,
                   dry_run=dry_run)
     from orchestrator.bootstrap import profiles
 
-    steps = profiles.select(options.profile, pack_gcc)
+    steps = profiles.select(options.profile, pack_gcc, engine)
     with_preflight = options.profile != "host" and not skip_preflight
     if dry_run:
         show_plan(profiles.describe(ctx, steps, with_preflight), as_json)

@@ -11,6 +11,13 @@ from orchestrator.cliopts import chosen, echo_json, format_option, json_alias
 from orchestrator.doctor import gather
 
 
+def _current_line(c: dict) -> str:
+    if not c["built"]:
+        return "llama current not built (edgebench bootstrap --engine current, for run --engine completion)"
+    return (f"llama current {c['commit']} ({c['backend']}, from {c['origin']}): "
+            f"{c['binaries']['llama-completion']}")
+
+
 @click.command(epilog="Exit codes: 0 everything a run needs is there; 1 something is missing (listed with its fix).")
 @format_option(("table", "json"), "table for people; json: one JSON object, for programs.")
 @json_alias
@@ -34,6 +41,7 @@ def doctor(fmt, old_json):
         f"patch         {d['patch_state'] or 'n/a'}",
         f"binary        {d['llama_binary'] or 'missing'}",
         f"build flags   {d['build_flags'] or 'n/a'}",
+        _current_line(d["llama_current"]),
         f"model         {d['model_path'] or 'missing'}"
         + (f"  ({'SYNTHETIC timing twin' if d['model_synthetic'] else d['model_source']})" if d["model_path"] else ""),
         f"model sha256  {d['model_sha256'] or 'n/a'}",

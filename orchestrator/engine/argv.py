@@ -26,6 +26,12 @@ def ctx_size_for(prompt_tokens: int, max_tokens: int, ctx_min: int) -> int:
 
 def build_argv(cfg: RunConfig, prompt: str, max_tokens: int, ctx_size: int, log_dir: Path,
                ignore_eos: bool) -> list[str]:
+    return llama_argv(cfg, prompt, max_tokens, ctx_size, ignore_eos, ["-ld", str(log_dir)])
+
+
+def llama_argv(cfg: RunConfig, prompt: str, max_tokens: int, ctx_size: int, ignore_eos: bool,
+               own: list[str]) -> list[str]:
+    """The options every llama.cpp program here takes alike, with the program's `own` after them."""
     argv = [
         str(cfg.binary),
         "-m", str(cfg.model),
@@ -34,7 +40,7 @@ def build_argv(cfg: RunConfig, prompt: str, max_tokens: int, ctx_size: int, log_
         "-c", str(ctx_size),
         "-s", str(cfg.seed),
         "-t", str(cfg.threads),
-        "-ld", str(log_dir),
+        *own,
     ]
     if cfg.batch_size:
         argv += ["-b", str(cfg.batch_size)]

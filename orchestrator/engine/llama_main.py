@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import resource
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator import fields as F
@@ -50,12 +51,8 @@ class LlamaMain(Engine):
     def invocation(self, cfg, query, prompt_tokens: int, workdir: Path) -> Invocation:
         ctx = ctx_size_for(prompt_tokens, query.max_tokens, cfg.ctx_min)
         argv = build_argv(cfg, query.prompt, query.max_tokens, ctx, Path(workdir) / LOG_DIR, self.ignore_eos)
-        refusal = None
-        if self.n_ctx_train and ctx > self.n_ctx_train:
-            refusal = ("too_long", f"prompt of {prompt_tokens} tokens + {query.max_tokens} output tokens needs a "
-                                   f"context of {ctx}, more than the model's {self.n_ctx_train}: shorten the prompt "
-                                   "or lower max_tokens")
-        return Invocation(argv, ctx, prompt_tokens, Path(workdir), refusal)
+        return Invocation(argv, ctx, prompt_tokens, Path(workdir),
+                          too_long(self.n_ctx_train, prompt_tokens, query.max_tokens, ctx))
 
     # -- the engine's own account ---------------------------------------------------------
     def timings(self, workdir: Path) -> tuple[dict, dict, Path | None, str]:
@@ -80,67 +77,105 @@ class LlamaMain(Engine):
 
     # -- one query -----------------------------------------------------------------------
     def measure(self, inv: Invocation, cfg, samplers: list) -> Outcome:
-        known = {F.PROMPT_TOKENS_EST: inv.prompt_tokens}
         if inv.refusal:
-            return Outcome.failed(*inv.refusal, **known)
+            return Outcome.failed(*inv.refusal, **{F.PROMPT_TOKENS_EST: inv.prompt_tokens})
         (inv.workdir / LOG_DIR).mkdir(parents=True, exist_ok=True)
-        cpu0 = _cpu_self_s()
-        child = self.executor(inv.argv, inv.workdir, inv.workdir / store.RAW_STDERR, samplers, cfg.idle_timeout_s,
-                              cfg.timeout_s)
-        harness_cpu_s = _cpu_self_s() - cpu0
-        _check_child_had_room(inv.workdir, child)
+        child, harness_cpu_s = spawn(self.executor, inv, cfg, samplers)
 
         y, llama, yaml_path, stderr_text = self.timings(inv.workdir)
         ids = y.get(F.OUTPUT_TOKENS) or []
         attributed, out_pieces = self.attribute(child.chunks, ids)
         prompt_ids = y.get(F.PROMPT_TOKENS)
         n_prompt = len(prompt_ids) if isinstance(prompt_ids, list) else None
-        fig = metrics.stream_figures(child.t_spawn_ns, attributed["t_echo_ns"], attributed["t_tok_ns"],
-                                     child.t_exit_ns, n_prompt)
-        fields = {
-            F.STATUS: child.status,
-            F.EXIT_CODE: child.exit_code,
-            F.SIGNAL: child.signal,
-            F.ERROR: child.error,
-            **known,
-            F.PROMPT_TOKENS: n_prompt,
-            F.CTX_SIZE: inv.ctx_size,
-            F.IGNORE_EOS: self.ignore_eos,
-            **fig,
-            F.LLAMA: llama,
-            # a process sampler's aggregate raises this to the larger of kernel and samples
-            F.PEAK_RSS_BYTES: child.peak_rss_bytes,
-            F.PEAK_RSS_KERNEL_BYTES: child.peak_rss_bytes,
-            F.MAIN_CPU_S: child.cpu_s,
-            F.HARNESS_CPU_S: harness_cpu_s,
-            F.OUTPUT_TEXT: b"".join(out_pieces).decode("utf-8", "replace"),
-        }
-        if child.status == "ok" and not y:
-            fields.update({F.STATUS: "error", F.ERROR: "main exited 0 but wrote no -ld YAML file"})
-        if fields[F.STATUS] != "ok":
-            fields[F.STDERR_TAIL] = stderr_text[-2000:]
-        if child.status == "ok" and y:
-            fields[F.VALIDATION] = metrics.validate(fig, llama, len(ids), attributed)
-        if llama.get("cuda_arch_mismatch"):
-            fields[F.ERROR] = ("the CUDA kernels were not built for this GPU's architecture (\"no kernel image is "
-                               "available\"): edgebench bootstrap --redo build")
-        timeline = {"t_echo_s": fig.get(F.T_ECHO_S), "t_first_token_s": (fig.get(F.T_TOK_S) or [None])[0],
-                    "t_last_token_s": (fig.get(F.T_TOK_S) or [None])[-1], "t_exit_s": fig[F.TOTAL_S],
-                    "output_tokens": fig[F.OUTPUT_TOKENS], "kernel_peak_rss_bytes": child.peak_rss_bytes,
-                    F.MAIN_CPU_S: child.cpu_s, "n_gpu_layers": cfg.n_gpu_layers}
-        files = {store.RAW_STDERR: inv.workdir / store.RAW_STDERR,
-                 # main writes its own log under this name into its working folder
-                 store.RAW_MAIN_LOG: inv.workdir / store.RAW_MAIN_LOG}
+        account = Account(llama, n_prompt, len(ids), out_pieces, stderr_text,
+                          None if y else "main exited 0 but wrote no -ld YAML file",
+                          # main writes its own log under this name into its working folder
+                          {store.RAW_MAIN_LOG: inv.workdir / store.RAW_MAIN_LOG})
         if yaml_path:
-            files[store.RAW_ENGINE_YAML] = yaml_path
-        blobs = {
-            # the raw stdout bytes: the prompt echo then the tokens, as the binary wrote them
-            store.RAW_STREAM: b"".join(b for _, b in child.chunks),
-            store.RAW_STREAM_INDEX: json.dumps({"t_spawn_ns": child.t_spawn_ns, "argv": inv.argv,
-                                                "chunks": [[t - child.t_spawn_ns, len(b)] for t, b in child.chunks]
-                                                }).encode("utf-8"),
-        }
-        return Outcome(fields, child.samples, timeline, files, blobs)
+            account.files[store.RAW_ENGINE_YAML] = yaml_path
+        return outcome(inv, cfg, child, harness_cpu_s, attributed, account, self.ignore_eos)
+
+
+def too_long(n_ctx_train: int | None, prompt_tokens: int, max_tokens: int, ctx: int) -> tuple[str, str] | None:
+    """The refusal of a query whose context would exceed the model's training context."""
+    if n_ctx_train and ctx > n_ctx_train:
+        return ("too_long", f"prompt of {prompt_tokens} tokens + {max_tokens} output tokens needs a context of "
+                            f"{ctx}, more than the model's {n_ctx_train}: shorten the prompt or lower max_tokens")
+    return None
+
+
+def spawn(executor, inv: Invocation, cfg, samplers: list):
+    """Run the invocation's program with the samplers watching: (its ChildResult, our CPU time)."""
+    cpu0 = _cpu_self_s()
+    child = executor(inv.argv, inv.workdir, inv.workdir / store.RAW_STDERR, samplers, cfg.idle_timeout_s,
+                     cfg.timeout_s)
+    harness_cpu_s = _cpu_self_s() - cpu0
+    _check_child_had_room(inv.workdir, child)
+    return child, harness_cpu_s
+
+
+@dataclass
+class Account:
+    """What a llama.cpp program said about one query, read from its own files: its timings
+    (llamalog.TIMING_KEYS names), prompt tokens, how many output tokens and their bytes, its
+    stderr, why the account is missing (None when it is there), and its files to keep."""
+
+    llama: dict
+    n_prompt: int | None
+    n_output_ids: int
+    out_pieces: list[bytes]
+    stderr_text: str
+    missing: str | None
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def outcome(inv: Invocation, cfg, child, harness_cpu_s: float, attributed: dict, account: Account,
+            ignore_eos: bool) -> Outcome:
+    """The measured fields, timeline and raw files of one query a llama.cpp program answered on
+    the pty: the same for every such engine, so that a record means the same whichever ran it."""
+    llama = account.llama
+    fig = metrics.stream_figures(child.t_spawn_ns, attributed["t_echo_ns"], attributed["t_tok_ns"],
+                                 child.t_exit_ns, account.n_prompt)
+    fields = {
+        F.STATUS: child.status,
+        F.EXIT_CODE: child.exit_code,
+        F.SIGNAL: child.signal,
+        F.ERROR: child.error,
+        F.PROMPT_TOKENS_EST: inv.prompt_tokens,
+        F.PROMPT_TOKENS: account.n_prompt,
+        F.CTX_SIZE: inv.ctx_size,
+        F.IGNORE_EOS: ignore_eos,
+        **fig,
+        F.LLAMA: llama,
+        # a process sampler's aggregate raises this to the larger of kernel and samples
+        F.PEAK_RSS_BYTES: child.peak_rss_bytes,
+        F.PEAK_RSS_KERNEL_BYTES: child.peak_rss_bytes,
+        F.MAIN_CPU_S: child.cpu_s,
+        F.HARNESS_CPU_S: harness_cpu_s,
+        F.OUTPUT_TEXT: b"".join(account.out_pieces).decode("utf-8", "replace"),
+    }
+    if child.status == "ok" and account.missing:
+        fields.update({F.STATUS: "error", F.ERROR: account.missing})
+    if fields[F.STATUS] != "ok":
+        fields[F.STDERR_TAIL] = account.stderr_text[-2000:]
+    if child.status == "ok" and not account.missing:
+        fields[F.VALIDATION] = metrics.validate(fig, llama, account.n_output_ids, attributed)
+    if llama.get("cuda_arch_mismatch"):
+        fields[F.ERROR] = ("the CUDA kernels were not built for this GPU's architecture (\"no kernel image is "
+                           "available\"): edgebench bootstrap --redo build")
+    timeline = {"t_echo_s": fig.get(F.T_ECHO_S), "t_first_token_s": (fig.get(F.T_TOK_S) or [None])[0],
+                "t_last_token_s": (fig.get(F.T_TOK_S) or [None])[-1], "t_exit_s": fig[F.TOTAL_S],
+                "output_tokens": fig[F.OUTPUT_TOKENS], "kernel_peak_rss_bytes": child.peak_rss_bytes,
+                F.MAIN_CPU_S: child.cpu_s, "n_gpu_layers": cfg.n_gpu_layers}
+    files = {store.RAW_STDERR: inv.workdir / store.RAW_STDERR, **account.files}
+    blobs = {
+        # the raw stdout bytes: the prompt echo then the tokens, as the binary wrote them
+        store.RAW_STREAM: b"".join(b for _, b in child.chunks),
+        store.RAW_STREAM_INDEX: json.dumps({"t_spawn_ns": child.t_spawn_ns, "argv": inv.argv,
+                                            "chunks": [[t - child.t_spawn_ns, len(b)] for t, b in child.chunks]
+                                            }).encode("utf-8"),
+    }
+    return Outcome(fields, child.samples, timeline, files, blobs)
 
 
 def _check_child_had_room(workdir: Path, child) -> None:

@@ -21,6 +21,7 @@ class EngineEntry:
     binary: str  # the default program, relative to build/
     help: str
     tokenize: str = "tokenize"  # the tokenizer beside it that counts a prompt's tokens
+    bootstrap: str = "make bootstrap"  # what builds its program
 
     def load(self):
         module, _, attr = self.cls.partition(":")
@@ -32,6 +33,10 @@ ENGINES: dict[str, EngineEntry] = {e.name: e for e in (
                 "llama.cpp a33e6a0 main, one process per query (the study's way; the default)"),
     EngineEntry("server", "orchestrator.engine.llama_server:LlamaServer", "llama.cpp/server",
                 "a llama.cpp server (a33e6a0 server or llama-server) resident for the run, queries over HTTP"),
+    EngineEntry("completion", "orchestrator.engine.llama_completion:LlamaCompletion",
+                "llama-current/build/bin/llama-completion", "today's llama.cpp llama-completion (bootstrap --engine "
+                "current), one process per query", tokenize="llama-tokenize",
+                bootstrap="edgebench bootstrap --engine current"),
 )}
 NAMES = tuple(ENGINES)
 DEFAULT = "main"

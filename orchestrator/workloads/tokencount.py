@@ -56,7 +56,7 @@ def count_tokens(prompt: str, tokenizer: Path, vocab: Path, timeout_s: float = 6
         raise ValueError("a prompt with a NUL character cannot be passed as an argument")
     try:
         proc = subprocess.run(
-            exec_bytes([str(tokenizer), str(vocab), prompt, "--ids"]),
+            exec_bytes(_argv(tokenizer, vocab, prompt)),
             check=False,
             cwd=_scratch(),
             capture_output=True,
@@ -71,7 +71,7 @@ def count_tokens(prompt: str, tokenizer: Path, vocab: Path, timeout_s: float = 6
         raise UserError(
             f"{tokenizer} did not finish within {timeout_s} s", fix="make bootstrap"
         ) from None
-    ids = [line for line in proc.stdout.splitlines() if line.strip().lstrip("-").isdigit()]
+    ids = _ids(proc.stdout)
     if proc.returncode != 0 or not ids:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise UserError(
@@ -80,6 +80,20 @@ def count_tokens(prompt: str, tokenizer: Path, vocab: Path, timeout_s: float = 6
             fix="make bootstrap (rebuilds llama.cpp)",
         )
     return len(ids)
+
+
+def _argv(tokenizer: Path, vocab: Path, prompt: str) -> list[str]:
+    if Path(tokenizer).name == "llama-tokenize":  # today's llama.cpp: options, not positions
+        return [str(tokenizer), "-m", str(vocab), "-p", prompt, "--no-escape", "--ids", "--log-disable"]
+    return [str(tokenizer), str(vocab), prompt, "--ids"]
+
+
+def _ids(stdout: str) -> list[str]:
+    """a33e6a0's `tokenize --ids` prints one id a line; today's `llama-tokenize --ids` one list, `[1, 2]`."""
+    lines = stdout.strip().splitlines()
+    if len(lines) == 1 and lines[0].startswith("[") and lines[0].endswith("]"):
+        return [x for x in lines[0][1:-1].replace(" ", "").split(",") if x.lstrip("-").isdigit()]
+    return [line for line in lines if line.strip().lstrip("-").isdigit()]
 
 
 def count_many(
