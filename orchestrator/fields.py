@@ -83,7 +83,7 @@ CATEGORY = _rec("category", "str", "", "simple, complex, conversational, task-or
                 "identity")
 ENGINE_NAME = _rec("engine", "str", "",
                    "the engine that answered the query (`--engine`: main, one process per query, unless another "
-                   "was chosen); docs/measurement.md says how each figure is obtained per engine", SESSION,
+                   "was chosen); docs/engines.md says how each figure is obtained per engine", SESSION,
                    "identity")
 ATTEMPT = _rec("attempt", "str", "", "a random id for this attempt; its readings in samples.jsonl carry it too",
                ENGINE, "identity")
