@@ -110,3 +110,14 @@ def test_compare_of_the_two_parts_is_not_refused_and_says_they_differ_in_engine(
     cold_main, _ = cold_and_load(exp / "main", None)
     cold_server, _ = cold_and_load(exp / "server", None)
     assert rows["all"][5] == f"{cold_main - cold_server:,.3f}"
+
+
+def test_the_server_part_renders_the_studys_figures(engines_experiment):
+    env, exp = engines_experiment
+    edgebench(env, "report", str(exp / "server"))
+    page = (exp / "server" / "report.html").read_text()
+    for fig_id in ("prompt-length", "memory-rss", "cpu-util", "ttft-box", "tbt-box", "total-vs-prompt",
+                   "tbt-position"):
+        block = re.search(rf'<figure id="fig-{fig_id}"[^>]*>(.*?)</figure>', page, re.S)
+        assert block and "<img" in block.group(1), fig_id
+    assert "model loaded once in" in page  # the facts name the engine and its one load
