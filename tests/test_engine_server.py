@@ -336,3 +336,20 @@ def test_today_s_llama_server_answer_as_recorded_places_every_token(vocab_gguf):
     times, how = token_times(events[:-1], final, token_pieces(read_header(vocab_gguf, tensors=False)[0]))
     assert len(times) == 30 and how == {"method": "token_ids", "matched": True, "held": 2}
     assert sum(len(ev["tokens"]) for _, ev in events[:-1]) == 28  # what counting named ids would have said
+
+
+def test_today_s_llama_server_runs_the_same_queries_live(tmp_path, llama_current_dir, tiny_model):
+    """Today's llama-server (bootstrap --engine current) through the same engine: every query ok,
+    every token placed from its events' ids, told apart from a33e6a0's by its /props."""
+    cfg = RunConfig(binary=llama_current_dir / "llama-server", model=tiny_model, workload=DEFAULT,
+                    out_dir=tmp_path / "out", engine="server", threads=1, gpu_sampler="none", idle_window_s=0,
+                    limit=1)
+    s = Session.create(cfg, log=lambda m: None, samplers=[ProcessSampler(0.5)])
+    result = s.run()
+    assert result.exit_code == exitcodes.OK and len(result.records) == 5
+    for r in result.records:
+        assert r[F.STATUS] == "ok" and r[F.OUTPUT_TOKENS] == r[F.MAX_TOKENS], r.get(F.ERROR)
+        v = r[F.VALIDATION]
+        assert v["checks"]["token_count"]["ok"] and v["checks"]["stream_matches_output"]["ok"], v
+    engine = s.store.manifest["engine"]
+    assert engine["server"] != "a33e6a0" and engine["host"] == "127.0.0.1" and engine["server_load_s"] > 0
