@@ -23,6 +23,7 @@ from orchestrator import store
 from orchestrator.engine import metrics, sse
 from orchestrator.engine.argv import ctx_size_for
 from orchestrator.engine.base import Engine, Invocation, Outcome
+from orchestrator.engine.llama_main import too_long
 from orchestrator.engine.resident import Resident
 from orchestrator.errors import UserError
 
@@ -297,11 +298,7 @@ class LlamaServer(Engine):
     # -- one query -------------------------------------------------------------------------
     def invocation(self, cfg, query, prompt_tokens: int, workdir: Path) -> Invocation:
         ctx = ctx_size_for(prompt_tokens, query.max_tokens, cfg.ctx_min)
-        refusal = None
-        if self.n_ctx_train and ctx > self.n_ctx_train:
-            refusal = ("too_long", f"prompt of {prompt_tokens} tokens + {query.max_tokens} output tokens needs a "
-                                   f"context of {ctx}, more than the model's {self.n_ctx_train}: shorten the prompt "
-                                   "or lower max_tokens")
+        refusal = too_long(self.n_ctx_train, prompt_tokens, query.max_tokens, ctx)
         settings = server_settings(cfg, max(ctx, self.settings[0] if self.settings else self.base_ctx))
         argv = server_argv(cfg, settings, self.port or 0)
         return Request(argv, settings[0], prompt_tokens, Path(workdir), refusal, prompt=query.prompt,
