@@ -121,10 +121,6 @@ class LlamaCompletion(Engine):
     title = "today's llama.cpp llama-completion (0c1e57098), one process per query"
 
     def __init__(self, n_ctx_train: int | None, ignore_eos: bool, executor=None):
-        if executor is None:
-            from orchestrator.engine import child
-
-            executor = child.run_child
         self.n_ctx_train, self.ignore_eos, self.executor = n_ctx_train, ignore_eos, executor
 
     @classmethod

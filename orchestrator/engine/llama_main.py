@@ -37,10 +37,6 @@ class LlamaMain(Engine):
     def __init__(self, pieces: list[bytes], n_ctx_train: int | None, ignore_eos: bool, executor=None):
         """`pieces`: the bytes main prints for each token id (engine/vocab.py); `executor` has
         engine/child.run_child's signature (tests hand in a fake `main` that answers in microseconds)."""
-        if executor is None:
-            from orchestrator.engine import child
-
-            executor = child.run_child
         self.pieces, self.n_ctx_train, self.ignore_eos, self.executor = pieces, n_ctx_train, ignore_eos, executor
 
     @classmethod
@@ -105,7 +101,12 @@ def too_long(n_ctx_train: int | None, prompt_tokens: int, max_tokens: int, ctx: 
 
 
 def spawn(executor, inv: Invocation, cfg, samplers: list):
-    """Run the invocation's program with the samplers watching: (its ChildResult, our CPU time)."""
+    """Run the invocation's program with the samplers watching: (its ChildResult, our CPU time).
+    `executor` has engine/child.run_child's signature (None: run_child itself; tests hand in a fake)."""
+    if executor is None:
+        from orchestrator.engine import child as child_mod
+
+        executor = child_mod.run_child
     cpu0 = _cpu_self_s()
     child = executor(inv.argv, inv.workdir, inv.workdir / store.RAW_STDERR, samplers, cfg.idle_timeout_s,
                      cfg.timeout_s)
