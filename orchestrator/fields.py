@@ -173,7 +173,9 @@ PEAK_RSS_BYTES = _rec("peak_rss_bytes", "int", "bytes",
 PEAK_RSS_SAMPLED_BYTES = _rec("peak_rss_sampled_bytes", "int", "bytes", "the largest sampled `rss_bytes` alone",
                               PROCESS, "process")
 CPU_MEAN_PCT = _rec("cpu_mean_pct", "float", "%",
-                    "mean of main's `cpu_pct` readings (summed over cores), the first reading of each query left out",
+                    "mean of main's `cpu_pct` readings (summed over cores), the first reading of each query left "
+                    "out; a query that ended before its second reading has `main_cpu_s` / `total_s` instead "
+                    "(the kernel's count over its life, summed over cores)",
                     PROCESS, "process")
 CPU_LIFE_PCT_NORM = _rec("cpu_life_pct_norm", "float", "%",
                          "`main_cpu_s` / `total_s` / logical cores: main's CPU use over its whole life, 100 "

@@ -659,8 +659,8 @@ def _timeline_figure(d: Data, f: Figure, series, what: str, ylab: str, gpu_col: 
     if isinstance(got, str):
         f.absent = got
         return f
-    _, s = got
-    parts = [p for p in series(s) if not p.is_empty()]
+    q, s = got
+    parts = [p for p in series(q, s) if not p.is_empty()]
     if not parts:
         f.absent = f"no {what} reading of the category sweep's queries (was every query a failure?)"
         return f
@@ -679,23 +679,41 @@ def memory_timeline(d: Data) -> Figure:
                "The study's Figure 2: resident memory of the llama.cpp process (and its GPU memory where read) at "
                "each reading of the category sweep, " + _SWEEP_ORDER)
 
-    def series(s: pl.DataFrame) -> list[pl.DataFrame]:
+    def series(_q: pl.DataFrame, s: pl.DataFrame) -> list[pl.DataFrame]:
         return [_series(s, col, label, 1e-6) for col, label in ((F.RSS_BYTES, "CPU memory (RSS)"),
                                                                 (F.GPU_MEM_PROC_BYTES, "GPU memory")) if _has(s, col)]
 
     return _timeline_figure(d, f, series, "memory", "MB", F.GPU_MEM_PROC_BYTES, "GPU memory")
 
 
+CPU_SERIES = "CPU (% of all cores)"
+
+
+def _life_points(q: pl.DataFrame, cpu: pl.DataFrame | None) -> pl.DataFrame | None:
+    """A query that ended before the sampler's second reading has no CPU reading; the kernel's count over
+    its life (`cpu_life_pct_norm`) stands in for it, one point at its end, so a sweep of short queries
+    still draws."""
+    if not _has(q, F.CPU_LIFE_PCT_NORM):
+        return None
+    seen = cpu[F.ATTEMPT].unique() if cpu is not None else pl.Series([], dtype=pl.String)
+    return (q.filter(pl.col(F.CPU_LIFE_PCT_NORM).is_not_null() & ~pl.col(F.ATTEMPT).is_in(seen.implode()))
+            .select(F.CATEGORY, F.ATTEMPT, (pl.col("start") + pl.col(F.TOTAL_S)).alias("t_sweep_s"),
+                    pl.col(F.CPU_LIFE_PCT_NORM).cast(pl.Float64).alias("value"), pl.lit(CPU_SERIES).alias("series")))
+
+
 def util_timeline(d: Data) -> Figure:
     f = Figure("util-timeline", "CPU and GPU utilisation over the category sweep",
                "The study's Figure 5: CPU use of the llama.cpp process (100% = every core) and GPU load at each "
-               "reading of the category sweep, " + _SWEEP_ORDER)
+               "reading of the category sweep, " + _SWEEP_ORDER + " A query that ended before the sampler's "
+               "second reading is one CPU point at its end: its CPU time over its life.")
 
-    def series(s: pl.DataFrame) -> list[pl.DataFrame]:
+    def series(q: pl.DataFrame, s: pl.DataFrame) -> list[pl.DataFrame]:
         out = []
-        if _has(s, F.CPU_PCT_NORM):
-            cpu = s.filter(pl.col(F.DT_S).is_not_null()) if F.DT_S in s.columns else s  # a first reading reads 0
-            out.append(_series(cpu, F.CPU_PCT_NORM, "CPU (% of all cores)"))
+        cpu = s.filter(pl.col(F.DT_S).is_not_null()) if F.DT_S in s.columns else s  # a first reading reads 0
+        cpu = _series(cpu, F.CPU_PCT_NORM, CPU_SERIES) if _has(cpu, F.CPU_PCT_NORM) else None
+        got = [x for x in (cpu, _life_points(q, cpu)) if x is not None and not x.is_empty()]
+        if got:
+            out.append(pl.concat(got, how="vertical_relaxed"))
         if _has(s, F.GPU_LOAD_PCT):
             out.append(_series(s, F.GPU_LOAD_PCT, "GPU load (%)"))
         return out

@@ -103,7 +103,11 @@ class ProcessSampler(PollingSampler):
         # The readings leave a query shorter than one interval with no CPU share at all; the
         # kernel's count over the child's life has one however short the query.
         cpu_s, life_s = timeline.get(F.MAIN_CPU_S), timeline.get("t_exit_s")
-        life = round(cpu_s / life_s * 100 / self._ncpu, 2) if cpu_s is not None and life_s else None
+        life = cpu_s / life_s * 100 if cpu_s is not None and life_s else None
+        # Without that fallback a sweep of short queries (a fast host, a small model) had no CPU mean at
+        # all, and the report called the process's CPU "not recorded".
+        mean = sum(cpu) / len(cpu) if cpu else life
         return {F.PEAK_RSS_BYTES: max(kernel, sampled) or None, F.PEAK_RSS_SAMPLED_BYTES: sampled or None,
-                F.CPU_MEAN_PCT: sum(cpu) / len(cpu) if cpu else None, F.CPU_LIFE_PCT_NORM: life}
+                F.CPU_MEAN_PCT: mean,
+                F.CPU_LIFE_PCT_NORM: round(life / self._ncpu, 2) if life is not None else None}
 
