@@ -54,7 +54,7 @@ def gather() -> dict:
         "llama_source": (runfacts.ledger_entry("llama-source") or {}).get("method"),
         "patch_applied": patch == "applied",
         "patch_state": patch,
-        "build_flags": {k: build[k] for k in ("make_vars", "backend", "compiler", "jobs", "targets") if k in build},
+        "build_flags": {k: build[k] for k in runfacts.BUILD_FLAG_KEYS if k in build},
         "model_path": model.get("path") if model_ok else None,
         "model_sha256": model.get("sha256") if model_ok else None,
         "model_synthetic": model.get("synthetic") if model_ok else None,

@@ -15,9 +15,8 @@ from pathlib import Path
 from orchestrator import paths
 from orchestrator.errors import UserError
 
-MAIN = "main"  # the binary's name in its build tree
-# What bootstrap's build record says about how `main` was built, as a manifest keeps it.
-BUILD_FLAG_KEYS = ("make_vars", "backend", "compiler", "jobs", "build_info")
+# How bootstrap built the binaries, as the manifest and doctor both show it (one list, so they agree)
+BUILD_FLAG_KEYS = ("make_vars", "backend", "compiler", "jobs", "targets", "build_info")
 SOURCES_DIFFER = "unknown (sources differ from a33e6a0)"
 
 
@@ -69,7 +68,7 @@ def source_facts(tree: Path) -> dict:
 
 def binary_facts(binary: Path) -> dict:
     """A manifest's `binary`: path, digest, the tree's commit and patch, and bootstrap's build
-    flags when bootstrap built this very file (same SHA-256)."""
+    flags when bootstrap built this very file (same SHA-256) in that tree."""
     from orchestrator.net import sha256_file
 
     tree = binary.parent
@@ -80,7 +79,8 @@ def binary_facts(binary: Path) -> dict:
         out["commit"] = src["commit"] or SOURCES_DIFFER
         out["patch_state"] = src["patch_state"]
     build = ledger_entry("build", tree.parent / paths.ledger_path().name) or {}
-    if build.get("binaries", {}).get(MAIN, {}).get("sha256") == out["sha256"]:
+    # any program bootstrap built in that tree (main, or the server beside it), known by its digest
+    if any(b.get("sha256") == out["sha256"] for b in (build.get("binaries") or {}).values()):
         out["build_flags"] = {k: build.get(k) for k in BUILD_FLAG_KEYS}
     return out
 

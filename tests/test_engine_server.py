@@ -185,6 +185,8 @@ def test_every_query_ok_with_main_s_figures_and_the_server_s_own_account(server_
     engine = s.store.manifest["engine"]
     assert engine["name"] == "server" and engine["server_load_s"] > 0 and engine["host"] == "127.0.0.1"
     assert engine["server"] == "a33e6a0"  # told from its /props
+    # bootstrap built the server beside main: the manifest names how, as it does for main
+    assert s.store.manifest["binary"]["build_flags"]["targets"][0] == "main"
 
 
 def test_the_server_listens_on_loopback_only_and_is_gone_after_the_run(server_run):
