@@ -121,7 +121,13 @@ class LoadSweep:
         return self.finish()
 
     def _next(self) -> int | None:
+        """The first point not finished; a sweep's rates are added once its synchronous point has run
+        (also when a resume finds that point finished and the rates not yet written)."""
         pending = self.pending()
+        if not pending and self.doc["sweep"]["on"] and not any(p.get("rate") for p in self.doc["points"]):
+            sync = [r for r in fmt.kept_requests(self.folder) if r[fmt.POINT] == 0]
+            self._add_sweep_rates(sync, self.doc["points"][0]["n"])
+            pending = self.pending()
         return pending[0] if pending else None
 
     def _point(self, i: int, engine, client: LoadClient, samplers, queries, check) -> None:
@@ -165,8 +171,6 @@ class LoadSweep:
         f = stats_point.figures(self.doc["points"][i], reqs, None, self.doc["slo"])
         self.log(f"    {f['n_ok']}/{f['n_sent']} ok, {f['n_met']} within the budget; TTFT p90 "
                  f"{_s(f['ttft']['p90'])}, TBT p90 {_s(f['tbt']['p90'])}, send lag p99 {_s(f['send_lag']['p99'])}")
-        if self.doc["sweep"]["on"] and p.kind == SYNC and i == 0 and len(self.doc["points"]) == 1:
-            self._add_sweep_rates(reqs, p.n)
 
     def _add_sweep_rates(self, reqs: list[dict], n: int) -> None:
         from orchestrator.load.profile import SWEEP_FRACTIONS

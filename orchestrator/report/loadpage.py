@@ -54,8 +54,8 @@ def latency_figure(res: dict, slo: dict) -> Figure:
     plot = (p9.ggplot(df, p9.aes("rate", "s", color="percentile")) + p9.geom_line() + p9.geom_point()
             + p9.geom_hline(budget, p9.aes(yintercept="s"), linetype="dashed", color="#666666")
             + p9.facet_wrap("~metric", scales="free_y", ncol=4) + p9.scale_color_manual(values=PALETTE)
-            + p9.scale_y_log10()
-            + p9.labs(x="offered rate, requests/s", y="seconds") + _theme())
+            + p9.scale_y_log10() + p9.scale_x_log10()
+            + p9.labs(x="offered rate, requests/s (log scale)", y="seconds (log scale)") + _theme())
     f.svg = _svg(plot, 9.0, 3.2)
     return f
 
@@ -76,14 +76,17 @@ def goodput_figure(res: dict) -> Figure:
         return f
     df = pl.DataFrame(rows).to_pandas()
     top = max(r["rate"] for r in rows)
-    plot = (p9.ggplot(df, p9.aes("rate", "rps", color="what")) + p9.geom_abline(slope=1, intercept=0,
-                                                                                  linetype="dotted")
-            + p9.geom_line() + p9.geom_point() + p9.scale_color_manual(values=PALETTE)
-            + p9.labs(x="offered rate, requests/s", y="requests/s", color="") + _theme())
+    offered = pl.DataFrame({"rate": sorted({r["rate"] for r in rows})}).with_columns(rps=pl.col("rate")).to_pandas()
+    plot = (p9.ggplot(df, p9.aes("rate", "rps", color="what"))
+            + p9.geom_line(offered, p9.aes("rate", "rps"), inherit_aes=False, linetype="dotted")
+            + p9.geom_line() + p9.geom_point() + p9.scale_color_manual(values=PALETTE) + p9.scale_x_log10()
+            # the offered-rate line would otherwise set the scale far above what was served
+            + p9.coord_cartesian(ylim=(0, 1.3 * max(r["rps"] for r in rows)))
+            + p9.labs(x="offered rate, requests/s (log scale)", y="requests/s", color="") + _theme())
     lo, hi = k["interval"]
     if lo is not None or hi is not None:
-        plot += p9.annotate("rect", xmin=lo or 0.0, xmax=hi if hi is not None else top, ymin=0,
-                            ymax=max(top, max(r["rps"] for r in rows)), fill="#e7298a", alpha=0.12)
+        plot += p9.annotate("rect", xmin=lo or min(r["rate"] for r in rows) / 2, xmax=hi if hi is not None else top,
+                            ymin=0, ymax=1.3 * max(r["rps"] for r in rows), fill="#e7298a", alpha=0.12)
     if k["rate"] is not None:
         plot += p9.geom_vline(xintercept=k["rate"], color="#e7298a")
     f.svg = _svg(plot)
@@ -101,7 +104,8 @@ def energy_figure(res: dict) -> Figure:
         f.absent = NO_ENERGY
         return f
     plot = (p9.ggplot(pl.DataFrame(rows).to_pandas(), p9.aes("rate", "j")) + p9.geom_line(color=PALETTE[0])
-            + p9.geom_point(color=PALETTE[0]) + p9.labs(x="offered rate, requests/s", y="joules per request")
+            + p9.geom_point(color=PALETTE[0]) + p9.scale_x_log10()
+            + p9.labs(x="offered rate, requests/s (log scale)", y="joules per request")
             + _theme())
     f.svg = _svg(plot)
     return f
