@@ -105,7 +105,8 @@ def test_the_prefill_check_is_set_aside_only_for_a_request_that_was_not_alone():
 class FakeServer:
     """Answers every POST /completion with a33e6a0's event stream; every `fail_every`-th with HTTP 500."""
 
-    def __init__(self, fail_every: int = 0):
+    def __init__(self, fail_every: int = 0, tokens: list[str] = TOKENS):
+        self.tokens = tokens
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -139,22 +140,25 @@ class FakeServer:
                 conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops")
                 return
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
-            for t in TOKENS:
+            for t in self.tokens:
                 conn.sendall(b"data: " + json.dumps({"content": t, "stop": False}).encode() + b"\n\n")
             final = {"content": "", "stop": True, "tokens_evaluated": 5,
-                     "completion_probabilities": [{"content": t, "probs": []} for t in TOKENS],
-                     "timings": {"prompt_n": 5, "prompt_ms": 0.5, "predicted_n": len(TOKENS), "predicted_ms": 0.3}}
+                     "completion_probabilities": [{"content": t, "probs": []} for t in self.tokens],
+                     "timings": {"prompt_n": 5, "prompt_ms": 0.5, "predicted_n": len(self.tokens),
+                                 "predicted_ms": 0.3}}
             conn.sendall(b"data: " + json.dumps(final).encode() + b"\n\n")
 
 
-def measured_lines(tmp_path: Path, p: profile.Point, fail_every: int = 0) -> list[dict]:
-    server = FakeServer(fail_every)
+def measured_lines(tmp_path: Path, p: profile.Point, fail_every: int = 0, tokens: list[str] = TOKENS,
+                   doc: dict | None = None) -> list[dict]:
+    """The lines of one load point measured by the real client against FakeServer, in tmp_path/load."""
+    server = FakeServer(fail_every, tokens)
     cfg = RunConfig(binary=tmp_path / "server", model=tmp_path / "m.gguf", workload=default_workload(),
                     out_dir=tmp_path, engine="server")
     engine = LlamaServer(n_ctx_train=None, ignore_eos=True, base_ctx=512)
     engine.port, engine.run_dir = server.port, tmp_path
     folder = tmp_path / "load"
-    fmt.create(folder, {"points": [p.to_json()]})
+    fmt.create(folder, doc or {"points": [p.to_json()]})
     lock = threading.Lock()
 
     def on_request(line):

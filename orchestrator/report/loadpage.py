@@ -45,7 +45,9 @@ def latency_figure(res: dict, slo: dict) -> Figure:
                "Each panel one latency (log scale); lines p50, p90 and p99 of the requests sent at that rate "
                "(closed-loop points at the rate they achieved); dashed: the budget.")
     rows = [{"rate": x_of(p), "metric": METRICS[m], "percentile": q, "s": p[m][q]}
-            for p in res["points"] for m in METRICS for q in PERCENTILES if x_of(p) is not None and p[m][q] is not None]
+            for p in res["points"] for m in METRICS for q in PERCENTILES
+            # a log axis: a gap of zero (two tokens in one read) has no place on it
+            if x_of(p) is not None and p[m][q] is not None and p[m][q] > 0]
     if not rows:
         f.absent = "no load point finished a request: nothing to draw"
         return f
@@ -121,7 +123,7 @@ table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding
 <p>Knee: {{ num(res.knee.rate) }} requests/s, between {{ num(res.knee.interval[0]) }} and
 {{ num(res.knee.interval[1]) }}. Budget: TTFT ≤ {{ doc.slo.ttft_s }} s, TBT p90 ≤ {{ doc.slo.tbt_s }} s per
 request. Server: {{ doc.server.binary if doc.server else "-" }}, {{ doc.slots }} slots; model
-{{ doc.model.path }}{% if doc.model.synthetic %} (synthetic twin){% endif %}.</p>
+{{ (doc.model or {}).path }}{% if (doc.model or {}).synthetic %} (synthetic twin){% endif %}.</p>
 {% for f in figures %}<h2 id="{{ f.id }}">{{ f.title }}</h2>
 {% if f.svg %}<img alt="{{ f.title }}" src="{{ f.data_uri }}"><p>{{ f.caption }}</p>
 {% else %}<p class="absent">{{ f.absent }}</p>{% endif %}{% endfor %}
