@@ -47,7 +47,8 @@ COLUMNS = ["label", "n_sent", "n_ok", "n_met", "slo_attainment", "ttft_p50_s", "
 @click.option("--gpu-sampler", type=click.Choice(GPU_SAMPLERS), default=None,
               help="GPU/board telemetry source (default: the first this machine offers, else none).")
 @click.option("--idle-timeout", "idle_timeout_s", type=click.FloatRange(min=0.1), default=None,
-              help=run_default("Abandon a request silent for this many seconds.", "idle_timeout_s"))
+              help="Abandon a request silent for this many seconds (default: --timeout; a request waiting for a "
+                   "free slot is silent by design).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=None,
               help=run_default("Abandon a request answering longer than this many seconds.", "timeout_s"))
 @click.option("--ignore-eos/--stop-at-eos", default=None,
@@ -85,7 +86,8 @@ def load(ctx, workload, model, binary, engine, out, resume, rates, sweep, concur
             echo(f"resuming {resume}: {len(job.pending())} of {len(job.doc['points'])} load points left")
         else:
             folder = (out or _default_out()).absolute()
-            params = dict(ctx.params, engine="server", reports_dir=folder.parent)
+            params = dict(ctx.params, engine="server", reports_dir=folder.parent,
+                          idle_timeout_s=idle_timeout_s or timeout_s or runconfig.default("timeout_s"))
             cfg = runconfig.from_options(params)
             sweep = sweep or not (rate_list or conc or sync)
             n = n_requests or _n_selected(cfg)
