@@ -45,6 +45,8 @@ def test_the_folder_gives_each_rate_s_percentiles_goodput_throughput_and_the_kne
     assert doc["status"] == "complete" and doc["slots"] == 2 and doc["slo"] == {"ttft_s": 2.0, "tbt_s": 0.2}
     # a request queued for a slot is silent by design: only --timeout abandons it
     assert doc["config"]["idle_timeout_s"] == doc["config"]["timeout_s"] == 600
+    argv = doc["server"]["argv"]
+    assert int(argv[argv.index("-c") + 1]) == 2 * doc["ctx_per_slot"]  # each slot holds a query's context
     assert "-np" in doc["server"]["argv"] and doc["server"]["argv"][doc["server"]["argv"].index("-np") + 1] == "2"
     results = doc["results"]
     assert json.loads(res.stdout) == results  # --format json prints load.json's results

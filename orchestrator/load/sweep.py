@@ -104,7 +104,7 @@ class LoadSweep:
                 s.open()
                 opened.append(s)
             self._set(server=engine.open(self.cfg, self.log), samplers=[s.info() for s in samplers],
-                      status="running")
+                      ctx_per_slot=engine.base_ctx // slots, status="running")
             client = LoadClient(engine, self.cfg, on_request, stop)
             i = self._next()
             while i is not None:
