@@ -22,7 +22,7 @@ KIND = "load"
 LOAD_JSON = "load.json"
 REQUESTS = "requests.jsonl"
 POINTS = "points.jsonl"
-SAMPLES = "samples.jsonl"
+SAMPLES = store.SAMPLES  # sampler readings, as a run folder keeps them (with their load point)
 REPORT_HTML = "load.html"
 FIGURE = "load-{}.png"  # latency, goodput, energy
 
@@ -44,6 +44,11 @@ CLIENT_CPU_S = "client_cpu_s"
 SERVER_CPU_S = "server_cpu_s"
 SERVER_PEAK_RSS_BYTES = "server_peak_rss_bytes"
 SAMPLER_FIGURES = "samplers"
+
+# every key with a unit of a request line, a point line and a point's `results` (docs/load.md names them)
+UNIT_KEYS = (SCHEDULED_S, SENT_S, SEND_LAG_S, END_S, E2E_S, QUEUE_WAIT_S, WINDOW_S, CLIENT_CPU_S, SERVER_CPU_S,
+             SERVER_PEAK_RSS_BYTES, "duration_s", "client_cpu_per_request_s", "token_throughput_tok_s",
+             "energy_per_request_j", "energy_per_token_j")
 
 
 def create(folder: Path, doc: dict) -> None:
