@@ -57,3 +57,18 @@ def test_the_knee_sentence_names_the_rate_and_the_budget():
     s = point.sentence(k, {"ttft_s": 2.0, "tbt_s": 0.2}, "this mix")
     assert s.startswith("this board serves up to 0.5 requests/s of this mix within the budget (TTFT ≤ 2 s and "
                         "TBT p90 ≤ 200 ms")
+
+
+def test_a_sweep_whose_model_changed_is_not_resumed(tmp_path):
+    model, binary = tmp_path / "m.gguf", tmp_path / "server"
+    model.write_bytes(b"GGUF one"), binary.write_bytes(b"#!")
+    from orchestrator.net import sha256_file
+
+    folder = tmp_path / "sweep"
+    fmt.create(folder, {"status": "interrupted", "points": [], "binary": {"sha256": sha256_file(binary)},
+                        "model": {"sha256": sha256_file(model)},
+                        "config": {"binary": str(binary), "model": str(model), "workload": str(tmp_path / "w"),
+                                   "out_dir": str(tmp_path), "engine": "server"}})
+    model.write_bytes(b"GGUF two")
+    res = CliRunner().invoke(main, ["load", "--resume", str(folder)])
+    assert res.exit_code == 1 and f"the model {model} has changed" in res.output and "--out NEW_DIR" in res.output

@@ -71,6 +71,7 @@ class LoadSweep:
             raise UserError(f"{folder} is a finished load sweep: nothing to resume",
                             fix=f"edgebench report {folder}, or edgebench load --out NEW_DIR for another sweep")
         cfg = runconfig.recorded(doc["config"], Path(doc["config"]["out_dir"]))
+        _refuse_changed(folder, doc, cfg)
         return cls(cfg, folder, doc, log, samplers)
 
     def pending(self) -> list[int]:
@@ -195,6 +196,19 @@ class LoadSweep:
     def _set(self, **fields) -> None:
         self.doc.update(fields)
         fmt.write_doc(self.folder, self.doc)
+
+
+def _refuse_changed(folder: Path, doc: dict, cfg) -> None:
+    """A resumed sweep's points must be measured by the server and model its first points were: the
+    knee compares them."""
+    from orchestrator.net import sha256_file
+
+    for what, path, recorded in (("server", cfg.binary, doc["binary"]), ("model", cfg.model, doc["model"])):
+        now_sha = sha256_file(path) if Path(path).is_file() else None
+        if now_sha != recorded.get("sha256"):
+            state = "is gone" if now_sha is None else "has changed since the sweep started"
+            raise UserError(f"the {what} {path} {state}: the rest of {folder} would not compare with its first "
+                            "points", fix=f"restore {path}, or start a new sweep: edgebench load --out NEW_DIR")
 
 
 def _s(v: float | None) -> str:
