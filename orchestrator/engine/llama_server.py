@@ -206,6 +206,7 @@ class LlamaServer(Engine):
         self.cfg = None
         self.log = print
         self.slots = 1  # parallel slots (-np); edgebench load sets more, with a context that many times larger
+        self.resume_command = "edgebench run --resume"  # what finishes the folder when the server does not come up
         self.run_dir: Path | None = None  # set by the session: where the server's folder goes
         self._dir: Path | None = None
         self._pending: dict | None = None  # a (re)start the next record tells of
@@ -264,7 +265,7 @@ class LlamaServer(Engine):
                 break
         raise UserError(f"the server {self.cfg.binary} did not come up: {why}; its log is {log_path}",
                         fix=f"read {log_path} (a model it cannot load, a context too large for memory), "
-                            f"then edgebench run --resume {self.run_dir or 'RUN_DIR'}")
+                            f"then {self.resume_command} {self.run_dir or 'RUN_DIR'}")
 
     def _wait_healthy(self) -> str | None:
         """None once /health says ok (the load time is then known), else why not."""

@@ -89,7 +89,7 @@ class LoadSweep:
         engine = LlamaServer.create(self.cfg, prep)
         slots = self.doc["slots"]
         engine.slots, engine.base_ctx = slots, engine.base_ctx * slots  # each slot holds a per-query context
-        engine.run_dir = self.folder
+        engine.run_dir, engine.resume_command = self.folder, "edgebench load --resume"
         samplers = self._samplers if self._samplers is not None else default_samplers(self.cfg)
         queries = queue_order(prep.queries, self.cfg.seed)
         stop = threading.Event()
