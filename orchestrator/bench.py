@@ -123,25 +123,30 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
     queries = list(firsts.values())
 
     short = [q for q in queries if q.category in OVERHEAD_CATEGORIES]
-    log(f"[1/7] overhead: {reps} interleaved pairs (bare {cfg.engine}, then through edgebench) on {len(short)} "
+    log(f"[1/8] overhead: {reps} interleaved pairs (bare {cfg.engine}, then through edgebench) on {len(short)} "
         "queries")
     bare, through = _pairs(cfg, short, reps, work, "overhead-pairs")
-    log("[2/7] harness CPU while sampling every 500 ms")
+    log("[2/8] harness CPU while sampling every 500 ms")
     slow = [_ok(r) for r in _session(cfg, queries, work, 0.5, "sampling-500ms").run().records]
-    log("[3/7] harness CPU while sampling every 10 ms")
+    log("[3/8] harness CPU while sampling every 10 ms")
     fast = [_ok(r) for r in _session(cfg, queries, work, 0.01, "sampling-10ms").run().records]
-    log("[4/7] harness RSS: a real `edgebench run` process")
+    log("[4/8] harness RSS: a real `edgebench run` process")
     rss, main_rss = _harness_rss(cfg, work)
-    log("[5/7] report: render replayed runs of 500 and 10 000 queries (report/replay.py) in a child process")
+    log("[5/8] report: render replayed runs of 500 and 10 000 queries (report/replay.py) in a child process")
     report, read_s, run_bytes = _report_figures(work)
-    log("[6/7] GPU/board samplers' own CPU on recorded input, against the process sampler's")
+    log("[6/8] GPU/board samplers' own CPU on recorded input, against the process sampler's")
     samplers = _sampler_figures()
     engines = other_engines(cfg)
-    log(f"[7/7] the other engines built here ({', '.join(n for n, _ in engines) or 'none'}): {reps} pairs each, "
+    log(f"[7/8] the other engines built here ({', '.join(n for n, _ in engines) or 'none'}): {reps} pairs each, "
         "and their stream timings against their own")
     engine_figures = {}
     for name, program in engines:
         engine_figures.update(_engine_figures(cfg, name, program, short, queries, reps, work))
+    log("[8/8] the load client: its CPU per request and send lag at the highest rate of a short sweep "
+        "(orchestrator/load/benchfig.py)")
+    from orchestrator.load import benchfig
+
+    engine_figures.update(benchfig.figures(cfg, work))
 
     def cpu_pct(recs):
         return 100 * sum(r["harness_cpu_s"] for r in recs) / sum(r["total_s"] for r in recs)
@@ -165,7 +170,9 @@ def measure(cfg, reps: int, work: Path, log=click.echo) -> dict:
         **_scale_figures(report),
         **engine_figures,
     }
-    targets = dict(TARGETS)
+    from orchestrator.load.benchfig import TARGETS as LOAD_TARGETS
+
+    targets = {**TARGETS, **LOAD_TARGETS}
     for name, _ in engines:
         targets.update({f"{name}_{fig}": TARGETS[fig] for fig in ENGINE_FIGURES})
     for name, (value, baseline, label) in samplers.items():

@@ -20,6 +20,7 @@ COMMANDS = {
     "experiment": "orchestrator.commands.experiment:experiment",
     "nano-check": "orchestrator.commands.nano_check:nano_check",
     "report": "orchestrator.commands.report:report",
+    "load": "orchestrator.commands.load:load",
     "run": "orchestrator.commands.run:run",
     "runs": "orchestrator.commands.runs:runs",
     "serve": "orchestrator.commands.serve:serve",

@@ -451,6 +451,17 @@ def _append(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def append_lines(path: Path, rows: list[dict]) -> None:
+    """Rows as JSON lines, in one write, fsync'd before this returns (another folder's jsonl: `edgebench load`)."""
+    if rows:
+        _append(Path(path), b"".join(_json_line(r) for r in rows))
+
+
+def read_lines(path: Path) -> list[dict]:
+    """Every complete line of a file append_lines wrote: a torn last line is an append a crash cut short."""
+    return list(_read_jsonl(Path(path)))
+
+
 def check_writable(folder: Path, fix: str) -> None:
     """UserError naming the folder and `fix` when `folder` cannot be created or written."""
     from orchestrator.paths import unwritable

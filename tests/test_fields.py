@@ -269,6 +269,9 @@ def test_readme_and_docs_name_no_field_that_does_not_exist():
     from orchestrator.runprint import COLUMNS
 
     non_fields |= set(COLUMNS)  # the columns of run --format csv|md|json's summary rows (docs/cli.md)
+    from orchestrator.load.format import UNIT_KEYS
+
+    non_fields |= set(UNIT_KEYS)  # the keys of edgebench load's lines and results (docs/load.md)
     pattern = re.compile(r"`([a-z][a-z0-9_]*_(?:s|bytes|pct|mw|c|j|mhz))`")
     bad = []
     for path in [PKG.parent / "README.md", *sorted((PKG.parent / "docs").glob("*.md"))]:

@@ -49,6 +49,16 @@ def report(folders, pair, reports_dir, force, bandwidth_gbs, index, slo, fmt):
         click.echo(f"comparison: {out}")
         if not folders:
             return
+    from orchestrator.load.format import is_load
+
+    loads = [f for f in folders if is_load(f)]  # `edgebench load`'s folders have a page of their own
+    folders = tuple(f for f in folders if f not in loads)
+    for f in loads:
+        from orchestrator.report import loadpage
+
+        click.echo(f"report: {loadpage.render(f, budget if slo else None)}")
+    if loads and not folders:
+        return
     if folders:
         targets = list(folders)
         for f in targets:

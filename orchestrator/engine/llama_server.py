@@ -56,13 +56,18 @@ def server_settings(cfg, ctx_size: int) -> tuple:
     return (ctx_size, cfg.threads, cfg.batch_size, cfg.n_gpu_layers)
 
 
-def server_argv(cfg, settings: tuple, port: int) -> list[str]:
+def server_argv(cfg, settings: tuple, port: int, slots: int = 1) -> list[str]:
+    """`slots` > 1 (`edgebench load`): the context is split evenly over them, and continuous batching
+    lets a new prompt join the slots already decoding (without it a33e6a0's server takes a new prompt
+    only once every slot is idle)."""
     ctx, threads, batch, ngl = settings
     argv = [str(cfg.binary), "-m", str(cfg.model), "-c", str(ctx), "-t", str(threads),
             # loopback only, said explicitly: never a default that could change
             "--host", sse.HOST, "--port", str(port),
             # one slot holds the whole context (today's llama-server splits it over several by default)
-            "-np", "1"]
+            "-np", str(slots)]
+    if slots > 1:
+        argv.append("-cb")
     if batch:
         argv += ["-b", str(batch)]
     if ngl is not None:
@@ -200,6 +205,8 @@ class LlamaServer(Engine):
         self.kind = A33E6A0
         self.cfg = None
         self.log = print
+        self.slots = 1  # parallel slots (-np); edgebench load sets more, with a context that many times larger
+        self.resume_command = "edgebench run --resume"  # what finishes the folder when the server does not come up
         self.run_dir: Path | None = None  # set by the session: where the server's folder goes
         self._dir: Path | None = None
         self._pending: dict | None = None  # a (re)start the next record tells of
@@ -240,7 +247,7 @@ class LlamaServer(Engine):
         why = ""
         for _ in range(BIND_RETRIES):
             self.port = sse.free_port()
-            self.server = Resident(server_argv(self.cfg, settings, self.port), log_path, self.folder())
+            self.server = Resident(server_argv(self.cfg, settings, self.port, self.slots), log_path, self.folder())
             try:
                 self.server.start()
             except OSError as exc:
@@ -258,7 +265,7 @@ class LlamaServer(Engine):
                 break
         raise UserError(f"the server {self.cfg.binary} did not come up: {why}; its log is {log_path}",
                         fix=f"read {log_path} (a model it cannot load, a context too large for memory), "
-                            f"then edgebench run --resume {self.run_dir or 'RUN_DIR'}")
+                            f"then {self.resume_command} {self.run_dir or 'RUN_DIR'}")
 
     def _wait_healthy(self) -> str | None:
         """None once /health says ok (the load time is then known), else why not."""
@@ -300,7 +307,7 @@ class LlamaServer(Engine):
         ctx = ctx_size_for(prompt_tokens, query.max_tokens, cfg.ctx_min)
         refusal = too_long(self.n_ctx_train, prompt_tokens, query.max_tokens, ctx)
         settings = server_settings(cfg, max(ctx, self.settings[0] if self.settings else self.base_ctx))
-        argv = server_argv(cfg, settings, self.port or 0)
+        argv = server_argv(cfg, settings, self.port or 0, self.slots)
         return Request(argv, settings[0], prompt_tokens, Path(workdir), refusal, prompt=query.prompt,
                        max_tokens=query.max_tokens, seed=cfg.seed, settings=settings)
 
