@@ -36,6 +36,7 @@ Where each thing lives:
     store.py             the run folder (manifest, queries.jsonl, samples.jsonl, raw/) and its reader; the only
                          module that names a run-folder file
     stats.py, summary.py the one statistics engine, and the end-of-run summary (templates/summary.html)
+    slo.py               the latency budget (--slo): parsed alike for `load` (which measures) and the report
     bootstrap/           the steps that fetch, patch and build llama.cpp and get a model (profiles.py: which steps a
                          board runs, in order); the ledger
     workloads/           workload files: schema, the study's builder, its datasets, tokencount.py prompt token

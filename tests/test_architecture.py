@@ -1,7 +1,7 @@
 """The package's layering, read from its source with ast: commands parse options and print
 (no command imports another, nor a private name of any module), one function builds a
-RunConfig, and measuring commands take their exit codes from orchestrator/exitcodes.py and
-measure through orchestrator/measuring.py."""
+RunConfig, and measuring commands take their exit codes from orchestrator/exitcodes.py,
+measure through orchestrator/measuring.py and import nothing of the report package."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "orchestrator"
 COMMANDS = PKG / "commands"
-MEASURING = ("run", "experiment", "bench", "batch")
+MEASURING = ("run", "experiment", "bench", "batch", "load")
+# The measuring side never imports the report package (polars, plotnine, the page): these commands and
+# the load package (bench reads a constant of report/benchfig.py to print the command it suggests).
+REPORT_FREE = [COMMANDS / f"{name}.py" for name in MEASURING if name != "bench"] + \
+    sorted((PKG / "load").glob("*.py"))
+REPORT = "orchestrator.report"
 
 
 def modules(folder: Path = PKG) -> list[Path]:
@@ -104,6 +109,16 @@ def test_measuring_commands_measure_through_the_one_wrapper(name):
                                                                           and n != "LockHeld")}
 
 
+def report_imports(source: str) -> list[str]:
+    return [f"{line}: {module}" + (f".{name}" if name else "") for module, name, line in imports(source)
+            if module == REPORT or module.startswith(REPORT + ".") or (module, name) == ("orchestrator", "report")]
+
+
+@pytest.mark.parametrize("path", REPORT_FREE, ids=label)
+def test_the_measuring_side_imports_nothing_of_the_report(path):
+    assert report_imports(path.read_text(encoding="utf-8")) == []
+
+
 def test_the_checks_find_what_they_look_for():
     """Each check above, on a command that breaks every rule: none of them passes vacuously."""
     bad = ("import sys\n"
@@ -114,9 +129,14 @@ def test_the_checks_find_what_they_look_for():
            "    from orchestrator.config import RunConfig\n"
            "    cfg = RunConfig(binary=1)\n"
            "    sys.exit(3)\n"
-           "    raise SystemExit(130)\n")
+           "    raise SystemExit(130)\n"
+           "    from orchestrator.report.verdict import parse_slo\n"
+           "    import orchestrator.report\n"
+           "    from orchestrator import report, store\n")
     assert command_import_faults(bad, "batch") == [
         "2: the command module orchestrator.commands.run", "3: the command module orchestrator.commands.experiment",
         "4: the private _holder_path of orchestrator.measurelock"]
     assert run_config_builders(bad) == ["go"]
     assert literal_exits(bad) == ["8: exit(3)", "9: exit(130)"]
+    assert report_imports(bad) == ["10: orchestrator.report.verdict.parse_slo", "11: orchestrator.report",
+                                   "12: orchestrator.report"]

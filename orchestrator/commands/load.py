@@ -9,12 +9,24 @@ import click
 
 from orchestrator import cliopts, exitcodes
 from orchestrator.cliopts import run_default
+from orchestrator.load import format as lf  # not `fmt`: that is the --format option here
 from orchestrator.sampling.autodetect import GPU_SAMPLERS
 
 _DIR = click.Path(path_type=Path, file_okay=False)
-COLUMNS = ["label", "n_sent", "n_ok", "n_met", "slo_attainment", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
-           "tbt_p90_s", "tpot_p90_s", "e2e_p90_s", "throughput_rps", "goodput_rps", "send_lag_p99_s",
-           "client_cpu_per_request_s", "energy_per_request_j"]
+# the table's columns: a point's figures as they are, and a percentile of a distribution as <name>_<pNN>_s
+COPIED = (lf.LABEL, lf.N_SENT, lf.N_OK, lf.N_MET, lf.SLO_ATTAINMENT)
+PERCENTILES = ((lf.TTFT, lf.P50), (lf.TTFT, lf.P90), (lf.TTFT, lf.P99), (lf.TBT, lf.P90), (lf.TPOT, lf.P90),
+               (lf.E2E, lf.P90))
+RATES = (lf.THROUGHPUT_RPS, lf.GOODPUT_RPS)
+LAG = (lf.SEND_LAG, lf.P99)
+PER_REQUEST = (lf.CLIENT_CPU_PER_REQUEST_S, lf.ENERGY_PER_REQUEST_J)
+
+
+def column(metric: str, pct: str) -> str:
+    return f"{metric}_{pct}_s"
+
+
+COLUMNS = [*COPIED, *(column(*mp) for mp in PERCENTILES), *RATES, column(*LAG), *PER_REQUEST]
 
 
 @click.command(cls=cliopts.Command, epilog=exitcodes.HELP)
@@ -64,8 +76,8 @@ def load(ctx, workload, model, binary, engine, out, resume, rates, sweep, concur
     from orchestrator.load import profile
     from orchestrator.load.sweep import LoadSweep, plan
     from orchestrator.measuring import exit_for, measuring
-    from orchestrator.report.verdict import parse_slo
     from orchestrator.runprint import progress_echo
+    from orchestrator.slo import parse_slo
 
     if engine not in (None, "server"):
         raise click.UsageError("edgebench load measures the resident server only: leave out --engine or give "
@@ -83,7 +95,7 @@ def load(ctx, workload, model, binary, engine, out, resume, rates, sweep, concur
     with measuring("edgebench load --resume {folder}", log=echo) as m:
         if resume:
             job = LoadSweep.resume(resume, log=echo)
-            echo(f"resuming {resume}: {len(job.pending())} of {len(job.doc['points'])} load points left")
+            echo(f"resuming {resume}: {len(job.pending())} of {len(job.doc[lf.PLAN])} load points left")
         else:
             folder = (out or _default_out()).absolute()
             params = dict(ctx.params, engine="server", reports_dir=folder.parent,
@@ -98,8 +110,8 @@ def load(ctx, workload, model, binary, engine, out, resume, rates, sweep, concur
         m.measures(job.folder)
         res = job.run()
         _show(res, fmt, job.folder)
-        n_failed = sum(p["n_failed"] for p in res["points"])
-        exit_for(n_failed, sum(p["n_sent"] for p in res["points"]), "requests")
+        pts = res[lf.RESULT_POINTS]
+        exit_for(sum(p[lf.N_FAILED] for p in pts), sum(p[lf.N_SENT] for p in pts), "requests")
 
 
 def _default_out() -> Path:
@@ -117,25 +129,23 @@ def _n_selected(cfg) -> int:
 
 
 def _show(res: dict, fmt: str, folder: Path) -> None:
-    rows = [{"label": p["label"], "n_sent": p["n_sent"], "n_ok": p["n_ok"], "n_met": p["n_met"],
-             "slo_attainment": p["slo_attainment"], "ttft_p50_s": p["ttft"]["p50"], "ttft_p90_s": p["ttft"]["p90"],
-             "ttft_p99_s": p["ttft"]["p99"], "tbt_p90_s": p["tbt"]["p90"], "tpot_p90_s": p["tpot"]["p90"],
-             "e2e_p90_s": p["e2e"]["p90"], "throughput_rps": p["throughput_rps"], "goodput_rps": p["goodput_rps"],
-             "send_lag_p99_s": p["send_lag"]["p99"], "client_cpu_per_request_s": p["client_cpu_per_request_s"],
-             "energy_per_request_j": p["energy_per_request_j"]} for p in res["points"]]
+    rows = [{**{k: p[k] for k in COPIED}, **{column(m, q): p[m][q] for m, q in PERCENTILES},
+             **{k: p[k] for k in RATES}, column(*LAG): p[LAG[0]][LAG[1]], **{k: p[k] for k in PER_REQUEST}}
+            for p in res[lf.RESULT_POINTS]]
 
     def table():
         click.echo(f"{'point':<18} {'ok/sent':>8} {'met':>5} {'TTFT p50/p90/p99 ms':>22} {'TBT p90':>8} "
                    f"{'E2E p90':>8} {'thru/s':>7} {'good/s':>7} {'lag p99':>8}")
         for r in rows:
-            click.echo(f"{r['label']:<18} {r['n_ok']:>3}/{r['n_sent']:<4} {r['n_met']:>5} "
-                       f"{_ms3(r['ttft_p50_s'], r['ttft_p90_s'], r['ttft_p99_s']):>22} {_ms(r['tbt_p90_s']):>8} "
-                       f"{_ms(r['e2e_p90_s']):>8} {_n(r['throughput_rps']):>7} {_n(r['goodput_rps']):>7} "
-                       f"{_ms(r['send_lag_p99_s']):>8}")
-        k = res["knee"]
-        lo, hi = k["interval"]
-        click.echo(f"knee: {_n(k['rate'])} requests/s (between {_n(lo)} and {_n(hi)})")
-        click.echo(res["answer"])
+            ttft = [r[column(lf.TTFT, q)] for q in (lf.P50, lf.P90, lf.P99)]
+            click.echo(f"{r[lf.LABEL]:<18} {r[lf.N_OK]:>3}/{r[lf.N_SENT]:<4} {r[lf.N_MET]:>5} "
+                       f"{_ms3(*ttft):>22} {_ms(r[column(lf.TBT, lf.P90)]):>8} "
+                       f"{_ms(r[column(lf.E2E, lf.P90)]):>8} {_n(r[lf.THROUGHPUT_RPS]):>7} "
+                       f"{_n(r[lf.GOODPUT_RPS]):>7} {_ms(r[column(*LAG)]):>8}")
+        k = res[lf.KNEE]
+        lo, hi = k[lf.INTERVAL]
+        click.echo(f"knee: {_n(k[lf.RATE])} requests/s (between {_n(lo)} and {_n(hi)})")
+        click.echo(res[lf.ANSWER])
         click.echo(f"load folder: {folder}  (edgebench report {folder})")
 
     cliopts.echo_rows(fmt, COLUMNS, rows, doc=res, table=table)

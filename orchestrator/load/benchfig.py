@@ -28,8 +28,9 @@ def server_program(cfg) -> Path:
 
 def figures(cfg, work: Path) -> dict:
     """{figure: (value, (baseline's meaning, baseline))}, empty when no server is built beside main."""
+    from orchestrator.load import format as fmt
     from orchestrator.load.sweep import LoadSweep, plan
-    from orchestrator.report.verdict import DEFAULT_SLO
+    from orchestrator.slo import DEFAULT_SLO
 
     program = server_program(cfg)
     if not program.is_file():
@@ -40,11 +41,12 @@ def figures(cfg, work: Path) -> dict:
     job = LoadSweep.create(lcfg, work / "load-bench", points, slots=BENCH_SLOTS, slo=dict(DEFAULT_SLO), sweep=False,
                            arrivals="constant", log=lambda s: None)
     res = job.run()
-    top = max(res["points"], key=lambda p: p["rate"])
-    server_ms = top["server_cpu_s"] / top["n_sent"] * 1000 if top["server_cpu_s"] is not None else None
+    top = max(res[fmt.RESULT_POINTS], key=lambda p: p[fmt.RATE])
+    rate, server_cpu = top[fmt.RATE], top[fmt.SERVER_CPU_S]
+    server_ms = server_cpu / top[fmt.N_SENT] * 1000 if server_cpu is not None else None
     return {
-        "load_client_cpu_ms_per_request": (top["client_cpu_per_request_s"] * 1000,
-                                           (f"the server's CPU per request at {top['rate']:g}/s, ms", server_ms)),
-        "load_send_lag_p99_ms": (top["send_lag"]["p99"] * 1000,
-                                 (f"the gap between sends at {top['rate']:g}/s, ms", 1000 / top["rate"])),
+        "load_client_cpu_ms_per_request": (top[fmt.CLIENT_CPU_PER_REQUEST_S] * 1000,
+                                           (f"the server's CPU per request at {rate:g}/s, ms", server_ms)),
+        "load_send_lag_p99_ms": (top[fmt.SEND_LAG][fmt.P99] * 1000,
+                                 (f"the gap between sends at {rate:g}/s, ms", 1000 / rate)),
     }

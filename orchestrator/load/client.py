@@ -38,12 +38,13 @@ def without_own_queue(validation: dict, in_flight: int) -> dict:
     server to itself; sent while others were in flight, its TTFT also holds the wait for a slot or
     for the batch in progress, which the server does not time. That check is then set aside, said
     so, and not counted; the token count and the mean TBT are checked for every request."""
-    if not in_flight or "prefill" not in validation.get("checks", {}):
+    if not in_flight or fmt.PREFILL not in validation.get(fmt.CHECKS, {}):
         return validation
-    checks = dict(validation["checks"])
-    prefill = checks.pop("prefill")
-    skipped = {"prefill": {**prefill, "why": f"sent while {in_flight} other requests were in flight"}}
-    return {**validation, "checks": checks, "skipped": skipped, "ok": all(c["ok"] for c in checks.values())}
+    checks = dict(validation[fmt.CHECKS])
+    prefill = checks.pop(fmt.PREFILL)
+    skipped = {fmt.PREFILL: {**prefill, fmt.WHY: f"sent while {in_flight} other requests were in flight"}}
+    return {**validation, fmt.CHECKS: checks, fmt.SKIPPED: skipped,
+            fmt.CHECK_OK: all(c[fmt.CHECK_OK] for c in checks.values())}
 
 
 class LoadClient:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from orchestrator import fields as F
 from orchestrator import fsutil, store
 from orchestrator.errors import UserError
 
@@ -38,17 +39,108 @@ E2E_S = "e2e_s"  # end − sent: what the caller waited
 IN_FLIGHT = "in_flight_at_send"  # this client's other requests unanswered when it was sent
 QUEUE_WAIT_S = "queue_wait_s"  # TTFT minus the server's prompt_ms: waiting for a slot or a batch, and HTTP
 
+# keys of a request line's `validation` (F.VALIDATION): the engine's checks against the server's
+# timings (engine/metrics.py writes them), and those the load client set aside (client.without_own_queue)
+CHECKS = "checks"
+CHECK_OK = "ok"  # every check kept passed
+SKIPPED = "skipped"  # check name -> the check and why it was set aside
+PREFILL = "prefill"  # the check of TTFT against the server's prompt time
+WHY = "why"
+
 # keys of a point line
 WINDOW_S = "window_s"
 CLIENT_CPU_S = "client_cpu_s"
 SERVER_CPU_S = "server_cpu_s"
 SERVER_PEAK_RSS_BYTES = "server_peak_rss_bytes"
+SERVER_PID = "server_pid"
 SAMPLER_FIGURES = "samplers"
+
+# key of a samples.jsonl line besides its load point and attempt: the sampler that read it
+SAMPLER = "sampler"
+
+# load.json's own keys: the plan and the server's facts, the sweep's state, at the end its `results`
+SCHEMA = "schema_version"
+DOC_KIND = "kind"  # KIND: what tells a load folder from a run folder
+CREATED_AT = "created_at"
+FINISHED_AT = "finished_at"
+STATUS = "status"  # RUNNING, INTERRUPTED or COMPLETE
+CONFIG = "config"  # the RunConfig (config.RunConfig.to_json)
+SLOTS = "slots"
+CTX_PER_SLOT = "ctx_per_slot"
+SLO = "slo"  # the budget (orchestrator/slo.py names its keys)
+SWEEP = "sweep"  # SWEEP_ON, ARRIVALS, SEED, FRACTIONS
+PLAN = "points"  # the load points in the order they run (a plan entry's keys below)
+MIX = "mix"
+WORKLOAD = "workload"
+PLATFORM = "platform"
+BINARY = "binary"
+MODEL = "model"
+SERVER = "server"  # the server's facts once it came up
+SAMPLERS = "samplers"  # each sampler's info
+RESULTS = "results"
+RUNNING, INTERRUPTED, COMPLETE = "running", "interrupted", "complete"
+
+# keys of load.json's `sweep`
+SWEEP_ON = "on"  # --sweep: rates chosen after the synchronous point
+ARRIVALS = "arrivals"
+SEED = "seed"  # also a plan entry's: its Poisson gaps
+FRACTIONS = "fractions"  # of the suggested capacity, once the rates are chosen
+
+# keys of a plan entry (profile.Point.to_json, and the label people read); a point's figures repeat them
+POINT_KIND = "kind"  # one of profile.KINDS
+N = "n"  # requests
+RATE = "rate"  # offered requests per second (open loop)
+CONCURRENCY = "concurrency"  # workers (closed loop)
+LABEL = "label"
+
+# keys of load.json's `results`
+RESULT_POINTS = "points"  # every finished point's figures
+KNEE = "knee"
+ANSWER = "answer"  # the knee in one sentence
+
+# keys of a point's figures in `results` (besides the plan entry's)
+INDEX = "index"  # the point's place in the plan
+N_SENT = "n_sent"
+N_OK = "n_ok"
+N_FAILED = "n_failed"
+N_MET = "n_met"  # requests that met the budget
+SLO_ATTAINMENT = "slo_attainment"
+SUSTAINED = "sustained"
+DURATION_S = "duration_s"  # first send to last answer
+ACHIEVED_RPS = "achieved_rps"
+THROUGHPUT_RPS = "throughput_rps"
+GOODPUT_RPS = "goodput_rps"
+TOKEN_THROUGHPUT_TOK_S = "token_throughput_tok_s"
+OUTPUT_TOKENS = F.OUTPUT_TOKENS
+SEND_LAG_FLAG = "send_lag_flag"  # p99 send lag above point.LAG_BOUND_S: client-bound
+VALIDATED = "validated"  # N, VALIDATED_OK, PREFILL_SKIPPED
+CLIENT_CPU_PER_REQUEST_S = "client_cpu_per_request_s"
+ENERGY_J = F.ENERGY_J
+ENERGY_PER_REQUEST_J = "energy_per_request_j"
+ENERGY_PER_TOKEN_J = F.ENERGY_PER_TOKEN_J
+TEMP_PEAK_C = F.TEMP_PEAK_C
+THROTTLED = F.THROTTLED
+GPU_LOAD_MEAN_PCT = "gpu_load_mean_pct"
+
+# keys of a point's `validated`: requests checked against the server's timings (and N of them)
+VALIDATED_OK = CHECK_OK
+PREFILL_SKIPPED = "prefill_skipped"
+
+# a point's distributions, each as the percentile keys below (stats.describe's names)
+TTFT, TPOT, E2E, QUEUE_WAIT = "ttft", "tpot", "e2e", "queue_wait"
+TBT = "tbt"  # every gap of every ok request
+SEND_LAG = "send_lag"
+MEAN, P50, P90, P99, MAX = "mean", "p50", "p90", "p99", "max"
+PCT_KEYS = (N, MEAN, P50, P90, P99, MAX)
+
+# keys of the knee in `results` (RATE: the highest rate sustained with every lower one)
+INTERVAL = "interval"  # [RATE, FIRST_UNSUSTAINED]
+FIRST_UNSUSTAINED = "first_unsustained"
 
 # every key with a unit of a request line, a point line and a point's `results` (docs/load.md names them)
 UNIT_KEYS = (SCHEDULED_S, SENT_S, SEND_LAG_S, END_S, E2E_S, QUEUE_WAIT_S, WINDOW_S, CLIENT_CPU_S, SERVER_CPU_S,
-             SERVER_PEAK_RSS_BYTES, "duration_s", "client_cpu_per_request_s", "token_throughput_tok_s",
-             "energy_per_request_j", "energy_per_token_j")
+             SERVER_PEAK_RSS_BYTES, DURATION_S, CLIENT_CPU_PER_REQUEST_S, TOKEN_THROUGHPUT_TOK_S,
+             ENERGY_PER_REQUEST_J, ENERGY_PER_TOKEN_J)
 
 
 def create(folder: Path, doc: dict) -> None:
@@ -57,14 +149,14 @@ def create(folder: Path, doc: dict) -> None:
         raise UserError(f"{folder} already exists and is not empty; a load sweep needs a folder of its own",
                         fix=f"edgebench load --resume {folder} to finish it, or --out a new folder")
     folder.mkdir(parents=True, exist_ok=True)
-    write_doc(folder, {"schema_version": SCHEMA_VERSION, "kind": KIND, **doc})
+    write_doc(folder, {SCHEMA: SCHEMA_VERSION, DOC_KIND: KIND, **doc})
     for name in (REQUESTS, POINTS, SAMPLES):
         (folder / name).touch()
 
 
 def is_load(folder: Path) -> bool:
     try:
-        return read_doc(folder).get("kind") == KIND
+        return read_doc(folder).get(DOC_KIND) == KIND
     except (OSError, ValueError, UserError):
         return False
 
@@ -80,8 +172,8 @@ def read_doc(folder: Path) -> dict:
         raise UserError(f"{folder} is not a load folder (no {LOAD_JSON})",
                         fix="pass the folder `edgebench load --out DIR` wrote")
     doc = json.loads(path.read_text(encoding="utf-8"))
-    if doc.get("schema_version") != SCHEMA_VERSION:
-        raise UserError(f"{path} has schema version {doc.get('schema_version')}; this edgebench reads "
+    if doc.get(SCHEMA) != SCHEMA_VERSION:
+        raise UserError(f"{path} has schema version {doc.get(SCHEMA)}; this edgebench reads "
                         f"{SCHEMA_VERSION}", fix="use the edgebench version that wrote it")
     return doc
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from orchestrator.load import format as fmt
+
 SYNC, CONCURRENCY, CONSTANT, POISSON = "sync", "concurrency", "constant", "poisson"
 RATE_KINDS = (CONSTANT, POISSON)
 KINDS = (SYNC, CONCURRENCY, CONSTANT, POISSON)
@@ -47,11 +49,12 @@ class Point:
         return f"{self.kind} {self.rate:g}/s"
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "n": self.n, "rate": self.rate, "concurrency": self.concurrency, "seed": self.seed}
+        return {fmt.POINT_KIND: self.kind, fmt.N: self.n, fmt.RATE: self.rate, fmt.CONCURRENCY: self.concurrency,
+                fmt.SEED: self.seed}
 
     @classmethod
     def from_json(cls, d: dict) -> Point:
-        return cls(d["kind"], d["n"], d.get("rate"), d.get("concurrency", 1), d.get("seed", 0))
+        return cls(d[fmt.POINT_KIND], d[fmt.N], d.get(fmt.RATE), d.get(fmt.CONCURRENCY, 1), d.get(fmt.SEED, 0))
 
 
 def deadlines(point: Point) -> list[float] | None:

@@ -10,20 +10,22 @@ from pathlib import Path
 import jinja2
 import polars as pl
 
+from orchestrator import fields as F
 from orchestrator.fsutil import atomic_write
 from orchestrator.load import format as fmt
 from orchestrator.load import point as load_point
 from orchestrator.report.figures import PALETTE, Figure, _svg, _theme
+from orchestrator.slo import TBT_S, TTFT_S
 
 NO_ENERGY = ("no power readings in this load folder: energy per request needs a GPU/board sampler with a power "
              "rail (jetson-stats, tegrastats or NVML); run edgebench load on a board that has one")
-PERCENTILES = ("p50", "p90", "p99")
-METRICS = {"ttft": "TTFT", "tbt": "TBT (every gap)", "tpot": "TPOT", "e2e": "end to end"}
+PERCENTILES = (fmt.P50, fmt.P90, fmt.P99)
+METRICS = {fmt.TTFT: "TTFT", fmt.TBT: "TBT (every gap)", fmt.TPOT: "TPOT", fmt.E2E: "end to end"}
 
 
 def x_of(p: dict) -> float | None:
     """Where a point sits on the rate axis: its offered rate, or for closed loop the rate it achieved."""
-    return p["rate"] if p.get("rate") is not None else p.get("achieved_rps")
+    return p[fmt.RATE] if p.get(fmt.RATE) is not None else p.get(fmt.ACHIEVED_RPS)
 
 
 def results_of(folder: Path, slo: dict | None = None) -> tuple[dict, dict]:
@@ -31,8 +33,8 @@ def results_of(folder: Path, slo: dict | None = None) -> tuple[dict, dict]:
     under another budget than the one it ran with (`report --slo`)."""
     doc = fmt.read_doc(folder)
     if slo is not None:
-        doc["slo"] = slo
-    res = doc.get("results")
+        doc[fmt.SLO] = slo
+    res = doc.get(fmt.RESULTS)
     if res is None or slo is not None:
         res = load_point.results(doc, fmt.kept_requests(folder), fmt.finished_points(folder))
     return doc, res
@@ -44,16 +46,16 @@ def latency_figure(res: dict, slo: dict) -> Figure:
     f = Figure("load-latency", "Latency percentiles against the offered rate",
                "Each panel one latency (log scale); lines p50, p90 and p99 of the requests sent at that rate "
                "(closed-loop points at the rate they achieved); dashed: the budget.")
-    rows = [{"rate": x_of(p), "metric": METRICS[m], "percentile": q, "s": p[m][q]}
-            for p in res["points"] for m in METRICS for q in PERCENTILES
+    rows = [{"x": x_of(p), "metric": METRICS[m], "percentile": q, "s": p[m][q]}
+            for p in res[fmt.RESULT_POINTS] for m in METRICS for q in PERCENTILES
             # a log axis: a gap of zero (two tokens in one read) has no place on it
             if x_of(p) is not None and p[m][q] is not None and p[m][q] > 0]
     if not rows:
         f.absent = "no load point finished a request: nothing to draw"
         return f
     df = pl.DataFrame(rows).to_pandas()
-    budget = pl.DataFrame({"metric": [METRICS["ttft"], METRICS["tbt"]], "s": [slo["ttft_s"], slo["tbt_s"]]}).to_pandas()
-    plot = (p9.ggplot(df, p9.aes("rate", "s", color="percentile")) + p9.geom_line() + p9.geom_point()
+    budget = pl.DataFrame({"metric": [METRICS[fmt.TTFT], METRICS[fmt.TBT]], "s": [slo[TTFT_S], slo[TBT_S]]}).to_pandas()
+    plot = (p9.ggplot(df, p9.aes("x", "s", color="percentile")) + p9.geom_line() + p9.geom_point()
             + p9.geom_hline(budget, p9.aes(yintercept="s"), linetype="dashed", color="#666666")
             + p9.facet_wrap("~metric", scales="free_y", ncol=4) + p9.scale_color_manual(values=PALETTE)
             + p9.scale_y_log10() + p9.scale_x_log10()
@@ -65,32 +67,32 @@ def latency_figure(res: dict, slo: dict) -> Figure:
 def goodput_figure(res: dict) -> Figure:
     import plotnine as p9
 
-    k = res["knee"]
+    k = res[fmt.KNEE]
     f = Figure("load-goodput", "Goodput against the offered rate, with the knee",
                f"Goodput: requests per second that met the budget; throughput: those that finished ok; dotted: "
                f"the offered rate. Shaded: where the knee lies (from the highest rate at which at least "
                f"{load_point.SUSTAINED:.0%} of requests met the budget to the first at which fewer did).")
-    rows = [{"rate": x_of(p), "what": what, "rps": p[key]} for p in res["points"]
-            for what, key in (("goodput", "goodput_rps"), ("throughput", "throughput_rps"))
+    rows = [{"x": x_of(p), "what": what, "rps": p[key]} for p in res[fmt.RESULT_POINTS]
+            for what, key in (("goodput", fmt.GOODPUT_RPS), ("throughput", fmt.THROUGHPUT_RPS))
             if x_of(p) is not None and p[key] is not None]
     if not rows:
         f.absent = "no load point finished a request: nothing to draw"
         return f
     df = pl.DataFrame(rows).to_pandas()
-    top = max(r["rate"] for r in rows)
-    offered = pl.DataFrame({"rate": sorted({r["rate"] for r in rows})}).with_columns(rps=pl.col("rate")).to_pandas()
-    plot = (p9.ggplot(df, p9.aes("rate", "rps", color="what"))
-            + p9.geom_line(offered, p9.aes("rate", "rps"), inherit_aes=False, linetype="dotted")
+    top = max(r["x"] for r in rows)
+    offered = pl.DataFrame({"x": sorted({r["x"] for r in rows})}).with_columns(rps=pl.col("x")).to_pandas()
+    plot = (p9.ggplot(df, p9.aes("x", "rps", color="what"))
+            + p9.geom_line(offered, p9.aes("x", "rps"), inherit_aes=False, linetype="dotted")
             + p9.geom_line() + p9.geom_point() + p9.scale_color_manual(values=PALETTE) + p9.scale_x_log10()
             # the offered-rate line would otherwise set the scale far above what was served
             + p9.coord_cartesian(ylim=(0, 1.3 * max(r["rps"] for r in rows)))
             + p9.labs(x="offered rate, requests/s (log scale)", y="requests/s", color="") + _theme())
-    lo, hi = k["interval"]
+    lo, hi = k[fmt.INTERVAL]
     if lo is not None or hi is not None:
-        plot += p9.annotate("rect", xmin=lo or min(r["rate"] for r in rows) / 2, xmax=hi if hi is not None else top,
+        plot += p9.annotate("rect", xmin=lo or min(r["x"] for r in rows) / 2, xmax=hi if hi is not None else top,
                             ymin=0, ymax=1.3 * max(r["rps"] for r in rows), fill="#e7298a", alpha=0.12)
-    if k["rate"] is not None:
-        plot += p9.geom_vline(xintercept=k["rate"], color="#e7298a")
+    if k[fmt.RATE] is not None:
+        plot += p9.geom_vline(xintercept=k[fmt.RATE], color="#e7298a")
     f.svg = _svg(plot)
     return f
 
@@ -100,12 +102,12 @@ def energy_figure(res: dict) -> Figure:
 
     f = Figure("load-energy", "Energy per request against the offered rate",
                "The board's energy over each load point's window divided by the requests sent in it.")
-    rows = [{"rate": x_of(p), "j": p["energy_per_request_j"]} for p in res["points"]
-            if x_of(p) is not None and p.get("energy_per_request_j") is not None]
+    rows = [{"x": x_of(p), "j": p[fmt.ENERGY_PER_REQUEST_J]} for p in res[fmt.RESULT_POINTS]
+            if x_of(p) is not None and p.get(fmt.ENERGY_PER_REQUEST_J) is not None]
     if not rows:
         f.absent = NO_ENERGY
         return f
-    plot = (p9.ggplot(pl.DataFrame(rows).to_pandas(), p9.aes("rate", "j")) + p9.geom_line(color=PALETTE[0])
+    plot = (p9.ggplot(pl.DataFrame(rows).to_pandas(), p9.aes("x", "j")) + p9.geom_line(color=PALETTE[0])
             + p9.geom_point(color=PALETTE[0]) + p9.scale_x_log10()
             + p9.labs(x="offered rate, requests/s (log scale)", y="joules per request")
             + _theme())
@@ -149,16 +151,16 @@ def render(folder: Path, slo: dict | None = None) -> Path:
     folder = Path(folder)
     doc, res = results_of(folder, slo)
     reqs = fmt.kept_requests(folder)
-    labels = {p["index"]: p["label"] for p in res["points"]}
+    labels = {p[fmt.INDEX]: p[fmt.LABEL] for p in res[fmt.RESULT_POINTS]}
     examples, seen = [], set()
     for r in reqs:
-        if r.get("status") == "ok" and r[fmt.POINT] not in seen and r.get("output_text"):
+        if r.get(F.STATUS) == "ok" and r[fmt.POINT] not in seen and r.get(F.OUTPUT_TEXT):
             seen.add(r[fmt.POINT])
-            examples.append((labels.get(r[fmt.POINT], r[fmt.POINT]), r["output_text"][:2000]))
+            examples.append((labels.get(r[fmt.POINT], r[fmt.POINT]), r[F.OUTPUT_TEXT][:2000]))
     html = PAGE.render(
         name=folder.name, doc=doc, res=res, examples=examples,
-        figures=[latency_figure(res, doc["slo"]), goodput_figure(res), energy_figure(res)],
-        failures=[r for r in reqs if r.get("status") != "ok"][:50],
+        figures=[latency_figure(res, doc[fmt.SLO]), goodput_figure(res), energy_figure(res)],
+        failures=[r for r in reqs if r.get(F.STATUS) != "ok"][:50],
         ms=lambda v: "-" if v is None else f"{v * 1000:.0f}", num=lambda v: "-" if v is None else f"{v:.3g}",
         mb=lambda v: "-" if v is None else f"{v / 1e6:.0f}")
     out = folder / fmt.REPORT_HTML

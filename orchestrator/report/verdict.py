@@ -11,44 +11,16 @@ page, summary.json, `report --format md` and the manifest's `results` agree to t
 
 from __future__ import annotations
 
-import re
-
 from orchestrator import fields as F
-from orchestrator.errors import UserError
+
+# parse_slo and DEFAULT_SLO live in orchestrator/slo.py (the measuring side reads --slo too); named here
+# for the report's callers
+from orchestrator.slo import DEFAULT_SLO, TBT_S, TTFT_S, parse_slo, slo_text  # noqa: F401
+from orchestrator.slo import dur as _dur
 from orchestrator.store import SUMMARY_JSON
 from orchestrator.summary import ci_text, ms
 
-DEFAULT_SLO = {"ttft_s": 2.0, "tbt_s": 0.2}
-_UNITS = {"s": 1.0, "ms": 1e-3}
-_TERM = re.compile(r"^\s*(ttft|tbt)\s*=\s*([0-9]*\.?[0-9]+)\s*(ms|s)\s*$")
 SUMMARY = SUMMARY_JSON
-
-
-def parse_slo(text: str | None) -> dict:
-    """`ttft=2s,tbt=200ms` -> {"ttft_s": 2.0, "tbt_s": 0.2}; a term left out keeps its default."""
-    slo = dict(DEFAULT_SLO)
-    if not text:
-        return slo
-    for term in text.split(","):
-        m = _TERM.match(term)
-        if not m:
-            raise UserError(f"--slo: cannot read {term.strip()!r}",
-                            fix="--slo ttft=2s,tbt=200ms (a number with s or ms for ttft and/or tbt)")
-        value = float(m.group(2)) * _UNITS[m.group(3)]
-        if value <= 0:
-            raise UserError(f"--slo: {m.group(1)} must be above zero", fix="--slo ttft=2s,tbt=200ms")
-        slo[f"{m.group(1)}_s"] = value
-    return slo
-
-
-def slo_text(slo: dict) -> str:
-    return f"TTFT p90 ≤ {_dur(slo['ttft_s'])}, TBT p90 ≤ {_dur(slo['tbt_s'])}"
-
-
-def _dur(s: float | None) -> str:
-    if s is None:
-        return "-"
-    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
 
 
 def judge(rows: list[dict], slo: dict) -> list[dict]:
@@ -58,9 +30,9 @@ def judge(rows: list[dict], slo: dict) -> list[dict]:
         ttft, tbt, tok = r["ttft"], r["tbt"], r["decode_tok_s"]
         checks = []
         if ttft["n"]:
-            checks.append(ttft["p90"] <= slo["ttft_s"])
+            checks.append(ttft["p90"] <= slo[TTFT_S])
         if tbt["n"]:
-            checks.append(tbt["p90"] <= slo["tbt_s"])
+            checks.append(tbt["p90"] <= slo[TBT_S])
         verdict = "no data" if not ttft["n"] else ("pass" if all(checks) else "fail")
         out.append({F.CATEGORY: r[F.CATEGORY], "verdict": verdict, "sentence": _sentence(r, verdict, slo),
                     "n": r["n"], "failures": r["failures"], "ttft": ttft, "cold_ttft": r["cold_ttft"], "tbt": tbt,
@@ -83,10 +55,10 @@ def _sentence(r: dict, verdict: str, slo: dict) -> str:
         return f"{cat}: no successful query to judge ({r['failures']} of {r['n']} failed)."
     head = "meets the budget" if verdict == "pass" else "misses the budget"
     parts = [f"{cat} {head}: 90% of {ttft['n']} queries had their first token within {_dur(ttft['p90'])} "
-             f"(budget {_dur(slo['ttft_s'])}; median {_dur(ttft['p50'])}, mean {ci_text(ttft)} ms"
+             f"(budget {_dur(slo[TTFT_S])}; median {_dur(ttft['p50'])}, mean {ci_text(ttft)} ms"
              f"{'' if ttft.get('ci_lo') is None else ' with its 95% interval'})"]
     if tbt["n"]:
-        parts.append(f"90% of token gaps within {_dur(tbt['p90'])} (budget {_dur(slo['tbt_s'])})")
+        parts.append(f"90% of token gaps within {_dur(tbt['p90'])} (budget {_dur(slo[TBT_S])})")
     if tok["n"]:
         parts.append(f"decoding at {tok['mean']:.1f} tokens/s ({_ci(tok, 'tok/s')})")
     tail = f"; {r['failures']} of {r['n']} queries failed" if r["failures"] else ""
