@@ -63,22 +63,30 @@ def reports_dir_option(help="Folder that receives the run folder (default: repor
     return deco
 
 
-def target_options(fn):
-    """`--workload`, `--model`, `--binary`: what a measuring command runs, each defaulting to what
-    bootstrap set up (run and experiment spell them alike)."""
+def target_options(fn=None, *, engines: tuple[str, ...] | None = None):
+    """`--workload`, `--model`, `--engine`, `--binary`: what a measuring command runs, each defaulting to
+    what bootstrap set up (run and experiment spell them alike). `engines`: the only engines a command
+    measures (load: the server), so its --help offers no other."""
     from orchestrator.engine import registry
 
-    path = click.Path(path_type=Path, dir_okay=False)
-    fn = click.option("--binary", type=path, default=None,
-                      help="The engine's program (default: where bootstrap built it; for main, "
-                           "build/llama.cpp/main).")(fn)
-    fn = click.option("--engine", type=click.Choice(registry.NAMES), default=None,
-                      help=run_default("What answers the queries: " + "; ".join(
-                          f"{e.name}: {e.help}" for e in registry.ENGINES.values()) + ".", "engine"))(fn)
-    fn = click.option("--model", type=path, default=None, help="GGUF model (default: the one bootstrap set up).")(fn)
-    return click.option("--workload", type=path, default=None,
-                        help="JSONL workload (default: the 50 shipped queries, "
-                             "orchestrator/data/workloads/default.jsonl).")(fn)
+    names = tuple(engines or registry.NAMES)
+    first = registry.ENGINES[names[0]]
+
+    def deco(fn):
+        path = click.Path(path_type=Path, dir_okay=False)
+        fn = click.option("--binary", type=path, default=None,
+                          help=f"The engine's program (default: where bootstrap built it; for {first.name}, "
+                               f"build/{first.binary}).")(fn)
+        what = "; ".join(f"{registry.ENGINES[n].name}: {registry.ENGINES[n].help}" for n in names)
+        fn = click.option("--engine", type=click.Choice(names), default=None,
+                          help=run_default(f"What answers the queries: {what}.", "engine") if engines is None
+                          else f"What answers the queries: {what} (the only engine this command measures).")(fn)
+        fn = click.option("--model", type=path, default=None,
+                          help="GGUF model (default: the one bootstrap set up).")(fn)
+        return click.option("--workload", type=path, default=None,
+                            help="JSONL workload (default: the 50 shipped queries, "
+                                 "orchestrator/data/workloads/default.jsonl).")(fn)
+    return deco(fn) if fn is not None else deco
 
 
 def format_option(formats=FORMATS, help=FORMAT_HELP):

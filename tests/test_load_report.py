@@ -34,7 +34,7 @@ def test_the_page_escapes_model_output_and_says_why_energy_is_absent(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "said"), [
-    (["--engine", "main"], "the resident server only"),
+    (["--engine", "main"], "'main' is not 'server'"),  # --help offers the server alone
     (["--rates", "1,2", "--sweep"], "give one of them"),
     (["--rates", "1,fast"], "'fast'"),
     (["--concurrency", "0"], "at least 1"),

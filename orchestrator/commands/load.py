@@ -30,7 +30,7 @@ COLUMNS = [*COPIED, *(column(*mp) for mp in PERCENTILES), *RATES, column(*LAG), 
 
 
 @click.command(cls=cliopts.Command, epilog=exitcodes.HELP)
-@cliopts.target_options
+@cliopts.target_options(engines=("server",))
 @click.option("--out", type=_DIR, default=None, help="The load folder to write (default: reports/load-<time>).")
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="Finish an interrupted sweep, from the load point it was in.")
@@ -79,9 +79,6 @@ def load(ctx, workload, model, binary, engine, out, resume, rates, sweep, concur
     from orchestrator.runprint import progress_echo
     from orchestrator.slo import parse_slo
 
-    if engine not in (None, "server"):
-        raise click.UsageError("edgebench load measures the resident server only: leave out --engine or give "
-                               "--engine server")
     if rates and sweep:
         raise click.UsageError("--rates and --sweep both choose the rates: give one of them")
     try:
