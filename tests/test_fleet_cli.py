@@ -142,3 +142,19 @@ def test_the_readmes_inventory_for_a_nano_and_an_orin_is_one_ansible_reads(tmp_p
     assert "edgebench_gcc_tarball" not in orin and orin["ansible_user"] == "nvidia"
     assert nano["edgebench_source"] == orin["edgebench_source"]  # [all:vars]
     assert "ansible_python_interpreter" not in doc.get("all", {}).get("vars", {})  # localhost reads all's vars
+
+
+def test_cron_install_of_an_identical_line_changes_nothing_and_says_unchanged(tmp_path, monkeypatch):
+    """What the deploy play reads to report `changed=0` for the cron step."""
+    monkeypatch.setenv("EDGEBENCH_ROOT", str(tmp_path))
+    tab = tmp_path / "crontab"
+    tab.write_text("MAILTO=me\n")
+    args = ["cron", "install", "--schedule", "0 2 * * *", "--crontab-file", str(tab), "--", "run", "--limit", "2"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0 and first.output.startswith("installed batch 'nightly'"), first.output
+    before = tab.read_bytes()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and again.output.startswith("unchanged: batch 'nightly'"), again.output
+    assert tab.read_bytes() == before
+    other = CliRunner().invoke(main, [*args[:3], "0 3 * * *", *args[4:]])
+    assert other.output.startswith("replaced batch 'nightly'") and b"0 3 * * *" in tab.read_bytes()

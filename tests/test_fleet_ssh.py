@@ -24,6 +24,7 @@ from orchestrator.store import MANIFEST
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTS = {"host1": "127.0.0.2", "host2": "127.0.0.3", "host3": "127.0.0.4"}
+CONTROL_DIR = "ansible-cp"
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -66,6 +67,9 @@ def lab(tmp_path, llama_bin_dir, tiny_model):
     try:
         yield tmp_path, server, llama_bin_dir / "main", tiny_model
     finally:
+        # Ansible's ssh keeps a master connection per host for a while (ControlPersist): end ours now
+        for sock in (tmp_path / CONTROL_DIR).glob("*"):
+            subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={sock}", "host"], capture_output=True, timeout=60)
         server.close()
 
 
@@ -97,7 +101,8 @@ def test_three_boards_deploy_run_collect_and_merge_over_ssh(lab):
     }}}))
     controller = tmp / "controller"
     env = {**os.environ, "EDGEBENCH_ROOT": str(controller), "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"), "ANSIBLE_REMOTE_TEMP": str(tmp / "ansible-remote")}
+           "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"), "ANSIBLE_REMOTE_TEMP": str(tmp / "ansible-remote"),
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp / CONTROL_DIR)}
 
     def fleet(action: str, *more: str) -> subprocess.CompletedProcess:
         res = subprocess.run([sys.executable, "-m", "orchestrator", "fleet", action, "-i", str(inventory), *more],

@@ -110,7 +110,9 @@ def merge(dirs: list[Path], force: bool = False, slo: dict | None = None,
         r["n"] = sum(v["n"] for v in r["verdicts"])
         r["failures"] = sum(v["failures"] for v in r["verdicts"])
     out = Path(out) if out else Path(os.path.commonpath([Path(d).resolve().parent for d in dirs])) / MERGED_HTML
+    synthetic = any((s.manifest.get("model") or {}).get("synthetic") for s in srcs)
     html = env().get_template("merge.html").render(rows=rows, figures=_figures(rows), facts=FACTS, forced=forced,
-                                                   slo_text=verdict.slo_text(slo), first=srcs[0].name)
+                                                   slo_text=verdict.slo_text(slo), first=srcs[0].name,
+                                                   synthetic=synthetic)
     atomic_write(out, html.encode("utf-8"))
     return out, forced
