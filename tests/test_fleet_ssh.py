@@ -110,6 +110,12 @@ def test_three_boards_deploy_run_collect_and_merge_over_ssh(lab):
         print(res.stdout[-6000:], res.stderr[-3000:])
         return res
 
+    # --check before the first deploy: it says what would change and changes nothing on the boards
+    dry = fleet("deploy", "--check")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert all(c["changed"] > 0 for c in recap(dry.stdout).values()) and len(recap(dry.stdout)) == 3
+    assert not any((tmp / "boards" / host).exists() for host in HOSTS)
+
     res = fleet("deploy")
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.startswith("fleet deploy: ") and "ansible-playbook" in res.stdout.splitlines()[0]
