@@ -2,12 +2,15 @@
 sshd on 127.0.0.2-4, tests/sshd.py) against three boards, each its own checkout of this tree cloned from
 a git bundle, measuring with the real llama.cpp binary and the tiny twin; then the merged report.
 
-To stay small, the boards skip `make venv` and `make bootstrap` (edgebench_venv: this test's Python;
-edgebench_bootstrap: false) and measure with the built binary and twin (--binary, --model): what the
-play itself does (clone, cron, batch, resume, collect, idempotence, a failing host) is all real."""
+To stay small, the three boards skip `make venv` and `make bootstrap` (edgebench_venv: this test's
+Python; edgebench_bootstrap: false) and measure with the built binary and twin (--binary, --model): what
+the play itself does (clone, cron, batch, resume, collect, idempotence, a failing host) is all real. One
+more board bootstraps for real (llama.cpp built once from the cached source), twice: the second finds
+it done. `make venv` on a board (a pip install of the report stack) stays out of the suite."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -61,20 +64,52 @@ def workload(path: Path) -> Path:
     return path
 
 
+class Lab:
+    """A loopback sshd for `addresses`, and `edgebench fleet` played against an inventory written here."""
+
+    def __init__(self, tmp: Path, addresses: tuple[str, ...]):
+        self.tmp = tmp
+        self.server = Sshd(tmp / "sshd", addresses)
+        self.inventory = tmp / "inventory.yml"
+        self.controller = tmp / "controller"
+        self.env = {**os.environ, "EDGEBENCH_ROOT": str(self.controller), "ANSIBLE_NOCOLOR": "1",
+                    "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"),
+                    "ANSIBLE_REMOTE_TEMP": str(tmp / "ansible-remote"),
+                    "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp / CONTROL_DIR)}
+
+    def write_inventory(self, boards: dict, common: dict) -> None:
+        """Every board logs in as this user over the lab's sshd; the source is a snapshot of this tree."""
+        self.inventory.write_text(json.dumps({"boards": {"hosts": boards, "vars": {
+            "ansible_port": self.server.port, "ansible_user": getpass.getuser(),
+            "ansible_ssh_private_key_file": str(self.server.key),
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+            "ansible_python_interpreter": sys.executable, "edgebench_version": "HEAD", **common}}}))
+
+    def fleet(self, action: str, *more: str) -> subprocess.CompletedProcess:
+        res = subprocess.run([sys.executable, "-m", "orchestrator", "fleet", action, "-i", str(self.inventory), *more],
+                             env=self.env, capture_output=True, text=True, timeout=HANG_S)
+        print(res.stdout[-6000:], res.stderr[-3000:])
+        return res
+
+    def close(self) -> None:
+        # Ansible's ssh keeps a master connection per host for a while (ControlPersist): end ours now
+        for sock in (self.tmp / CONTROL_DIR).glob("*"):
+            subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={sock}", "host"], capture_output=True, timeout=60)
+        self.server.close()
+
+
 @pytest.fixture
 def lab(tmp_path, llama_bin_dir, tiny_model):
-    server = Sshd(tmp_path / "sshd", tuple(HOSTS.values()))
+    lab = Lab(tmp_path, tuple(HOSTS.values()))
     try:
-        yield tmp_path, server, llama_bin_dir / "main", tiny_model
+        yield lab, llama_bin_dir / "main", tiny_model
     finally:
-        # Ansible's ssh keeps a master connection per host for a while (ControlPersist): end ours now
-        for sock in (tmp_path / CONTROL_DIR).glob("*"):
-            subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={sock}", "host"], capture_output=True, timeout=60)
-        server.close()
+        lab.close()
 
 
 def test_three_boards_deploy_run_collect_and_merge_over_ssh(lab):
-    tmp, server, binary, model = lab
+    lab, binary, model = lab
+    tmp, controller, fleet = lab.tmp, lab.controller, lab.fleet
     source = snapshot(tmp / "source")
     shared = workload(tmp / "workload.jsonl")
     late = tmp / "late" / "workload.jsonl"  # host3's, absent until its first run has failed
@@ -89,26 +124,11 @@ def test_three_boards_deploy_run_collect_and_merge_over_ssh(lab):
             "edgebench_crontab_file": str(home / "crontab"),
             "edgebench_batch_args": ["run", *measure, "--workload", str(late if host == "host3" else shared)],
         }
-    inventory = tmp / "inventory.yml"
-    inventory.write_text(json.dumps({"boards": {"hosts": boards, "vars": {
-        "ansible_port": server.port, "ansible_user": "root", "ansible_ssh_private_key_file": str(server.key),
-        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-        "ansible_python_interpreter": sys.executable,
-        "edgebench_source": str(source), "edgebench_version": "HEAD",
-        "edgebench_venv": sys.prefix, "edgebench_bootstrap": False,
+    lab.write_inventory(boards, {
+        "edgebench_source": str(source), "edgebench_venv": sys.prefix, "edgebench_bootstrap": False,
         "edgebench_cron": {"name": "nightly", "schedule": "0 2 * * *", "args": ["run", *measure, "--workload",
-                                                                                 str(shared)]},
-    }}}))
-    controller = tmp / "controller"
-    env = {**os.environ, "EDGEBENCH_ROOT": str(controller), "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"), "ANSIBLE_REMOTE_TEMP": str(tmp / "ansible-remote"),
-           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp / CONTROL_DIR)}
-
-    def fleet(action: str, *more: str) -> subprocess.CompletedProcess:
-        res = subprocess.run([sys.executable, "-m", "orchestrator", "fleet", action, "-i", str(inventory), *more],
-                             env=env, capture_output=True, text=True, timeout=HANG_S)
-        print(res.stdout[-6000:], res.stderr[-3000:])
-        return res
+                                                                                 str(shared)]}})
+    env = lab.env
 
     # --check before the first deploy: it says what would change and changes nothing on the boards
     dry = fleet("deploy", "--check")
@@ -175,3 +195,26 @@ def test_three_boards_deploy_run_collect_and_merge_over_ssh(lab):
     for host in HOSTS:
         assert f'<tr data-board="{host}"><td>{host}</td>' in page
     assert page.count('class="present"') == 2  # TTFT and TBT, faceted by board
+
+
+def test_deploy_bootstraps_a_board_once_and_a_second_deploy_changes_nothing(tmp_path, llama_bin_dir, tiny_model):
+    """The bootstrap step for real on one board: its dry run lists the steps to do, `edgebench bootstrap`
+    builds llama.cpp from a local source with the board's options, and the next deploy finds it done."""
+    lab = Lab(tmp_path, ("127.0.0.5",))
+    try:
+        checkout = tmp_path / "board" / "edgebench"
+        lab.write_inventory({"board": {"ansible_host": "127.0.0.5", "edgebench_dir": str(checkout)}}, {
+            "edgebench_source": str(snapshot(tmp_path / "source")), "edgebench_venv": sys.prefix,
+            # an INI inventory's [group:vars] string, split on spaces by the role
+            "edgebench_bootstrap_args": f"--llama-source {llama_bin_dir} --model {tiny_model}"})
+        first = lab.fleet("deploy")
+        assert first.returncode == 0, first.stdout + first.stderr
+        step = first.stdout.split("TASK [edgebench : bootstrap | make bootstrap", 1)[1].split("TASK [", 1)[0]
+        assert "changed: [board]" in step
+        ledger = json.loads((checkout / "build" / "ledger.json").read_text())
+        assert (checkout / "build" / "llama.cpp" / "main").is_file() and "build" in json.dumps(ledger)
+        again = lab.fleet("deploy")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert recap(again.stdout)["board"]["changed"] == 0
+    finally:
+        lab.close()
