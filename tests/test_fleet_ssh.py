@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sshd import Sshd
+from sshd import Sshd, cannot
 from waiting import HANG_S
 
 from orchestrator.store import MANIFEST
@@ -69,6 +69,8 @@ class Lab:
 
     def __init__(self, tmp: Path, addresses: tuple[str, ...]):
         self.tmp = tmp
+        if not (Path(sys.executable).parent / "ansible-playbook").is_file():
+            cannot("ansible-core is not installed beside this Python (pip install -e '.[fleet]'; it needs 3.11+)")
         self.server = Sshd(tmp / "sshd", addresses)
         self.inventory = tmp / "inventory.yml"
         self.controller = tmp / "controller"
