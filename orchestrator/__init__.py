@@ -23,8 +23,10 @@ Where each thing lives:
     batch.py, cron.py    unattended batches: resume-by-default, the openers of a batch's run; edgebench's crontab lines
     diskspace.py         room on the run's disk: the floor, a query's budget, the one disk-full message
     runs.py              listing and pruning run folders
+    fleet.py             `edgebench fleet`: deploy/'s Ansible playbooks run through ansible-playbook; its exit codes
     report/              `edgebench report` and `serve` (polars, plotnine, Jinja2; never imported by a run):
-                         verdict.py the answer against --slo, querypages.py the per-query pages, replay.py
+                         verdict.py the answer against --slo, querypages.py the per-query pages, merge.py one page
+                         across boards (--merge), replay.py
                          run folders replayed through the real session for report tests and the render bench
     nanocheck/           `make nano-check`: the Nano's CUDA build and its CPU, proven on an x86 host
     engine/              inference engines behind one seam (base.py: argv, then an Outcome of data); llama_main.py

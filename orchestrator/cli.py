@@ -18,6 +18,7 @@ COMMANDS = {
     "cron": "orchestrator.commands.cron:cron",
     "doctor": "orchestrator.commands.doctor:doctor",
     "experiment": "orchestrator.commands.experiment:experiment",
+    "fleet": "orchestrator.commands.fleet:fleet",
     "nano-check": "orchestrator.commands.nano_check:nano_check",
     "report": "orchestrator.commands.report:report",
     "load": "orchestrator.commands.load:load",

@@ -39,6 +39,9 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("EDGEBENCH_SYSTEM_PYTHON", "`/usr/bin/python3`", "the board's own Python, which runs the jtop service"),
     ("EDGEBENCH_TEGRASTATS", "`tegrastats` on PATH", "the tegrastats program the sampler starts"),
     ("EDGEBENCH_NVML_DEVICE", "`0`", "the NVML index of the GPU the `nvml` sampler reads"),
+    # a lab of boards (`edgebench fleet`)
+    ("EDGEBENCH_ANSIBLE_PLAYBOOK", "`ansible-playbook` beside edgebench's Python, else on PATH",
+     "the ansible-playbook `edgebench fleet` runs (an Ansible installed apart: pipx, Debian's `ansible`)"),
     # tools/ensure-venv.sh (`make venv`, `make bootstrap`)
     ("EDGEBENCH_PYTHON", "the newest `python3.1x` >= 3.10 on PATH", "the Python `.venv` is made with"),
     ("EDGEBENCH_UV", "`uv` on PATH, `~/.local/bin/uv`, `~/.cargo/bin/uv`",
@@ -59,6 +62,8 @@ TEST_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("EDGEBENCH_DATASETS", "`shared/datasets` beside or inside the checkout",
      "local copies of the five datasets for the `workloads build` tests"),
     ("EDGEBENCH_SCREENSHOTS", "unset", "a folder the browser tests copy their page screenshots into"),
+    ("EDGEBENCH_TEST_NEED_SSHD", "unset (`.ci/run` sets 1)", "`1`: a fleet test that cannot start its loopback "
+     "sshd (not root, no OpenSSH) fails instead of skipping"),
     ("EDGEBENCH_TEST_NEED_TMPFS", "unset (`.ci/run` sets 1)", "`1`: a full-disk test that cannot mount its small "
      "tmpfs (not root, no mount) fails instead of skipping"),
 )

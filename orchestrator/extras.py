@@ -18,6 +18,7 @@ MODULES = {
     "twin": ("gguf", "numpy"),
     "jetson": ("jtop",),
     "nvidia": ("pynvml",),
+    "fleet": ("ansible",),
 }
 
 

@@ -86,6 +86,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 install() {
+  echo "installing edgebench${1:+[$1]} into $VENV"  # deploy/ (Ansible) reads this line as a change
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check ${PIP_CONSTRAINTS[@]+"${PIP_CONSTRAINTS[@]}"} \
     -e ".${1:+[$1]}"
 }

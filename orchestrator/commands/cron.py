@@ -51,10 +51,14 @@ def install(schedule, name, crontab_file, user, old_system, args):
     parse_args(list(args))  # a typo fails now, not at 2 a.m.
     line = lib.make_line(schedule, name, list(args), user=user)
     tab = lib.Crontab(crontab_file, system=bool(user))
+    where = crontab_file or "the crontab of this user"
+    if any(e.name == name and e.line == line for e in tab.entries()):
+        # said apart so that a deploy tool (deploy/, Ansible) can tell a change from none
+        click.echo(f"unchanged: batch {name!r} in {where} is already this line")
+        return
     replaced = tab.add(line, name)
     tab.save()
     lib.log_path(name).parent.mkdir(parents=True, exist_ok=True)
-    where = crontab_file or "the crontab of this user"
     click.echo(f"{'replaced' if replaced else 'installed'} batch {name!r} in {where}: {' '.join(line.split()[:5])}")
     click.echo(f"log: {lib.log_path(name)}")
 

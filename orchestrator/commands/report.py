@@ -16,9 +16,13 @@ _DIR = click.Path(path_type=Path, file_okay=False, exists=True)
 @click.argument("folders", nargs=-1, type=_DIR, metavar="[RUN_OR_EXPERIMENT_DIR]...")
 @click.option("--compare", "pair", nargs=2, type=_DIR, default=None, metavar="A B",
               help="Show two runs side by side (ratios B / A and the spread of each).")
+@click.option("--merge", is_flag=True,
+              help="One page across boards from RUN_DIR... (e.g. reports/fleet/*/*): a row per board and power mode, "
+                   "figures faceted by board, the verdict per board; written as merged.html in their common folder.")
 @cliopts.reports_dir_option("Without RUN_OR_EXPERIMENT_DIR: render every run and experiment in this folder "
                             "(default: reports/).", alias_of=())
-@click.option("--force", is_flag=True, help="With --compare: compare runs of different devices, models or binaries.")
+@click.option("--force", is_flag=True, help="With --compare: compare runs of different devices, models or binaries; "
+              "with --merge: merge runs of different models or workloads.")
 @click.option("--bandwidth-gbs", type=click.FloatRange(min=0.001), default=None,
               help="Memory bandwidth for the decode roofline (default: 25.6 on a Jetson Nano, none elsewhere).")
 @click.option("--index/--no-index", default=True, show_default=True,
@@ -29,7 +33,7 @@ _DIR = click.Path(path_type=Path, file_okay=False, exists=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True,
               help="What to print for each folder: the paths written (text), the per-category answer as a "
                    "Markdown table (md), or summary.json's object (json).")
-def report(folders, pair, reports_dir, force, bandwidth_gbs, index, slo, fmt):
+def report(folders, pair, merge, reports_dir, force, bandwidth_gbs, index, slo, fmt):
     """Render RUN_OR_EXPERIMENT_DIR... (default: every run under --reports-dir, reports/) into report.html, its
     per-query pages queries-N.html, summary.json, queries.csv and queries.parquet beside the data,
     and rebuild reports/index.html."""
@@ -40,6 +44,16 @@ def report(folders, pair, reports_dir, force, bandwidth_gbs, index, slo, fmt):
 
     budget = verdict.parse_slo(slo)
 
+    if merge:
+        from orchestrator.report.merge import merge as merge_runs
+
+        if pair:
+            raise click.UsageError("--merge and --compare are two pages: give one of them")
+        out, forced = merge_runs(list(folders), force=force, slo=budget)
+        for run, label, va, vb in forced:
+            click.echo(f"warning: {run} differs in {label} ({va} vs {vb}); merged because of --force", err=True)
+        click.echo(f"merged: {out}")
+        return
     if pair:
         from orchestrator.report.compare import compare
 

@@ -26,21 +26,34 @@ def engine_of(manifest: dict) -> str:
 
 
 # (label, how to read it from a manifest)
-IDENTITY = [
-    (MANIFEST_ENGINE, engine_of),
-    ("device", lambda m: (m.get("platform") or {}).get("jetson_model") or (m.get("platform") or {}).get("cpu_model")),
-    ("model", lambda m: (m.get("model") or {}).get("sha256")),
-    ("binary", lambda m: (m.get("binary") or {}).get("sha256")),
-]
+DEVICE = ("device", lambda m: (m.get("platform") or {}).get("jetson_model")
+          or (m.get("platform") or {}).get("cpu_model"))
+MODEL = ("model", lambda m: (m.get("model") or {}).get("sha256"))
+BINARY = ("binary", lambda m: (m.get("binary") or {}).get("sha256"))
+WORKLOAD = ("workload", lambda m: (m.get("workload") or {}).get("sha256"))
+IDENTITY = [(MANIFEST_ENGINE, engine_of), DEVICE, MODEL, BINARY]
+
+
+def differing(a: dict, b: dict, identity: list) -> list[tuple[str, object, object]]:
+    """(label, value in a, value in b) of each `identity` entry whose values differ."""
+    return [(label, get(a), get(b)) for label, get in identity if get(a) != get(b)]
 
 
 def differences(a: dict, b: dict) -> list[tuple[str, object, object]]:
     """What differs between two runs that a comparison must not hide: with different engines, the
     engine (and so its program) is what is being compared, and is left out."""
-    diff = [(label, get(a), get(b)) for label, get in IDENTITY if get(a) != get(b)]
+    diff = differing(a, b, IDENTITY)
     if engine_of(a) != engine_of(b):
         diff = [d for d in diff if d[0] not in (MANIFEST_ENGINE, "binary")]
     return diff
+
+
+def not_comparable(name_a: str, name_b: str, diff: list[tuple[str, object, object]], fix: str) -> UserError:
+    """The refusal of runs whose figures must not be set side by side, naming the first field that differs."""
+    label, va, vb = diff[0]
+    return UserError(f"{name_a} and {name_b} differ in {label} ({va!s:.40} vs {vb!s:.40}), so their figures "
+                     f"are not comparable" + (f"; they also differ in {', '.join(d[0] for d in diff[1:])}"
+                                              if diff[1:] else ""), fix=fix)
 
 
 def _blocks(src: load.Source) -> dict[tuple[str, str], dict]:
@@ -58,11 +71,7 @@ def compare(a: Path, b: Path, force: bool = False, out: Path | None = None) -> t
     sa, sb = load.load(a), load.load(b)
     diff = differences(sa.manifest, sb.manifest)
     if diff and not force:
-        label, va, vb = diff[0]
-        raise UserError(f"{sa.name} and {sb.name} differ in {label} ({va!s:.40} vs {vb!s:.40}), so their figures "
-                        f"are not comparable" + (f"; they also differ in {', '.join(d[0] for d in diff[1:])}"
-                                                 if diff[1:] else ""),
-                        fix="edgebench report --compare A B --force to compare them anyway")
+        raise not_comparable(sa.name, sb.name, diff, "edgebench report --compare A B --force to compare them anyway")
     ba, bb = _blocks(sa), _blocks(sb)
     rows = []
     for key, label, unit, _ in analysis.METRICS:

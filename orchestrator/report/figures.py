@@ -304,6 +304,36 @@ def _box(df: pl.DataFrame, col: str, ylab: str, scale: float, log: bool = False)
     return plot + p9.scale_y_log10() if log else plot
 
 
+def faceted_box(df: pl.DataFrame, col: str, ylab: str, scale: float, facet: str, order: list[str]) -> str:
+    """_box's figure with one panel per value of `facet` in `order` (the merged report's boards), on a log
+    axis by tbt_box's rule: when the largest value is LOG_AXIS_RATIO times the median."""
+    import plotnine as p9
+
+    frame = df.select(facet, F.CATEGORY, (pl.col(col) * scale).alias("v")).drop_nulls()
+    v = frame["v"]
+    med = float(v.median()) if v.len() else 0.0
+    log = med > 0 and float(v.max()) / med > LOG_AXIS_RATIO and float(v.min()) > 0
+    parts = []
+    for (value,), part in frame.group_by(facet, maintain_order=True):
+        boxes = _box_stats(part.drop(facet), log)
+        boxes[facet] = value
+        parts.append(boxes)
+    import pandas as pd
+
+    boxes = pd.concat(parts, ignore_index=True)  # each part's categories differ: set the study's order again
+    boxes[F.CATEGORY] = pd.Categorical(boxes[F.CATEGORY].astype(str),
+                                       categories=category_order(boxes[F.CATEGORY].astype(str).unique().tolist()),
+                                       ordered=True)
+    boxes[facet] = pd.Categorical(boxes[facet], categories=[o for o in order if o in set(boxes[facet])], ordered=True)
+    plot = (p9.ggplot(boxes, _box_aes(x=F.CATEGORY, fill=F.CATEGORY))
+            + p9.geom_boxplot(stat="identity", width=BOX_WIDTH, show_legend=False, outlier_size=0.8)
+            + p9.facet_wrap(f"~{facet}", ncol=min(3, len(parts))) + p9.scale_fill_manual(values=PALETTE)
+            + p9.labs(x="", y=ylab) + _theme() + p9.theme(axis_text_x=p9.element_text(rotation=30, ha="right")))
+    if log:
+        plot += p9.scale_y_log10()
+    return _svg(plot, height=3.0 + 2.4 * ((len(parts) - 1) // 3))
+
+
 def _medians_ms(ok: pl.DataFrame, cols: tuple[str, ...]) -> str:
     """`category a / b ms; ...`: the median of each column per category, through the statistics engine."""
     from orchestrator import stats
