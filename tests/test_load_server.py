@@ -114,3 +114,23 @@ def test_a_sweep_stopped_mid_point_resumes_at_that_point(tmp_path, llama_bin_dir
     assert first_try  # kept on disk, left out of the figures
     assert sorted(r[fmt.SEQ] for r in fmt.kept_requests(out) if r[fmt.POINT] == 1) == [0, 1, 2, 3]
     assert all(r[fmt.ATTEMPT] == 1 for r in fmt.kept_requests(out) if r[fmt.POINT] == 1)
+
+
+def test_on_a_board_with_power_rails_each_point_has_its_energy_and_the_figure_draws(tmp_path, llama_bin_dir,
+                                                                                     tiny_model):
+    from telemetry_board import board
+
+    env, args, _ = board(tmp_path, "tegrastats")  # the recorded Nano's tegrastats lines, power rails included
+    out = tmp_path / "sweep"
+    cmd = [a for a in load_cmd(llama_bin_dir, tiny_model, out, "--rates", "2,8") if a not in ("--gpu-sampler", "none")]
+    res = subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=HANG_S)
+    assert res.returncode == exitcodes.OK, res.stderr + res.stdout
+    points = json.loads((out / fmt.LOAD_JSON).read_text())["results"]["points"]
+    for p in points:
+        assert p[fmt.ENERGY_J] > 0 and p[fmt.ENERGY_PER_REQUEST_J] == pytest.approx(p[fmt.ENERGY_J] / p[fmt.N_SENT])
+        assert p[fmt.ENERGY_PER_TOKEN_J] == pytest.approx(p[fmt.ENERGY_J] / p[fmt.OUTPUT_TOKENS])
+    res = subprocess.run([sys.executable, "-m", "orchestrator", "report", str(out)], env=env, capture_output=True,
+                         text=True, timeout=HANG_S)
+    assert res.returncode == 0, res.stderr
+    page = (out / fmt.REPORT_HTML).read_text()
+    assert page.count('src="data:image/svg+xml;base64,') == 3  # latency, goodput and energy per request

@@ -14,7 +14,6 @@ import base64
 import hashlib
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from telemetry_board import board
 from waiting import HANG_S
 
 from orchestrator import fields as F
@@ -34,8 +34,6 @@ from orchestrator.experiments import index
 from orchestrator.packaged import default_workload
 from orchestrator.report import analysis, export, figures, replay
 from orchestrator.report.render import render
-from orchestrator.sampling import recorded
-from orchestrator.sampling.recorded import NANO_FRAMES, NanoSysfs, TraceWriter
 
 TESTS = Path(__file__).resolve().parent
 DATA = TESTS / "data" / "runs"
@@ -125,30 +123,6 @@ def golden(tmp_path_factory):
     run = tmp_path_factory.mktemp("golden") / "v1-twin-cpu"
     shutil.copytree(DATA / "v1-twin-cpu", run)
     return run, render(run).read_text()
-
-
-def board(tmp: Path, sampler: str) -> tuple[dict, list[str], object]:
-    """A bare machine turned into a board whose `sampler` reads it at its OS boundary (as
-    tests/test_gpu_run.py feeds each one): env, the run's extra arguments, and a closer."""
-    root = tmp / "sysroot"
-    root.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKE_", "EDGEBENCH_"))}
-    env.update(EDGEBENCH_ROOT=str(tmp), EDGEBENCH_LOCK=str(tmp / "measure.lock"), EDGEBENCH_SYSROOT=str(root),
-               PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin")
-    close = None
-    if sampler == "sysfs":
-        close = TraceWriter(NanoSysfs(root), NANO_FRAMES, period_s=0.02).close
-    elif sampler == "jtop":
-        (root / "run").mkdir()
-        (root / "run/jtop.sock").touch()
-        env.update(PYTHONPATH=str(recorded.modules_dir()), FAKE_JTOP_SERVICE="active", FAKE_JTOP_GPU_COMMS="main")
-    elif sampler == "tegrastats":
-        NanoSysfs(root)  # for the GPU's maximum clock
-        env.update(EDGEBENCH_TEGRASTATS=str(recorded.tegrastats_program()),
-                   FAKE_TEGRASTATS_LINES=str(recorded.tegrastats_lines()))
-    elif sampler == "nvml":
-        env.update(PYTHONPATH=str(FAKES / "modules"), FAKE_NVML_GPU_COMMS="main")
-    return env, ["--gpu-sampler", sampler], close
 
 
 def edgebench(env: dict, *args) -> subprocess.CompletedProcess:
