@@ -304,15 +304,22 @@ def _box(df: pl.DataFrame, col: str, ylab: str, scale: float, log: bool = False)
     return plot + p9.scale_y_log10() if log else plot
 
 
+def _wants_log(v: pl.Series) -> float | None:
+    """max / median when a log axis is needed, else None. One stall 60 times the median would squash
+    every box into a line on a linear axis."""
+    med = float(v.median()) if v.len() else 0.0
+    if med > 0 and float(v.max()) / med > LOG_AXIS_RATIO and float(v.min()) > 0:
+        return float(v.max()) / med
+    return None
+
+
 def faceted_box(df: pl.DataFrame, col: str, ylab: str, scale: float, facet: str, order: list[str]) -> str:
     """_box's figure with one panel per value of `facet` in `order` (the merged report's boards), on a log
     axis by tbt_box's rule: when the largest value is LOG_AXIS_RATIO times the median."""
     import plotnine as p9
 
     frame = df.select(facet, F.CATEGORY, (pl.col(col) * scale).alias("v")).drop_nulls()
-    v = frame["v"]
-    med = float(v.median()) if v.len() else 0.0
-    log = med > 0 and float(v.max()) / med > LOG_AXIS_RATIO and float(v.min()) > 0
+    log = _wants_log(frame["v"]) is not None
     parts = []
     for (value,), part in frame.group_by(facet, maintain_order=True):
         boxes = _box_stats(part.drop(facet), log)
@@ -367,13 +374,10 @@ def tbt_box(d: Data) -> Figure:
     if d.tbt.is_empty():
         f.absent = "no query produced two tokens, so there is no gap between tokens to show"
         return f
-    v = d.tbt[F.TBT_S].drop_nulls()
-    med = float(v.median()) if v.len() else 0.0
-    # One stall 60 times the median would squash every box into a line on a linear axis.
-    log = med > 0 and float(v.max()) / med > LOG_AXIS_RATIO and float(v.min()) > 0
-    plot = _box(d.tbt, F.TBT_S, "TBT (ms)", 1e3, log)
-    if log:
-        f.caption += (f" The axis is logarithmic: the longest gap is {float(v.max()) / med:.0f} times the median, "
+    spread = _wants_log(d.tbt[F.TBT_S].drop_nulls())
+    plot = _box(d.tbt, F.TBT_S, "TBT (ms)", 1e3, spread is not None)
+    if spread is not None:
+        f.caption += (f" The axis is logarithmic: the longest gap is {spread:.0f} times the median, "
                       "which would flatten the boxes on a linear one.")
     f.svg = _svg(plot)
     return f
