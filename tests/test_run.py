@@ -224,7 +224,8 @@ def test_preflight_errors_name_the_fix_before_any_query(case, tmp_path, llama_bi
 def test_sigkill_mid_run_then_resume_runs_each_query_exactly_once(tmp_path, llama_bin_dir, tiny_model):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "orchestrator",
-           *run_args(llama_bin_dir, tiny_model, out, "--workload", str(DEFAULT), "--limit", "6")]
+           # one thread: two of main's threads spinning on a core that another process holds took 9 minutes
+           *run_args(llama_bin_dir, tiny_model, out, "--workload", str(DEFAULT), "--limit", "6", "--threads", "1")]
     proc = subprocess.Popen(cmd, env=dict(os.environ, EDGEBENCH_ROOT=str(tmp_path)), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     def recorded_four() -> bool:

@@ -106,6 +106,19 @@ def category_metrics(q: pl.DataFrame, tbt: pl.DataFrame) -> tuple[list[dict], li
     return blocks, absent
 
 
+def recorded_elsewhere(absent: list[str], q: pl.DataFrame, tbt: pl.DataFrame) -> list[str]:
+    """Of the metrics the statistics' part lacks, those another part of the folder recorded: an
+    experiment's categories part at a coarse interval can miss a short phase its granular part caught,
+    and "not recorded in this folder" would then be false."""
+    ok = q.filter(pl.col(F.STATUS) == "ok")
+    out = []
+    for col, label, _unit, _scale in METRICS:
+        frame = tbt if col == F.TBT_S else ok
+        if label in absent and col in frame.columns and not frame[col].drop_nulls().is_empty():
+            out.append(label)
+    return out
+
+
 def failures(q: pl.DataFrame) -> list[dict]:
     """Per category: attempts, ok, each failure status, validation flags and throttled queries."""
     rows = []

@@ -107,6 +107,8 @@ def context(src: load.Source, bandwidth_gbs: float | None = None, slo: dict | No
         tbt = tbt.filter(pl.col(load.ROLE) == index.CATEGORIES)
     tbt_pos, trends = analysis.tbt_by_position(tbt)
     metrics, absent = analysis.category_metrics(main, tbt)
+    elsewhere = analysis.recorded_elsewhere(absent, q, tbt_all) if main.height < q.height else []
+    absent = [a for a in absent if a not in elsewhere]
     val_rows, flagged = analysis.validation(src.records)
     slo = slo or verdict.DEFAULT_SLO
     data = figures.Data(q=main, s=s, tbt=tbt, tbt_pos=tbt_pos, kind=src.kind, every=q,
@@ -115,7 +117,7 @@ def context(src: load.Source, bandwidth_gbs: float | None = None, slo: dict | No
     return {
         "src": src, "title": f"edgebench {src.kind} {src.name}", "manifest": src.manifest, "model": model,
         "facts": analysis.facts(src.manifest, analysis.clocks(s)), "failures": analysis.failures(q) if q.height else [],
-        "metrics": metrics, "absent_metrics": absent, "figures": figures.all_figures(data),
+        "metrics": metrics, "absent_metrics": absent, "absent_in_part": elsewhere, "figures": figures.all_figures(data),
         "repetitions": analysis.repetition_spread(q), "validation_rows": val_rows, "flagged": flagged,
         "trends": trends, "kv": analysis.kv_cache(model, [r for r in src.records if r.get(F.STATUS) == "ok"]),
         "roofline": analysis.roofline(main, src.manifest, bandwidth_gbs),
