@@ -13,6 +13,7 @@ Nano's layout and rewritten from NANO_FRAMES the way its drivers refresh them.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import sys
 import tempfile
@@ -56,10 +57,29 @@ def modules_dir() -> Path:
     return data_path("recorded", "modules")
 
 
+# Every node holds this many bytes: its value, a newline, then newlines.
+NODE_BYTES = 32
+
+
 def write_node(path: Path, text: str) -> None:
-    """One sysfs file as a driver shows it: the value and a newline."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
+    """One sysfs file as a driver shows it: the value and a newline (padded with newlines to a fixed
+    size). A driver's node always reads whole; a regular file does not. Truncating first let a
+    sampler's read land between truncate and write and see nothing (a reading with no GPU
+    temperature, once in three loaded CI passes), and a file that grows can be read with its old
+    size and new bytes ("12" of "123456"). So a node never changes size and is rewritten in place
+    (replacing the file would hide new values from a sampler that keeps it open and preads it)."""
+    data = (text + "\n").encode()
+    data += b"\n" * (NODE_BYTES - len(data))
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return
+    try:
+        os.pwrite(fd, data, 0)
+    finally:
+        os.close(fd)
 
 
 class NanoSysfs:
