@@ -167,7 +167,7 @@ class SysfsSampler(PollingSampler):
         fd = self._fds.get(key)
         if fd is None:
             return None
-        raw = os.pread(fd, 32, 0).split(b"\n", 1)[0].strip()  # a node's value is its first line
+        raw = os.pread(fd, 32, 0).strip()
         return int(raw) if raw.lstrip(b"-").isdigit() else None
 
     def _read(self, pid: int) -> dict | None:
