@@ -173,7 +173,12 @@ def test_every_query_ok_with_main_s_figures_and_the_server_s_own_account(server_
         assert v["checks"]["token_count"]["ok"] and v["checks"]["stream_matches_output"]["ok"], v
         assert r[F.OUTPUT_TOKENS] == r[F.MAX_TOKENS]  # the twin runs with --ignore-eos
         assert len(r[F.TBT_S]) == r[F.OUTPUT_TOKENS] - 1
-        assert 0 < r[F.TTFT_S] < r[F.TOTAL_S] and r[F.TPOT_S] > 0
+        assert 0 < r[F.TTFT_S] < r[F.TOTAL_S]
+        # The twin decodes a token in well under a millisecond; on a busy core every later event
+        # can arrive in one read and share its stamp. Then TPOT is honestly 0 and there is no
+        # decode rate, rather than a division by zero or an invented one.
+        assert r[F.TPOT_S] >= 0 and sum(r[F.TBT_S]) == pytest.approx(r[F.TPOT_S] * (r[F.OUTPUT_TOKENS] - 1))
+        assert r.get(F.DECODE_TOK_S) == (1 / r[F.TPOT_S] if r[F.TPOT_S] > 0 else None)
         assert F.LOAD_S not in r  # the server loaded once, before the run: the manifest says how long
         assert r[F.PEAK_RSS_KERNEL_BYTES] > 1 << 20 and r[F.PEAK_RSS_BYTES] >= r[F.PEAK_RSS_KERNEL_BYTES]
         assert r[F.MAIN_CPU_S] > 0 and r[F.CPU_LIFE_PCT_NORM] > 0

@@ -44,6 +44,15 @@ def test_figures_follow_the_definitions():
     assert fig["prefill_tok_s"] == pytest.approx(100)
 
 
+def test_tokens_that_all_arrive_in_one_read_give_tpot_zero_and_no_decode_rate():
+    # a starved reader (a busy core, a twin decoding in microseconds) reads every later token at once
+    fig = stream_figures(0, 200 * MS, [500 * MS, 510 * MS, 510 * MS, 510 * MS], 700 * MS, prompt_tokens=30)
+    assert fig["tpot_s"] == pytest.approx(10 / 3 / 1000)
+    fig = stream_figures(0, 200 * MS, [500 * MS] * 4, 700 * MS, prompt_tokens=30)
+    assert fig["tbt_s"] == [0.0, 0.0, 0.0] and fig["tpot_s"] == 0.0
+    assert fig["decode_tok_s"] is None  # not inf, not a crash
+
+
 def test_validation_flags_a_stream_that_disagrees_with_llama_timings():
     fig = stream_figures(0, 200 * MS, [500 * MS, 540 * MS, 580 * MS], 700 * MS, prompt_tokens=30)
     attributed = {"matched": True}
