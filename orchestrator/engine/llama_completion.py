@@ -45,6 +45,13 @@ _REMAIN = re.compile(rb"(?P<min>\d+)\.\d\d\.\d\d\d\.\d\d\d D n_remain: -?\d+\n")
 _STAMP_REST = re.compile(rb"\.\d\d\.\d\d\d\.\d\d\d [DIWE] ")
 
 
+# Upstream's log thread is not waited for at exit: without edgebench's patch a busy CPU can cut
+# the last lines, the timings, from a run that otherwise went well.
+MISSING_TIMINGS = ("llama-completion exited 0 but its log holds no common_perf_print timings; a build without "
+                   "edgebench's log-flush patch can lose its last log lines when the CPU is busy: "
+                   "use the one `edgebench bootstrap --engine current` builds")
+
+
 def parse_perf(text: bytes) -> dict:
     """llama.cpp's own account from `common_perf_print` (stderr or the log file), in main's
     YAML units: microseconds and counts."""
@@ -143,7 +150,7 @@ class LlamaCompletion(Engine):
         llama = parse_perf(log) or parse_perf(stderr_text.encode("utf-8", "surrogateescape"))
         llama.update(parse_stderr(stderr_text))
         pieces = token_pieces(log)
-        missing = None if "t_eval_us" in llama else "llama-completion exited 0 but printed no common_perf_print timings"
+        missing = None if "t_eval_us" in llama else MISSING_TIMINGS
         attributed = self.attribute(child.chunks, pieces)
         account = Account(llama, llama.get("n_p_eval"), len(pieces), pieces, stderr_text, missing,
                           {store.RAW_MAIN_LOG: log_path})
