@@ -42,7 +42,9 @@ def test_the_default_bootstrap_is_unchanged_and_current_adds_one_cmake_step(tmp_
     argvs = [c["argv"] for c in step(current, "llama-current")["commands"]]
     assert argvs[0] == ["download", "llama-cpp-python==0.3.36",
                         "sha256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"]
-    configure, build = argvs[2], argvs[3]
+    # the log-flush patch, before CMake sees the tree
+    assert argvs[2][:2] == ["patch", "-p1"] and argvs[2][-2:] == [str(llama_current.log_patch()), "--forward"]
+    configure, build = argvs[3], argvs[4]
     assert configure[:2] == ["cmake", "-S"] and "-DLLAMA_BUILD_COMMIT=0c1e57098" in configure
     # nothing in the build reaches the network or depends on the machine's extras
     assert {"-DLLAMA_OPENSSL=OFF", "-DLLAMA_USE_PREBUILT_UI=OFF", "-DGGML_CCACHE=OFF"} <= set(configure)
@@ -53,7 +55,7 @@ def test_the_default_bootstrap_is_unchanged_and_current_adds_one_cmake_step(tmp_
 def test_the_orin_plan_builds_cuda_for_sm_87(tmp_path):
     doc = plan(tmp_path, "--profile", "jetson-orin", "--engine", "current")
     cmds = step(doc, "llama-current")["commands"]
-    configure = cmds[2]
+    configure = cmds[3]
     assert "-DGGML_CUDA=ON" in configure["argv"] and "-DCMAKE_CUDA_ARCHITECTURES=87" in configure["argv"]
     assert configure["env"]["PATH"].endswith("/bin:$PATH")  # nvcc found by CMake
 
@@ -146,3 +148,29 @@ def test_a_cpu_build_is_not_taken_for_the_orins_cuda_build(tmp_path):
         "binaries": recorded})
     assert step(plan(tmp_path, "--profile", "host", "--engine", "current"), "llama-current")["done"] is True
     assert step(plan(tmp_path, "--profile", "jetson-orin", "--engine", "current"), "llama-current")["done"] is False
+
+
+def test_the_timings_survive_a_log_thread_left_behind(tmp_path, llama_current_dir: Path, tiny_model: Path):
+    """Upstream's logger is a leaked singleton whose thread writes the lines: a program that
+    returns before the thread catches up loses the last ones, llama-completion's timings among
+    them (a busy core did it once in a loaded CI pass). The shim slows that thread by 5 ms a line,
+    far behind; the patched build joins it at exit, so every line is written."""
+    from orchestrator.bootstrap import patch
+    from orchestrator.engine.llama_completion import parse_perf
+
+    assert patch.patch_state(llama_current.source_dir(llama_current_dir.parents[3] / "build"),
+                             llama_current.log_patch()) == "applied"
+    shim = tmp_path / "slowlog.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(Path(__file__).parent / "data" / "slowlog.c"),
+                    "-ldl"], check=True, timeout=HANG_S)
+    log = tmp_path / "completion.log"
+    env = dict(os.environ, LD_PRELOAD=str(shim), LD_LIBRARY_PATH=str(llama_current_dir))
+    with open(tmp_path / "stderr.log", "wb") as err:
+        res = subprocess.run([str(llama_current_dir / "llama-completion"), "-m", str(tiny_model), "-p", "hello",
+                              "-n", "8", "--ignore-eos", "-no-cnv", "--no-warmup", "-t", "1", "-c", "256",
+                              "--log-prefix", "--log-timestamps", "-lv", "5", "--log-file", str(log)],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env, timeout=HANG_S)
+    assert res.returncode == 0
+    for written in (log.read_bytes(), (tmp_path / "stderr.log").read_bytes()):
+        perf = parse_perf(written)
+        assert perf.get("t_eval_us") is not None and perf.get("n_eval") == 7, written[-2000:]

@@ -14,7 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
-from orchestrator import fsutil, net
+from orchestrator import fsutil, net, packaged
+from orchestrator.bootstrap import patch
 from orchestrator.bootstrap.build import compiler_version, jobs_for
 from orchestrator.bootstrap.model import VOCAB_SDIST, fetch_sdist
 from orchestrator.bootstrap.steps import Command, Context, Step, sh
@@ -34,12 +35,20 @@ BUILD_NUMBER = 0
 TARGETS = ("llama-completion", "llama-server", "llama-tokenize")
 DIR = "llama-current"  # under build/: the source tree, and its CMake build in build/
 # Bumped whenever a change here changes the binaries: the test suite's cached build is keyed on it.
-RECIPE = 1
+RECIPE = 2
+# This tree's logger is a leaked singleton whose thread writes the lines; a program that returns
+# before the thread catches up loses them: on a busy core, llama-completion's common_perf_print
+# timings (upstream issue 22142). The patch joins the thread at exit.
+LOG_PATCH_NAME = "llama.cpp-0c1e57098-log-flush.patch"
 # What the source must hold (a truncated extraction, or another archive under the same name,
 # fails here rather than deep in CMake).
 REQUIRED = ("CMakeLists.txt", "tools/completion/completion.cpp", "tools/server/server.cpp",
             "tools/tokenize/tokenize.cpp", "ggml/src/ggml-cuda/CMakeLists.txt")
 ORIN_CUDA_ARCH = "87"  # Jetson AGX Orin / Orin NX / Orin Nano: compute capability 8.7
+
+
+def log_patch() -> Path:
+    return packaged.data_path("patches", LOG_PATCH_NAME)
 
 
 def source_dir(build: Path) -> Path:
@@ -109,6 +118,7 @@ class LlamaCurrent(Step):
         return [
             Command(("download", f"{SDIST_PROJECT}=={SDIST_VERSION}", f"sha256={SDIST_SHA256}")),
             Command(("extract", SDIST_PREFIX, str(src))),
+            Command(patch.patch_argv(log_patch(), "--forward"), cwd=str(src)),
             Command(("cmake", "-S", str(src), "-B", str(build), *cmake_options(ctx.options.profile)), env=env),
             Command(("cmake", "--build", str(build), f"-j{j}", "--target", *TARGETS), env=env),
         ]
@@ -140,17 +150,19 @@ class LlamaCurrent(Step):
                            strip=len(Path(SDIST_PREFIX).parts))
         (tmp / ".git").unlink(missing_ok=True)  # a gitlink to a repository the archive lacks
         missing = [r for r in REQUIRED if not (tmp / r).is_file()]
-        if missing:
+        if missing or patch.patch_state(tmp, log_patch()) != "clean":
             shutil.rmtree(tmp, ignore_errors=True)
-            raise UserError(f"{archive} does not hold today's llama.cpp ({', '.join(missing)} missing)",
+            what = f"{', '.join(missing)} missing" if missing else f"{LOG_PATCH_NAME} does not apply"
+            raise UserError(f"{archive} does not hold today's llama.cpp {COMMIT} ({what})",
                             fix=f"rm {archive}; rerun the bootstrap")
+        patch.apply_patch(tmp, log_patch())
         shutil.rmtree(src, ignore_errors=True)
         os.replace(tmp, src)
         logs = o.logs_dir
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / "llama-current-build.log"
         log.write_text("")
-        cmds = self.commands(ctx)[2:]
+        cmds = self.commands(ctx)[3:]  # download, extract and patch are done above
         ctx.log(f"  {' '.join(cmds[-1].argv)}  (log: {log})")
         for cmd in cmds:
             sh(cmd, log_path=log)
@@ -162,6 +174,8 @@ class LlamaCurrent(Step):
             "sdist": SDIST_FILE,
             "sdist_sha256": SDIST_SHA256,
             "recipe": RECIPE,
+            "patch": LOG_PATCH_NAME,
+            "patch_sha256": net.sha256_file(log_patch()),
             "cmake_options": cmake_options(o.profile),
             "targets": list(TARGETS),
             "jobs": jobs_for(ctx.platform, o.jobs),

@@ -21,7 +21,7 @@ def nano_patch() -> Path:
     return packaged.data_path("patches", NANO_PATCH_NAME)
 
 
-def _patch_argv(patch: Path, *extra: str) -> tuple[str, ...]:
+def patch_argv(patch: Path, *extra: str) -> tuple[str, ...]:
     if shutil.which("patch") is None:
         raise UserError("GNU patch is not installed", fix="sudo apt-get install patch")
     return ("patch", "-p1", "--batch", "--silent", "--input", str(patch), *extra)
@@ -32,7 +32,7 @@ def patch_state(tree: Path, patch: Path | None = None) -> str:
     patch = patch or nano_patch()
 
     def ok(*extra: str) -> bool:
-        return subprocess.run(_patch_argv(patch, "--dry-run", *extra), cwd=tree, capture_output=True).returncode == 0
+        return subprocess.run(patch_argv(patch, "--dry-run", *extra), cwd=tree, capture_output=True).returncode == 0
 
     if ok("--reverse", "--force"):
         return "applied"
@@ -53,7 +53,7 @@ def apply_patch(tree: Path, patch: Path | None = None) -> bool:
             "the tree is not a33e6a0 or was edited",
             fix="edgebench bootstrap --redo llama-source",
         )
-    sh(Command(_patch_argv(patch, "--forward"), cwd=str(tree)))
+    sh(Command(patch_argv(patch, "--forward"), cwd=str(tree)))
     return True
 
 
@@ -70,7 +70,7 @@ class ApplyPatch(Step):
         )
 
     def commands(self, ctx: Context) -> list[Command]:
-        return [Command(_patch_argv(nano_patch(), "--forward"), cwd=str(ctx.options.llama_dir))]
+        return [Command(patch_argv(nano_patch(), "--forward"), cwd=str(ctx.options.llama_dir))]
 
     def run(self, ctx: Context) -> dict:
         from orchestrator.net import sha256_file
