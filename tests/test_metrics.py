@@ -44,13 +44,16 @@ def test_figures_follow_the_definitions():
     assert fig["prefill_tok_s"] == pytest.approx(100)
 
 
-def test_tokens_that_all_arrive_in_one_read_give_tpot_zero_and_no_decode_rate():
+def test_tokens_read_together_give_zero_gaps_and_no_rate():
     # a starved reader (a busy core, a twin decoding in microseconds) reads every later token at once
     fig = stream_figures(0, 200 * MS, [500 * MS, 510 * MS, 510 * MS, 510 * MS], 700 * MS, prompt_tokens=30)
     assert fig["tpot_s"] == pytest.approx(10 / 3 / 1000)
     fig = stream_figures(0, 200 * MS, [500 * MS] * 4, 700 * MS, prompt_tokens=30)
     assert fig["tbt_s"] == [0.0, 0.0, 0.0] and fig["tpot_s"] == 0.0
     assert fig["decode_tok_s"] is None  # not inf, not a crash
+    # the echo and the first token in one read: TTFT 0 and no prefill rate
+    fig = stream_figures(0, 200 * MS, [200 * MS, 240 * MS], 700 * MS, prompt_tokens=30)
+    assert fig["ttft_s"] == 0.0 and fig["cold_ttft_s"] == fig["load_s"] and "prefill_tok_s" not in fig
 
 
 def test_validation_flags_a_stream_that_disagrees_with_llama_timings():

@@ -69,7 +69,8 @@ def test_every_query_recorded_ok_with_the_defined_figures(default_run):
         assert all(checks[k]["diff"] is not None for k in ("prefill", "tbt_mean")), r["validation"]
         assert r["output_tokens"] == r["max_tokens"]  # synthetic twin: --ignore-eos
         assert len(r["tbt_s"]) == r["output_tokens"] - 1
-        assert 0 < r["load_s"] < r["cold_ttft_s"] <= r["total_s"]
+        # a busy core can read the echo and the twin's first token (a few ms later) in one go: TTFT 0
+        assert 0 < r["load_s"] <= r["cold_ttft_s"] <= r["total_s"]
         assert r["cold_ttft_s"] == pytest.approx(r["load_s"] + r["ttft_s"])
         assert r["prompt_tokens"] == r["prompt_tokens_est"]
         assert r["ctx_size"] >= r["prompt_tokens"] + r["max_tokens"]
